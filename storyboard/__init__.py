@@ -1,0 +1,45 @@
+"""storyboard: Terraform for storyboards.
+
+    project = storyboard.load_project("examples/coffee-launch")
+    for item in storyboard.render(project):
+        print(item.address, item.prompt)
+    plan = storyboard.plan(project)
+    result = await storyboard.apply(plan, on_event=print)
+
+Names are imported lazily so that `storyboard --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "load_project": "storyboard.project",
+    "render": "storyboard.prompts",
+    "Renderer": "storyboard.prompts",
+    "RenderedFrame": "storyboard.prompts",
+    "frame_specs": "storyboard.fingerprint",
+    "fingerprints": "storyboard.fingerprint",
+    "FrameSpec": "storyboard.fingerprint",
+    "plan": "storyboard.planner",
+    "Plan": "storyboard.planner",
+    "apply": "storyboard.execute",
+    "StoryboardError": "storyboard.errors",
+    "UserError": "storyboard.errors",
+    "ProjectError": "storyboard.errors",
+    "Diagnostic": "storyboard.errors",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'storyboard' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), "make_plan" if name == "plan" else name)
+    globals()[name] = value
+    return value

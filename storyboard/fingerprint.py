@@ -1,0 +1,168 @@
+"""What decides a frame's image, and its fingerprint: sha256 of canonical JSON of that.
+
+A fingerprint covers provider, model, rendered prompt, size, seed, provider params,
+the sha256 of each reference image's bytes and, for frames generated in sequential
+sets, the sequence template. Never the frame's position, file or batch-mates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from storyboard import model
+from storyboard.errors import Diagnostic, Location, ProjectError
+from storyboard.prompts import RenderedFrame, Renderer
+from storyboard.providers.base import Capabilities
+from storyboard.sizes import SEEDREAM_SIZES, nearest_size_for_aspect, nearest_sizes, parse_size
+
+
+def canonical_json(value: Any) -> bytes:
+    """Sorted keys, no spaces, UTF-8: the same value always gives the same bytes."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def default_seed(project_name: str, address: str) -> int:
+    """A stable seed from project and frame address, in 0 … 2**31-1."""
+    digest = hashlib.sha256(f"{project_name}\0{address}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+@dataclass(frozen=True, slots=True)
+class FrameSpec:
+    """Everything that decides one frame's image, plus where its references live."""
+
+    address: str
+    scene_id: str
+    prompt: str
+    provider: str
+    model: str
+    size: str
+    seed: int
+    params: Mapping[str, Any] = field(default_factory=dict)
+    reference_hashes: tuple[str, ...] = ()
+    reference_paths: tuple[str, ...] = ()  # not deciding: renaming a file costs nothing
+    sequence_template: str | None = None  # sha256 of its source, for sequential frames
+
+    def deciding_inputs(self) -> dict[str, Any]:
+        inputs: dict[str, Any] = {
+            "provider": self.provider,
+            "model": self.model,
+            "prompt": self.prompt,
+            "size": self.size,
+            "seed": self.seed,
+            "params": dict(self.params),
+            "references": list(self.reference_hashes),
+        }
+        if self.sequence_template is not None:
+            inputs["sequence_template"] = self.sequence_template
+        return inputs
+
+    @property
+    def fingerprint(self) -> str:
+        return sha256_hex(canonical_json(self.deciding_inputs()))
+
+
+def is_sequential(scene: model.Scene, capabilities: Capabilities) -> bool:
+    """A scene is generated in sets when the provider can and the scene does not opt out."""
+    return capabilities.sequential and scene.sequential is not False
+
+
+def frame_specs(
+    project: model.Project,
+    rendered: Sequence[RenderedFrame],
+    capabilities: Capabilities,
+    renderer: Renderer | None = None,
+) -> list[FrameSpec]:
+    """The spec of every rendered frame; size problems are reported all at once."""
+    renderer = renderer or Renderer(project)
+    scenes = {scene.id: scene for scene in project.scenes}
+    sequence_hashes: dict[str, str] = {}
+    specs: list[FrameSpec] = []
+    problems: dict[str, Diagnostic] = {}
+    config = project.provider
+    for item in rendered:
+        frame, scene = item.frame, scenes[item.frame.scene_id]
+        size = _size(project, scene, frame, capabilities, problems)
+        sequence = None
+        if is_sequential(scene, capabilities):
+            name = renderer.sequence_template_name(scene)
+            if name not in sequence_hashes:
+                sequence_hashes[name] = sha256_hex(renderer.template_source(name).encode())
+            sequence = sequence_hashes[name]
+        references = _references(project, frame)
+        specs.append(FrameSpec(
+            address=frame.address,
+            scene_id=frame.scene_id,
+            prompt=item.prompt,
+            provider=config.name,
+            model=config.model,
+            size=size,
+            seed=frame.seed if frame.seed is not None else default_seed(project.name, frame.address),
+            params=config.params,
+            reference_hashes=tuple(ref.sha256 for ref in references),
+            reference_paths=tuple(ref.path for ref in references),
+            sequence_template=sequence,
+        ))
+    if problems:
+        raise ProjectError(problems.values())
+    return specs
+
+
+def _references(project: model.Project, frame: model.Frame) -> list[model.Reference]:
+    """The frame's characters' references, then its own, each content once."""
+    seen: set[str] = set()
+    result: list[model.Reference] = []
+    own = [ref for c in frame.characters for ref in project.characters[c].references]
+    for ref in (*own, *frame.references):
+        if ref.sha256 not in seen:
+            seen.add(ref.sha256)
+            result.append(ref)
+    return result
+
+
+def _size(project: model.Project, scene: model.Scene, frame: model.Frame,
+          capabilities: Capabilities, problems: dict[str, Diagnostic]) -> str:
+    """The most specific `size` or `aspect` (frame, scene, defaults) as a size the provider takes."""
+    levels = ((frame.size, frame.aspect, frame.origin), (scene.size, scene.aspect, scene.origin),
+              (project.default_size, project.default_aspect, None))
+    size, aspect, origin = next(((s, a, o) for s, a, o in levels if s or a),
+                                (model.DEFAULT_SIZE, None, None))
+    sizes = capabilities.sizes
+    if aspect:
+        return nearest_size_for_aspect(aspect, sizes or SEEDREAM_SIZES)
+    assert size is not None
+    if sizes is not None and size not in sizes:
+        width, height = parse_size(size)
+        closest = ", ".join(nearest_sizes(width / height, sizes, 3))
+        location: Location | None = None
+        subject = ""
+        if origin is not None:
+            location, subject = origin.at("size"), f" (frame {frame.address})"
+        elif project.origin is not None:
+            location = project.origin.at("defaults", "size")
+        problems[str(location)] = Diagnostic(
+            f"size {size} is not supported by {project.provider.name} "
+            f"({project.provider.model}){subject}",
+            location,
+            hint=f"nearest supported sizes: {closest}; or write an aspect such as \"16:9\"",
+        )
+    return size
+
+
+def fingerprints(project: model.Project, capabilities: Capabilities | None = None) -> dict[str, str]:
+    """Every frame's fingerprint by address, in story order."""
+    from storyboard.prompts import render
+    from storyboard.providers.base import capabilities_for
+
+    renderer = Renderer(project)
+    caps = capabilities or capabilities_for(project.provider)
+    specs = frame_specs(project, render(project, renderer=renderer), caps, renderer)
+    return {spec.address: spec.fingerprint for spec in specs}

@@ -1,0 +1,364 @@
+"""Load and validate a project: storyboard.yaml, its includes, templates and references.
+
+Two phases, each reporting every problem it finds at once:
+1. syntax and JSON Schema of every file (nothing else is trusted before this holds);
+2. semantic checks over the merged project: duplicate ids, unknown characters and
+   templates, reference images, sizes, paths that would leave the project folder.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
+from typing import Any
+
+from storyboard import model
+from storyboard.errors import Diagnostic, ProjectError, UserError
+from storyboard.images import image_format
+from storyboard.schema import validate_file
+from storyboard.sizes import size_problem
+from storyboard.yamlsrc import Origin, YamlFile
+
+ROOT_FILE = "storyboard.yaml"
+TEMPLATE_DIR = "templates"
+TEMPLATE_SUFFIX = ".j2"
+
+
+def find_root(path: Path) -> Path:
+    """The storyboard.yaml of the project at `path` (a folder or the file itself)."""
+    candidate = path / ROOT_FILE if path.is_dir() else path
+    if not candidate.is_file():
+        raise UserError(
+            f"no {ROOT_FILE} in {path}",
+            hint="run storyboard in a project folder, pass -C DIR, or create one with `storyboard init`",
+        )
+    return candidate.resolve()
+
+
+def load_project(path: Path | str = ".") -> model.Project:
+    """Read, validate and model the project at `path`; raises ProjectError listing every problem."""
+    return _Reader(find_root(Path(path))).load()
+
+
+class _Reader:
+    def __init__(self, root_file: Path) -> None:
+        self.root_file = root_file
+        self.root = root_file.parent
+        self.diagnostics: list[Diagnostic] = []
+        self._hashes: dict[Path, str | None] = {}
+
+    def load(self) -> model.Project:
+        root = self._read(self.root_file)
+        if root is None or not self._validate(root, "storyboard"):
+            if root is not None and _has_include_list(root.data):
+                for source in self._included_files(root):  # report their errors too
+                    self._validate(source, _schema_for(source))
+            self._raise_if_any()
+        assert root is not None
+        includes = [
+            (source, schema)
+            for source in self._included_files(root)
+            if (schema := _schema_for(source)) and self._validate(source, schema)
+        ]
+        self._raise_if_any()
+        templates = self._templates(root)
+        characters = self._characters([root, *[s for s, kind in includes if kind == "character"]])
+        scenes = self._scenes([root, *[s for s, kind in includes if kind == "scene"]])
+        project = self._project(root, scenes, characters, templates, [s for s, _ in includes])
+        self._check_names(project)
+        self._raise_if_any()
+        return project
+
+    # --- files ---------------------------------------------------------------
+
+    def _read(self, path: Path) -> YamlFile | None:
+        try:
+            return YamlFile.read(path)
+        except ProjectError as error:
+            self.diagnostics.extend(error.diagnostics)
+            return None
+
+    def _validate(self, source: YamlFile, schema: str) -> bool:
+        problems = validate_file(source, schema)
+        self.diagnostics.extend(problems)
+        return not problems
+
+    def _included_files(self, root: YamlFile) -> list[YamlFile]:
+        seen: set[Path] = {self.root_file}
+        sources: list[YamlFile] = []
+        for position, pattern in enumerate(root.data.get("include", [])):
+            origin = Origin(root, ("include", position))
+            if not self._inside(pattern, origin, "include pattern"):
+                continue
+            matches = sorted(p for p in self.root.glob(pattern) if p.is_file())
+            if not matches:
+                self._error(origin, f"include pattern `{pattern}` matches no file",
+                            "check the pattern; it is relative to the folder of storyboard.yaml")
+            for match in matches:
+                resolved = match.resolve()
+                if not resolved.is_relative_to(self.root):
+                    self._error(origin, f"`{match}` is outside the project folder")
+                elif resolved not in seen:
+                    seen.add(resolved)
+                    if (source := self._read(resolved)) is not None:
+                        sources.append(source)
+        return sources
+
+    def _inside(self, written: str, origin: Origin, what: str) -> bool:
+        """Whether a path written in a file stays inside the project folder."""
+        pure = PurePosixPath(written.replace("\\", "/"))
+        if pure.is_absolute() or ".." in pure.parts or Path(written).is_absolute():
+            self._error(origin, f"{what} `{written}` leaves the project folder",
+                        "paths are relative to the project folder and stay inside it")
+            return False
+        return True
+
+    # --- model building ------------------------------------------------------
+
+    def _templates(self, root: YamlFile) -> dict[str, model.Template]:
+        templates: dict[str, model.Template] = {}
+        folder = self.root / TEMPLATE_DIR
+        for path in sorted(folder.rglob(f"*{TEMPLATE_SUFFIX}")) if folder.is_dir() else []:
+            name = path.relative_to(folder).as_posix().removesuffix(TEMPLATE_SUFFIX)
+            templates[name] = model.Template(name, path.read_text(encoding="utf-8"), path)
+        for name, source in root.data.get("templates", {}).items():
+            if name in templates:
+                self._error(Origin(root, ("templates", name)),
+                            f"template `{name}` is defined here and in "
+                            f"{TEMPLATE_DIR}/{name}{TEMPLATE_SUFFIX}", "keep one of the two", key=True)
+            offset = root.block_offset(("templates", name))
+            templates[name] = model.Template(name, source, root.path, offset)
+        return templates
+
+    def _characters(self, sources: list[YamlFile]) -> dict[str, model.Character]:
+        characters: dict[str, model.Character] = {}
+        for source in sources:
+            for position, data in enumerate(source.data.get("characters", [])):
+                origin = Origin(source, ("characters", position))
+                character_id = data["id"]
+                if character_id in characters:
+                    self._duplicate("character", character_id, origin, characters[character_id].origin)
+                    continue
+                characters[character_id] = model.Character(
+                    id=character_id,
+                    name=data.get("name", character_id),
+                    description=data["description"],
+                    references=self._references(data, origin),
+                    vars=_frozen(data.get("vars")),
+                    origin=origin,
+                )
+        return characters
+
+    def _scenes(self, sources: list[YamlFile]) -> list[model.Scene]:
+        scenes: dict[str, model.Scene] = {}
+        for source in sources:
+            for position, data in enumerate(source.data.get("scenes", [])):
+                origin = Origin(source, ("scenes", position))
+                scene_id = data["id"]
+                if scene_id in scenes:
+                    self._duplicate("scene", scene_id, origin, scenes[scene_id].origin)
+                    continue
+                self._check_size(data, origin)
+                scenes[scene_id] = model.Scene(
+                    id=scene_id,
+                    frames=self._frames(scene_id, data["frames"], origin),
+                    title=data.get("title", ""),
+                    description=data.get("description", ""),
+                    sequential=data.get("sequential"),
+                    template=data.get("template"),
+                    sequence_template=data.get("sequence_template"),
+                    size=data.get("size"),
+                    aspect=data.get("aspect"),
+                    vars=_frozen(data.get("vars")),
+                    origin=origin,
+                )
+        return list(scenes.values())
+
+    def _frames(self, scene_id: str, items: list[dict[str, Any]], scene: Origin) -> tuple[model.Frame, ...]:
+        frames: dict[str, model.Frame] = {}
+        for position, data in enumerate(items):
+            origin = Origin(scene.source, (*scene.path, "frames", position))
+            if data["id"] in frames:
+                self._duplicate("frame", f"{scene_id}/{data['id']}", origin, frames[data["id"]].origin)
+                continue
+            self._check_size(data, origin)
+            frames[data["id"]] = model.Frame(
+                id=data["id"],
+                scene_id=scene_id,
+                index=len(frames) + 1,
+                shot=data.get("shot", ""),
+                action=data.get("action", ""),
+                dialogue=data.get("dialogue", ""),
+                duration=data.get("duration"),
+                characters=tuple(data.get("characters", ())),
+                template=data.get("template"),
+                size=data.get("size"),
+                aspect=data.get("aspect"),
+                seed=data.get("seed"),
+                references=self._references(data, origin),
+                notes=data.get("notes", ""),
+                vars=_frozen(data.get("vars")),
+                origin=origin,
+            )
+        return tuple(frames.values())
+
+    def _references(self, data: Mapping[str, Any], owner: Origin) -> tuple[model.Reference, ...]:
+        references: list[model.Reference] = []
+        for position, written in enumerate(data.get("references", [])):
+            origin = Origin(owner.source, (*owner.path, "references", position))
+            if not self._inside(written, origin, "reference"):
+                continue
+            file = (self.root / written).resolve()
+            if not file.is_relative_to(self.root):
+                self._error(origin, f"reference `{written}` leads outside the project folder")
+                continue
+            digest = self._image_hash(file, written, origin)
+            if digest is not None:
+                references.append(model.Reference(written, file, digest, origin))
+        return tuple(references)
+
+    def _image_hash(self, file: Path, written: str, origin: Origin) -> str | None:
+        if file not in self._hashes:
+            try:
+                data = file.read_bytes()
+            except FileNotFoundError:
+                self._error(origin, f"reference image `{written}` does not exist",
+                            "paths are relative to the folder of storyboard.yaml")
+                return None
+            except (IsADirectoryError, PermissionError) as exc:
+                self._error(origin, f"reference image `{written}` cannot be read: {exc.strerror}")
+                return None
+            ok = image_format(data) is not None
+            self._hashes[file] = hashlib.sha256(data).hexdigest() if ok else None
+            if not ok:
+                self._error(origin, f"`{written}` is not an image (PNG, JPEG, WebP or GIF)")
+        return self._hashes[file]
+
+    def _project(self, root: YamlFile, scenes: list[model.Scene],
+                 characters: dict[str, model.Character], templates: dict[str, model.Template],
+                 includes: list[YamlFile]) -> model.Project:
+        data = root.data
+        defaults = data.get("defaults", {})
+        self._check_size(defaults, Origin(root, ("defaults",)))
+        provider = data.get("provider", {})
+        output = data.get("output", {})
+        output_dir = output.get("dir", "out")
+        self._inside(output_dir, Origin(root, ("output", "dir")), "output folder")
+        return model.Project(
+            root=self.root,
+            name=data["project"],
+            scenes=tuple(scenes),
+            characters=MappingProxyType(characters),
+            templates=MappingProxyType(templates),
+            provider=model.ProviderConfig(
+                **{key: value for key, value in provider.items() if key not in ("params", "fail_frames")},
+                fail_frames=tuple(provider.get("fail_frames", ())),
+                params=_frozen(provider.get("params")),
+            ),
+            description=data.get("description", ""),
+            variables=_frozen(data.get("variables")),
+            default_size=defaults.get("size"),
+            default_aspect=defaults.get("aspect"),
+            default_template=defaults.get("template", model.DEFAULT_TEMPLATE),
+            sequence_template=data.get("sequence_template", model.DEFAULT_SEQUENCE_TEMPLATE),
+            output_dir=output_dir,
+            keep_versions=output.get("keep"),
+            max_cost=data.get("budget", {}).get("max_cost"),
+            files=(root.path, *(source.path for source in includes)),
+            origin=Origin(root, ()),
+        )
+
+    # --- semantic checks -----------------------------------------------------
+
+    def _check_size(self, data: Mapping[str, Any], origin: Origin) -> None:
+        if "size" in data and "aspect" in data:
+            self._error(Origin(origin.source, (*origin.path, "aspect")),
+                        "set either `size` or `aspect`, not both", key=True)
+        for key in ("size", "aspect"):
+            if key in data and (problem := size_problem(key, data[key])):
+                self._error(Origin(origin.source, (*origin.path, key)), problem)
+
+    def _check_names(self, project: model.Project) -> None:
+        templates = sorted(project.templates)
+        with_builtin = [*templates, model.DEFAULT_SEQUENCE_TEMPLATE]
+        root = project.origin
+        assert root is not None
+        uses_default = any(
+            frame.template is None and scene.template is None
+            for scene in project.scenes for frame in scene.frames
+        )
+        if uses_default:
+            self._check_template(project.default_template, _sub(root, "defaults", "template"), templates)
+        self._check_template(project.sequence_template, _sub(root, "sequence_template"), with_builtin)
+        for scene in project.scenes:
+            assert scene.origin is not None
+            if scene.template:
+                self._check_template(scene.template, _sub(scene.origin, "template"), templates)
+            if scene.sequence_template:
+                self._check_template(scene.sequence_template, _sub(scene.origin, "sequence_template"),
+                                     with_builtin)
+            for frame in scene.frames:
+                self._check_frame(project, frame, templates)
+
+    def _check_frame(self, project: model.Project, frame: model.Frame, templates: list[str]) -> None:
+        assert frame.origin is not None
+        for position, character in enumerate(frame.characters):
+            if character not in project.characters:
+                close = difflib.get_close_matches(character, list(project.characters), n=1)
+                hint = f"did you mean `{close[0]}`?" if close else \
+                    f"known characters: {', '.join(sorted(project.characters)) or 'none'}"
+                self._error(_sub(frame.origin, "characters", position),
+                            f"unknown character `{character}` in frame {frame.address}", hint)
+        if frame.template:
+            self._check_template(frame.template, _sub(frame.origin, "template"), templates)
+
+    def _check_template(self, name: str, origin: Origin, known: list[str]) -> None:
+        if name in known:
+            return
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean `{close[0]}`?" if close else \
+            f"templates are {TEMPLATE_DIR}/NAME{TEMPLATE_SUFFIX} files or inline under `templates:`"
+        self._error(origin, f"unknown template `{name}`", hint)
+
+    # --- reporting -----------------------------------------------------------
+
+    def _error(self, origin: Origin, message: str, hint: str = "", *, key: bool = False) -> None:
+        self.diagnostics.append(Diagnostic(message, origin.at(key=key), origin.crumb(), hint))
+
+    def _duplicate(self, kind: str, name: str, origin: Origin, first: Origin | None) -> None:
+        where = f" (first defined at {first.at('id')})" if first else ""
+        self.diagnostics.append(Diagnostic(f"duplicate {kind} id `{name}`{where}",
+                                           origin.at("id"), origin.crumb("id"),
+                                           f"{kind} ids must be unique in the project"))
+
+    def _raise_if_any(self) -> None:
+        if self.diagnostics:
+            raise ProjectError(sorted(self.diagnostics, key=_position))
+
+
+def _sub(origin: Origin, *parts: str | int) -> Origin:
+    return Origin(origin.source, (*origin.path, *parts))
+
+
+def _position(diagnostic: Diagnostic) -> tuple[str, int, int]:
+    where = diagnostic.location
+    return (str(where.file), where.line, where.col) if where else ("", 0, 0)
+
+
+def _has_include_list(data: Any) -> bool:
+    include = data.get("include") if isinstance(data, dict) else None
+    return isinstance(include, list) and all(isinstance(item, str) for item in include)
+
+
+def _schema_for(source: YamlFile) -> str:
+    data = source.data
+    if isinstance(data, dict) and "characters" in data and "scenes" not in data:
+        return "character"
+    return "scene"
+
+
+def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value)) if value else model.EMPTY

@@ -1,0 +1,228 @@
+"""Rendering prompts with Jinja: one sandboxed environment per project, templates compiled once.
+
+Errors (syntax, undefined variables, failing filters) become Diagnostics at the
+template's file and line, naming the frame that was being rendered.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from storyboard import model
+from storyboard.errors import Diagnostic, Location, ProjectError
+
+BUILTIN_SEQUENCE_TEMPLATE = """\
+A sequence of {{ frames | length }} storyboard images
+{%- if scene.title %} for the scene "{{ scene.title }}"{% endif %},
+the same characters, palette and lighting in every image.
+{% for f in frames %}
+Image {{ loop.index }}: {{ f.prompt }}
+{% endfor %}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedFrame:
+    frame: model.Frame
+    prompt: str
+
+    @property
+    def address(self) -> str:
+        return self.frame.address
+
+
+def collapse(text: str) -> str:
+    """Whitespace of a rendered prompt collapsed to single spaces."""
+    return " ".join(text.split())
+
+
+class _ProjectLoader(jinja2.BaseLoader):
+    """Serves only the project's own templates: nothing outside the project can be loaded."""
+
+    def __init__(self, templates: Mapping[str, model.Template]) -> None:
+        self.templates = templates
+        self.by_filename: dict[str, model.Template] = {}
+        for template in templates.values():
+            self.by_filename[_filename(template)] = template
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        name = template.removesuffix(".j2")
+        if name == model.DEFAULT_SEQUENCE_TEMPLATE and name not in self.templates:
+            return BUILTIN_SEQUENCE_TEMPLATE, "<built-in sequence template>", lambda: True
+        found = self.templates.get(name)
+        if found is None:
+            raise jinja2.TemplateNotFound(template)
+        return found.source, _filename(found), lambda: True
+
+
+def _filename(template: model.Template) -> str:
+    """A unique file name per template (inline templates share storyboard.yaml)."""
+    if template.line_offset or template.file.suffix != ".j2":
+        return f"{template.file}::{template.name}"
+    return str(template.file)
+
+
+class Renderer:
+    """Renders frame prompts and batch prompts of one project."""
+
+    def __init__(self, project: model.Project) -> None:
+        self.project = project
+        self._loader = _ProjectLoader(project.templates)
+        self.env = ImmutableSandboxedEnvironment(
+            loader=self._loader,
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            cache_size=-1,
+            auto_reload=False,
+        )
+        self._project_context = {
+            "name": project.name,
+            "description": project.description,
+            "variables": project.variables,
+        }
+        self._scene_contexts = {scene.id: _scene_context(scene, n) for n, scene in
+                                enumerate(project.scenes, 1)}
+        self._character_contexts = {c.id: _character_context(c) for c in project.characters.values()}
+        self._scenes = {scene.id: scene for scene in project.scenes}
+        self._scene_vars = {s.id: {**project.variables, **s.vars} for s in project.scenes}
+
+    def template_name(self, frame: model.Frame) -> str:
+        scene = self._scenes[frame.scene_id]
+        return frame.template or scene.template or self.project.default_template
+
+    def sequence_template_name(self, scene: model.Scene) -> str:
+        return scene.sequence_template or self.project.sequence_template
+
+    def template_source(self, name: str) -> str:
+        source, _, _ = self._loader.get_source(self.env, name)
+        return source
+
+    def prompt(self, frame: model.Frame) -> str:
+        """The frame's rendered prompt, whitespace collapsed; raises ProjectError."""
+        template = self._template(self.template_name(frame), frame)
+        scene_vars = self._scene_vars[frame.scene_id]
+        context = {
+            "project": self._project_context,
+            "scene": self._scene_contexts[frame.scene_id],
+            "frame": _frame_context(frame),
+            "characters": [self._character_contexts[c] for c in frame.characters],
+            "vars": {**scene_vars, **frame.vars} if frame.vars else scene_vars,
+            "index": frame.index,
+        }
+        return collapse(self._run(template, context, frame))
+
+    def sequence_prompt(self, scene: model.Scene, frames: Sequence[RenderedFrame]) -> str:
+        """The prompt of one request for several frames of a sequential scene."""
+        first = frames[0].frame
+        template = self._template(self.sequence_template_name(scene), first)
+        context = {
+            "project": self._project_context,
+            "scene": self._scene_contexts[scene.id],
+            "frames": [{"address": r.address, "id": r.frame.id, "index": r.frame.index,
+                        "prompt": r.prompt, "shot": r.frame.shot} for r in frames],
+            "vars": self._scene_vars[scene.id],
+        }
+        return collapse(self._run(template, context, first))
+
+    def _template(self, name: str, frame: model.Frame) -> jinja2.Template:
+        try:
+            return self.env.get_template(name)
+        except jinja2.TemplateSyntaxError as error:
+            raise ProjectError([self._syntax_diagnostic(error, frame)]) from None
+        except jinja2.TemplateNotFound as error:
+            message = f"template `{error.name}` not found (rendering frame {frame.address})"
+            raise ProjectError([Diagnostic(message, _where(frame))]) from None
+
+    def _run(self, template: jinja2.Template, context: dict[str, Any], frame: model.Frame) -> str:
+        try:
+            return template.render(context)
+        except jinja2.TemplateSyntaxError as error:  # an {% include %} with a syntax error
+            raise ProjectError([self._syntax_diagnostic(error, frame)]) from None
+        except jinja2.TemplateNotFound as error:
+            message = f"template `{error.name}` not found (rendering frame {frame.address})"
+            raise ProjectError([Diagnostic(message, _where(frame))]) from None
+        except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as error:
+            raise ProjectError([self._runtime_diagnostic(error, template, frame)]) from None
+
+    def _syntax_diagnostic(self, error: jinja2.TemplateSyntaxError, frame: model.Frame) -> Diagnostic:
+        found = self._loader.by_filename.get(error.filename or "")
+        location = _template_location(found, error.lineno)
+        return Diagnostic(
+            f"template syntax error: {error.message} (rendering frame {frame.address})",
+            location,
+            hint=f"frame defined at {_where(frame)}",
+        )
+
+    def _runtime_diagnostic(self, error: Exception, template: jinja2.Template,
+                            frame: model.Frame) -> Diagnostic:
+        found, line = None, 0
+        for entry in traceback.extract_tb(error.__traceback__):
+            candidate = self._loader.by_filename.get(entry.filename)
+            if candidate is not None:
+                found, line = candidate, entry.lineno or 0
+        if found is None:
+            found = self._loader.by_filename.get(template.filename or "")
+        message = getattr(error, "message", None) or str(error)
+        hint = f"frame defined at {_where(frame)}"
+        if isinstance(error, jinja2.UndefinedError):
+            missing = re.search(r"has no attribute '([^']+)'|'([^']+)' is undefined", message)
+            if missing:
+                message = f"undefined variable `{missing.group(1) or missing.group(2)}`"
+            hint += "; define it under `variables:`, the scene's or the frame's `vars:`"
+        return Diagnostic(f"{message} (rendering frame {frame.address})",
+                          _template_location(found, line), hint=hint)
+
+
+def _template_location(template: model.Template | None, line: int) -> Location | None:
+    if template is None:
+        return None
+    return Location(template.file, (line or 1) + template.line_offset, 1)
+
+
+def _where(frame: model.Frame) -> Location | None:
+    return frame.origin.at() if frame.origin else None
+
+
+def _scene_context(scene: model.Scene, number: int) -> dict[str, Any]:
+    return {"id": scene.id, "title": scene.title, "description": scene.description,
+            "number": number, "vars": scene.vars, "frame_count": len(scene.frames)}
+
+
+def _character_context(character: model.Character) -> dict[str, Any]:
+    return {"id": character.id, "name": character.name, "description": character.description,
+            "vars": character.vars, "references": [r.path for r in character.references]}
+
+
+def _frame_context(frame: model.Frame) -> dict[str, Any]:
+    return {"id": frame.id, "address": frame.address, "index": frame.index, "shot": frame.shot,
+            "action": frame.action, "dialogue": frame.dialogue, "duration": frame.duration,
+            "characters": list(frame.characters), "notes": frame.notes, "vars": frame.vars}
+
+
+def render(project: model.Project, frames: Iterable[model.Frame] | None = None,
+           renderer: Renderer | None = None) -> list[RenderedFrame]:
+    """Render every frame (or the given ones) in story order; all errors are reported at once."""
+    renderer = renderer or Renderer(project)
+    rendered: list[RenderedFrame] = []
+    problems: dict[tuple[str, str], Diagnostic] = {}
+    for frame in project.frames if frames is None else frames:
+        try:
+            rendered.append(RenderedFrame(frame, renderer.prompt(frame)))
+        except ProjectError as error:
+            for diagnostic in error.diagnostics:
+                key = (str(diagnostic.location), diagnostic.message.split(" (rendering")[0])
+                problems.setdefault(key, diagnostic)
+    if problems:
+        raise ProjectError(problems.values())
+    return rendered

@@ -1,0 +1,133 @@
+"""What a provider is: capabilities plus submit / wait / aclose, and a registry by name.
+
+Third-party providers register a class under the entry-point group
+`storyboard.providers`; the class is called with the project's ProviderConfig.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from storyboard.errors import UserError
+
+if TYPE_CHECKING:
+    from storyboard.model import ProviderConfig
+
+ENTRY_POINT_GROUP = "storyboard.providers"
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a provider can do; decides batching, sizes and the cost estimate."""
+
+    max_images: int = 1  # images per request; > 1 means sequential sets are possible
+    max_references: int = 0  # reference images per request
+    max_total: int | None = None  # references + images per request, where the model caps both
+    sizes: tuple[str, ...] | None = None  # None: any WIDTHxHEIGHT
+    price_per_image: float = 0.0  # US dollars, for the plan's estimate
+
+    @property
+    def sequential(self) -> bool:
+        return self.max_images > 1
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRequest:
+    """One request: one or more frames generated together."""
+
+    prompt: str
+    size: str
+    seed: int
+    model: str
+    frames: tuple[str, ...]  # frame addresses, in story order, one image each
+    fingerprints: tuple[str, ...]  # one per frame, same order
+    captions: tuple[str, ...] = ()  # each frame's own prompt, same order
+    references: tuple[Path, ...] = ()  # reference image files sent along
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return len(self.frames)
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedImage:
+    """One image a job returned: its bytes and format ('png', 'jpeg', …)."""
+
+    data: bytes
+    format: str
+    width: int = 0
+    height: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """What a finished job gave: images in frame order (fewer than asked is possible)."""
+
+    images: tuple[GeneratedImage, ...]
+    failed: Mapping[int, str] = field(default_factory=dict)  # position -> reason it failed
+
+
+@runtime_checkable
+class Provider(Protocol):
+    name: str
+    capabilities: Capabilities
+
+    async def submit(self, request: ImageRequest) -> str:
+        """Start a job and return its id (the id is journaled before anything else)."""
+        ...
+
+    async def wait(self, job_id: str, request: ImageRequest) -> JobResult:
+        """Wait for a job, submitted by this run or an earlier one, and return its images."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def _builtin() -> dict[str, str]:
+    return {
+        "local": "storyboard.providers.local:LocalProvider",
+        "atlascloud": "storyboard.providers.atlascloud:AtlasCloudProvider",
+    }
+
+
+def provider_names() -> list[str]:
+    names = set(_builtin())
+    names.update(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+    return sorted(names)
+
+
+def provider_class(name: str) -> type[Any]:
+    """The provider class registered as `name` (built in, or an entry point)."""
+    import importlib
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name and name not in _builtin():
+            loaded: type[Any] = ep.load()
+            return loaded
+    target = _builtin().get(name)
+    if target is None:
+        raise UserError(
+            f"unknown provider `{name}`",
+            hint=f"known providers: {', '.join(provider_names())}; "
+            f"plugins register under the entry-point group `{ENTRY_POINT_GROUP}`",
+        )
+    module_name, _, attribute = target.partition(":")
+    loaded_builtin: type[Any] = getattr(importlib.import_module(module_name), attribute)
+    return loaded_builtin
+
+
+def capabilities_for(config: ProviderConfig) -> Capabilities:
+    """Capabilities without opening a connection (classes expose `capabilities_for`)."""
+    cls = provider_class(config.name)
+    caps: Capabilities = cls.capabilities_for(config)
+    return caps
+
+
+def create_provider(config: ProviderConfig, **options: Any) -> Provider:
+    provider: Provider = provider_class(config.name)(config, **options)
+    return provider

@@ -1,0 +1,114 @@
+"""The offline `local` provider: deterministic placeholder frames drawn with Pillow.
+
+It behaves like Seedream sequential where it matters to the pipeline: up to 15
+images per request, asynchronous jobs that outlive the process that submitted them
+(kept under .storyboard/local-jobs/ so a killed run can re-attach), an optional
+simulated latency, and frames that can be made to fail on purpose (`fail_frames`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import textwrap
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from storyboard.providers.base import Capabilities, GeneratedImage, ImageRequest, JobResult
+from storyboard.sizes import parse_size
+
+if TYPE_CHECKING:
+    from storyboard.model import ProviderConfig
+
+MAX_IMAGES = 15
+MAX_REFERENCES = 10
+DRAW_WIDTH = 480  # placeholders are drawn downscaled; the manifest records the real size
+
+
+class LocalProvider:
+    name = "local"
+
+    def __init__(self, config: ProviderConfig, *, state_dir: Path | None = None, **_: Any) -> None:
+        self.config = config
+        self.capabilities = self.capabilities_for(config)
+        self.jobs_dir = (state_dir or Path(".storyboard")) / "local-jobs"
+
+    @staticmethod
+    def capabilities_for(config: ProviderConfig) -> Capabilities:
+        return Capabilities(
+            max_images=MAX_IMAGES,
+            max_references=MAX_REFERENCES,
+            max_total=MAX_IMAGES,
+            sizes=None,
+            price_per_image=config.price_per_image or 0.0,
+        )
+
+    async def submit(self, request: ImageRequest) -> str:
+        job_id = f"local-{uuid.uuid4().hex[:16]}"
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        record = {"submitted_at": time.time(), "frames": list(request.frames)}
+        path = self.jobs_dir / f"{job_id}.json"
+        path.write_text(json.dumps(record), encoding="utf-8")
+        return job_id
+
+    async def wait(self, job_id: str, request: ImageRequest) -> JobResult:
+        path = self.jobs_dir / f"{job_id}.json"
+        try:
+            submitted_at = json.loads(path.read_text(encoding="utf-8"))["submitted_at"]
+        except (OSError, ValueError, KeyError):
+            from storyboard.errors import ProviderError
+
+            raise ProviderError(f"local job {job_id} is unknown", retryable=True) from None
+        remaining = submitted_at + self.config.latency - time.time()
+        if remaining > 0:
+            await anyio.sleep(remaining)
+        images = await anyio.to_thread.run_sync(_draw_all, request)
+        failed = {
+            position: "failed on purpose (provider.fail_frames)"
+            for position, address in enumerate(request.frames)
+            if address in self.config.fail_frames
+        }
+        return JobResult(images=images, failed=failed)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _draw_all(request: ImageRequest) -> tuple[GeneratedImage, ...]:
+    return tuple(
+        draw_placeholder(address, fingerprint, caption, request.size)
+        for address, fingerprint, caption in zip(
+            request.frames, request.fingerprints, request.captions, strict=True
+        )
+    )
+
+
+def draw_placeholder(address: str, fingerprint: str, caption: str, size: str) -> GeneratedImage:
+    """A frame drawn from its fingerprint: colour, address, caption. Same inputs, same bytes."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    width, height = parse_size(size)
+    draw_height = max(1, round(DRAW_WIDTH * height / width))
+    seed = hashlib.sha256(fingerprint.encode()).digest()
+    background = (64 + seed[0] // 2, 64 + seed[1] // 2, 64 + seed[2] // 2)
+    image = Image.new("RGB", (DRAW_WIDTH, draw_height), background)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=14)
+    title = ImageFont.load_default(size=22)
+    draw.rectangle((8, 8, DRAW_WIDTH - 9, draw_height - 9), outline=(255, 255, 255), width=2)
+    draw.text((20, 16), address, fill=(255, 255, 255), font=title)
+    lines = textwrap.wrap(caption, width=58)
+    max_lines = max(1, (draw_height - 70) // 18)
+    if len(lines) > max_lines:
+        lines = [*lines[: max_lines - 1], lines[max_lines - 1][:54] + " …"]
+    for number, line in enumerate(lines):
+        draw.text((20, 50 + number * 18), line, fill=(245, 245, 240), font=font)
+    draw.text((20, draw_height - 30), f"{size}  {fingerprint[:12]}", fill=(230, 230, 230), font=font)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=False)
+    return GeneratedImage(buffer.getvalue(), "png", DRAW_WIDTH, draw_height)

@@ -1,0 +1,161 @@
+"""Reading YAML files fast, and finding where a value sits in them when an error needs it.
+
+Files are parsed with libyaml's C safe loader (plain data only, never Python objects).
+Positions are only needed on the error path, so a file is composed into nodes, which
+keep their marks, lazily and at most once, the first time a location is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from storyboard.errors import Diagnostic, Location, ProjectError
+
+try:
+    _Loader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _Loader = yaml.SafeLoader
+
+KeyPath = tuple[str | int, ...]
+
+
+class YamlFile:
+    """One YAML file: its data, and the positions of its keys and values on demand."""
+
+    def __init__(self, path: Path, text: str, data: Any) -> None:
+        self.path = path
+        self.text = text
+        self.data = data
+
+    @classmethod
+    def read(cls, path: Path) -> YamlFile:
+        """Parse `path`; a syntax error becomes a ProjectError at its line and column."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProjectError(
+                [Diagnostic(f"not UTF-8 text ({exc.reason})", Location(path, 1, 1))]
+            ) from None
+        try:
+            data = yaml.load(text, Loader=_Loader)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+            problem = exc.problem or "invalid YAML"
+            context = f" {exc.context}" if exc.context else ""
+            raise ProjectError(
+                [
+                    Diagnostic(
+                        f"YAML syntax error: {problem}{context}",
+                        Location(path, line, col),
+                        hint="check the indentation and quoting around this line",
+                    )
+                ]
+            ) from None
+        except yaml.YAMLError as exc:
+            raise ProjectError([Diagnostic(f"YAML error: {exc}", Location(path, 1, 1))]) from None
+        return cls(path, text, data)
+
+    def location(self, key_path: Sequence[str | int], *, key: bool = False) -> Location:
+        """Where the value at `key_path` starts (or its key, with key=True).
+
+        Falls back to the nearest enclosing node that exists, so a missing key is
+        reported at the mapping that should hold it.
+        """
+        index = self._key_marks if key else self._value_marks
+        path = tuple(key_path)
+        while path:
+            if path in index:
+                line, col = index[path]
+                return Location(self.path, line, col)
+            if key and path in self._value_marks:
+                line, col = self._value_marks[path]
+                return Location(self.path, line, col)
+            path = path[:-1]
+        line, col = self._value_marks.get((), (1, 1))
+        return Location(self.path, line, col)
+
+    def block_offset(self, key_path: Sequence[str | int]) -> int:
+        """Line number (1-based) just before a scalar's first content line.
+
+        For a block scalar (`|` or `>`) the content starts on the next line; a template
+        line N of such a string is then at file line `block_offset + N`.
+        """
+        line, _ = self._value_marks.get(tuple(key_path), (1, 1))
+        style = self._scalar_styles.get(tuple(key_path))
+        return line if style in ("|", ">") else line - 1
+
+    @cached_property
+    def _nodes(self) -> tuple[dict[KeyPath, tuple[int, int]], dict[KeyPath, tuple[int, int]],
+                              dict[KeyPath, str | None]]:
+        values: dict[KeyPath, tuple[int, int]] = {}
+        keys: dict[KeyPath, tuple[int, int]] = {}
+        styles: dict[KeyPath, str | None] = {}
+        root = yaml.compose(self.text, Loader=_Loader)
+        if root is not None:
+            _index_node(root, (), values, keys, styles)
+        return values, keys, styles
+
+    @property
+    def _value_marks(self) -> dict[KeyPath, tuple[int, int]]:
+        return self._nodes[0]
+
+    @property
+    def _key_marks(self) -> dict[KeyPath, tuple[int, int]]:
+        return self._nodes[1]
+
+    @property
+    def _scalar_styles(self) -> dict[KeyPath, str | None]:
+        return self._nodes[2]
+
+
+def _index_node(
+    node: yaml.Node,
+    path: KeyPath,
+    values: dict[KeyPath, tuple[int, int]],
+    keys: dict[KeyPath, tuple[int, int]],
+    styles: dict[KeyPath, str | None],
+) -> None:
+    values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.ScalarNode):
+        styles[path] = node.style
+    elif isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            name = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+            child = (*path, name)
+            keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            _index_node(value_node, child, values, keys, styles)
+    elif isinstance(node, yaml.SequenceNode):
+        for position, item in enumerate(node.value):
+            _index_node(item, (*path, position), values, keys, styles)
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a model object was written; resolved to a line only when an error needs it."""
+
+    source: YamlFile
+    path: KeyPath
+
+    def at(self, *sub: str | int, key: bool = False) -> Location:
+        return self.source.location((*self.path, *sub), key=key)
+
+    def crumb(self, *sub: str | int) -> str:
+        return crumb((*self.path, *sub))
+
+
+def crumb(key_path: Sequence[str | int]) -> str:
+    """`('scenes', 2, 'frames', 4, 'shot')` -> `scenes[2].frames[4].shot`."""
+    text = ""
+    for part in key_path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text

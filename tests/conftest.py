@@ -1,0 +1,115 @@
+"""Shared fixtures: real file trees in tmp_path and the real CLI entry point."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from storyboard.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "coffee-launch"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def build_tree(root: Path, files: Mapping[str, str | bytes]) -> Path:
+    """Write `files` (relative path -> text, dedented, or bytes) under `root`."""
+    for relative, content in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Run the real `storyboard` entry point in-process; returns exit code and output."""
+
+    def invoke(*args: str | Path, cwd: Path | None = None) -> Result:
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        else:  # pragma: no cover - main always exits
+            code = 0
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return invoke
+
+
+def run_process(*args: str | Path, cwd: Path, env: Mapping[str, str] | None = None,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run `storyboard` as a real subprocess (for signals, run locks and tracebacks)."""
+    full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "storyboard", *map(str, args)],
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """A private copy of the bundled coffee-launch example."""
+    target = tmp_path / "coffee-launch"
+    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("out", "storyboard.lock",
+                                                                      ".storyboard"))
+    return target
+
+
+def png_bytes(color: tuple[int, int, int] = (200, 100, 50), size: int = 8) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+MINIMAL_ROOT = """
+    version: 1
+    project: demo
+    include: [scenes/*.yaml]
+    templates:
+      frame: "{{ frame.shot }}: {{ frame.action }}"
+"""
+
+
+@pytest.fixture
+def minimal(tmp_path: Path) -> Path:
+    """A tiny valid project: one scene, two frames, inline template."""
+    return build_tree(tmp_path / "demo", {
+        "storyboard.yaml": MINIMAL_ROOT,
+        "scenes/a.yaml": """
+            scenes:
+              - id: intro
+                frames:
+                  - id: one
+                    shot: wide
+                    action: a quiet street
+                  - id: two
+                    shot: close
+                    action: a door opens
+        """,
+    })

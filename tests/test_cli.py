@@ -1,0 +1,96 @@
+"""The command line as a user meets it: help, schema, init, validate on the example."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from conftest import EXAMPLE, REPO
+
+
+def test_validate_the_bundled_example(run) -> None:
+    result = run("-C", EXAMPLE, "validate")
+    assert result.code == 0
+    assert result.out.strip() == "OK coffee-launch: 5 scenes, 31 frames, 3 characters, 3 templates"
+
+
+def test_schema_prints_every_schema_as_json(run) -> None:
+    result = run("schema")
+    assert result.code == 0
+    schemas = json.loads(result.out)
+    assert {"storyboard", "scene", "character"} <= set(schemas)
+    for schema in schemas.values():
+        jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_schema_by_name_and_unknown_name(run) -> None:
+    assert json.loads(run("schema", "scene").out)["title"] == "scene file"
+    result = run("schema", "scenes")
+    assert result.code == 1
+    assert "no schema `scenes`" in result.err
+
+
+def test_schema_output_dir_writes_files_editors_can_use(run, tmp_path: Path) -> None:
+    result = run("schema", "-o", tmp_path / "schemas")
+    assert result.code == 0
+    assert (tmp_path / "schemas" / "storyboard.schema.json").is_file()
+
+
+def test_example_files_point_editors_at_the_schemas() -> None:
+    for path in [EXAMPLE / "storyboard.yaml", *EXAMPLE.glob("*/*.yaml")]:
+        first = path.read_text().splitlines()[0]
+        assert first.startswith("# yaml-language-server: $schema="), path
+        target = (path.parent / first.split("$schema=")[1]).resolve()
+        assert target.is_file(), f"{path}: {target}"
+
+
+def test_init_writes_a_project_that_validates(run, tmp_path: Path) -> None:
+    result = run("init", tmp_path / "new-board")
+    assert result.code == 0
+    project = tmp_path / "new-board"
+    scenes = [yaml.safe_load(p.read_text())["scenes"] for p in sorted(project.glob("scenes/*.yaml"))]
+    assert len(scenes) == 2
+    assert (project / "refs" / "ada.png").read_bytes().startswith(b"\x89PNG")
+    result = run("-C", project, "validate")
+    assert result.code == 0, result.err
+    assert result.out.startswith("OK new-board: 2 scenes, 3 frames, 1 characters, 1 templates")
+
+
+def test_init_refuses_an_existing_project(run, tmp_path: Path) -> None:
+    run("init", tmp_path)
+    result = run("init", tmp_path)
+    assert result.code == 1
+    assert "already exists" in result.err
+
+
+def test_help_lists_the_commands(run) -> None:
+    result = run("--help")
+    assert result.code == 0
+    for command in ("validate", "render", "schema", "init"):
+        assert command in result.out
+
+
+@pytest.mark.slow
+def test_built_wheel_carries_the_schemas(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-w", str(tmp_path / "dist"), str(REPO)], check=True, capture_output=True)
+    wheel = next((tmp_path / "dist").glob("storyboard_iac-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "storyboard/schemas/storyboard.schema.json" in names
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target),
+                    str(wheel)], check=True, capture_output=True)
+    env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
+    where = subprocess.run(
+        [sys.executable, "-c", "import storyboard.schema as s; print(s.schema_dir())"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert where.stdout.strip().startswith(str(target))
+    printed = subprocess.run([sys.executable, "-m", "storyboard", "schema", "scene"],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert json.loads(printed.stdout)["title"] == "scene file"

@@ -1,0 +1,111 @@
+"""Rendering: golden prompts of the bundled example, context precedence, whitespace, sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLE, build_tree
+
+from storyboard import load_project, render
+from storyboard.errors import ProjectError
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def check_golden(name: str, actual: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("STORYBOARD_UPDATE_GOLDEN"):
+        path.write_text(actual, encoding="utf-8")
+    assert actual == path.read_text(encoding="utf-8")
+
+
+def test_render_of_the_example_matches_golden_text(run) -> None:
+    result = run("--no-color", "-C", EXAMPLE, "render")
+    assert result.code == 0
+    check_golden("coffee-launch.render.txt", result.out)
+
+
+def test_render_json_of_the_example_matches_golden(run) -> None:
+    result = run("-C", EXAMPLE, "render", "--json")
+    assert result.code == 0
+    data = json.loads(result.out)
+    assert len(data) == 31
+    check_golden("coffee-launch.render.json", result.out)
+
+
+def test_render_selected_frames_in_story_order(run) -> None:
+    result = run("-C", EXAMPLE, "render", "--json", "packshot", "morning/pour")
+    addresses = [item["address"] for item in json.loads(result.out)]
+    assert addresses == ["morning/pour", "packshot/hero", "packshot/square"]
+
+
+def test_render_unknown_address_suggests_the_closest(run) -> None:
+    result = run("-C", EXAMPLE, "render", "morning/pur")
+    assert result.code == 1
+    assert "no scene or frame `morning/pur`" in result.err
+    assert "did you mean `morning/pour`?" in result.err
+
+
+def test_vars_precedence_project_scene_frame(tmp_path: Path) -> None:
+    project_dir = build_tree(tmp_path / "p", {
+        "storyboard.yaml": """
+            version: 1
+            project: p
+            variables: {a: project, b: project, c: project}
+            templates:
+              frame: "{{ vars.a }} {{ vars.b }} {{ vars.c }} #{{ index }} {{ scene.title }}"
+            scenes:
+              - id: s
+                title: The Scene
+                vars: {b: scene, c: scene}
+                frames:
+                  - id: f1
+                    vars: {c: frame}
+                  - id: f2
+        """,
+    })
+    prompts = [r.prompt for r in render(load_project(project_dir))]
+    assert prompts == ["project scene frame #1 The Scene", "project scene scene #2 The Scene"]
+
+
+def test_whitespace_is_collapsed_and_characters_resolved(tmp_path: Path) -> None:
+    project_dir = build_tree(tmp_path / "p", {
+        "storyboard.yaml": """
+            version: 1
+            project: p
+            characters:
+              - {id: ada, name: Ada, description: "tall,   calm"}
+            scenes:
+              - id: s
+                frames:
+                  - {id: f, characters: [ada], action: "  walks\\n\\n  in  "}
+        """,
+        "templates/frame.j2": "{{ frame.action }}\n\n{% for c in characters %}\n"
+                              "   {{ c.name }}: {{ c.description }}\n{% endfor %}",
+    })
+    assert render(load_project(project_dir))[0].prompt == "walks in Ada: tall, calm"
+
+
+@pytest.mark.parametrize("template, message", [
+    ("{{ ''.__class__.__mro__ }}", "unsafe"),
+    ("{% include '../../etc/passwd' %}", "not found"),
+    ("{{ frame.vars.update({'x': 1}) }}", "unsafe"),
+])
+def test_sandbox_refuses_unsafe_templates(tmp_path: Path, template: str, message: str) -> None:
+    project_dir = build_tree(tmp_path / "p", {
+        "storyboard.yaml": f"""
+            version: 1
+            project: p
+            templates:
+              frame: "{template}"
+            scenes:
+              - id: s
+                frames: [{{id: f}}]
+        """,
+    })
+    with pytest.raises(ProjectError) as caught:
+        render(load_project(project_dir))
+    assert message in caught.value.format().lower()
