@@ -29,10 +29,16 @@ class Settings:
     quiet: bool
     verbose: bool
 
-    def load(self) -> Project:
+    def load(self, provider: str | None = None) -> Project:
+        import dataclasses
+
         from storyboard.project import load_project
 
-        return load_project(self.directory)
+        project = load_project(self.directory)
+        if provider:
+            config = dataclasses.replace(project.provider, name=provider)
+            project = dataclasses.replace(project, provider=config)
+        return project
 
 
 pass_settings = click.make_pass_decorator(Settings)
@@ -152,6 +158,193 @@ def init(settings: Settings, folder: Path | None, name: str | None) -> None:
     written = init_project(target, name)
     click.echo(f"created a storyboard project in {display_path(target)} ({len(written)} files)")
     click.echo(f"next: storyboard -C {display_path(target)} plan")
+
+
+def _plan_options(function: Any) -> Any:
+    function = click.option("--target", "targets", multiple=True, metavar="ADDR",
+                            help="Only these scenes or frames (repeatable).")(function)
+    function = click.option("--replace", "replace", multiple=True, metavar="ADDR",
+                            help="Regenerate these even if unchanged (repeatable).")(function)
+    function = click.option("--provider", help="Use this provider instead of the project's.")(function)
+    return function
+
+
+@cli.command()
+@_plan_options
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (schemas/plan.schema.json).")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 on error.")
+@click.option("-o", "--out", "save_to", type=click.Path(dir_okay=False, path_type=Path),
+              help="Save the plan for `storyboard apply FILE`.")
+@pass_settings
+def plan(settings: Settings, targets: tuple[str, ...], replace: tuple[str, ...], provider: str | None,
+         as_json: bool, detailed_exitcode: bool, save_to: Path | None) -> int:
+    """Show which frames apply would create, regenerate, repair or remove."""
+    from storyboard.planner import make_plan, save_plan
+    from storyboard.views import plan_text
+
+    project = settings.load(provider)
+    result = make_plan(project, targets=targets, replace=replace)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    elif not settings.quiet or result.has_changes:
+        click.echo(plan_text(result, settings.color))
+    if save_to is not None:
+        save_plan(result, save_to)
+        if not as_json:
+            click.echo(f"\nSaved the plan to {save_to}; apply it with: storyboard apply {save_to}")
+    return 2 if detailed_exitcode and result.has_changes else 0
+
+
+@cli.command()
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@_plan_options
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--parallelism", type=click.IntRange(1, 256), help="Requests in flight at once.")
+@click.option("--max-cost", type=click.FloatRange(0), help="Refuse a plan estimated above this (US$).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON event per line (schemas/events.schema.json).")
+@pass_settings
+def apply(settings: Settings, plan_file: Path | None, targets: tuple[str, ...], replace: tuple[str, ...],
+          provider: str | None, auto_approve: bool, parallelism: int | None, max_cost: float | None,
+          as_json: bool) -> int:
+    """Generate what the plan says and write a new output version."""
+    from storyboard.planner import load_saved_plan, make_plan
+    from storyboard.views import plan_text, summary_line
+
+    project = settings.load(provider)
+    if plan_file is not None:
+        the_plan = load_saved_plan(plan_file, project)
+    else:
+        the_plan = make_plan(project, targets=targets, replace=replace)
+    if as_json:
+        click.echo(json.dumps({"event": "plan", **the_plan.to_json()}, ensure_ascii=False, sort_keys=True))
+    elif not settings.quiet:
+        click.echo(plan_text(the_plan, settings.color))
+    if not the_plan.has_changes:
+        return 0
+    if not (auto_approve or plan_file is not None):
+        if not sys.stdin.isatty():
+            raise UserError("apply needs confirmation, and there is no terminal to ask on",
+                            hint="review `storyboard plan`, then run `storyboard apply --auto-approve`")
+        if not click.confirm("\nApply this plan?", default=False):
+            click.echo("Apply cancelled.")
+            return 1
+    return _run_apply(settings, the_plan, parallelism, max_cost, as_json, summary_line(the_plan))
+
+
+def _run_apply(settings: Settings, the_plan: Any, parallelism: int | None, max_cost: float | None,
+               as_json: bool, summary: str) -> int:
+    import contextlib
+    import os
+    import signal
+    import threading
+
+    import anyio
+
+    from storyboard.execute import apply as run_plan
+    from storyboard.views import Progress, event_sink, is_terminal
+
+    stop = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            click.echo("\nsecond interrupt: leaving now; the journal keeps what was paid for", err=True)
+            os._exit(EXIT_INTERRUPTED)
+        stop.set()
+        click.echo("\ninterrupt: no new requests; finishing the submitted ones (Ctrl-C again to leave now)",
+                   err=True)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    total = sum(len(batch.specs) for batch in the_plan.batches)
+    use_bar = is_terminal() and not as_json and not settings.quiet
+    bar: Any = Progress(total) if use_bar else contextlib.nullcontext()
+    try:
+        with bar:
+            sink = bar if use_bar else event_sink(as_json, settings.quiet)
+            result = anyio.run(lambda: run_plan(the_plan, on_event=sink, parallelism=parallelism,
+                                                stop=stop, max_cost=max_cost))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if as_json:
+        click.echo(json.dumps({"event": "apply_finished", "version": result.version, "failed": result.failed,
+                               "interrupted": result.interrupted, "cost": result.cost}, sort_keys=True))
+    elif result.version is not None:
+        click.echo(f"Apply complete: version {result.version:04d}, {len(result.generated)} frames "
+                   f"generated, {len(result.failed)} failed, cost ${result.cost:.2f}.")
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    if result.failed:
+        click.echo(f"error: {len(result.failed)} frame(s) failed and keep their previous image: "
+                   f"{', '.join(sorted(result.failed))}", err=True)
+        return 1
+    return 0
+
+
+@cli.command()
+@pass_settings
+def history(settings: Settings) -> None:
+    """List the output versions with their change counts."""
+    from storyboard.outputs import latest_version, read_manifest, version_name, versions
+
+    project = settings.load()
+    output = project.output_path
+    latest = latest_version(output)
+    numbers = versions(output)
+    if not numbers:
+        click.echo("No versions yet: run `storyboard apply`.")
+        return
+    for number in numbers:
+        manifest = read_manifest(output, number)
+        counts = manifest.get("changes", {})
+        marker = "  (latest)" if number == latest else ""
+        click.echo(f"{version_name(number)}  {manifest.get('created_at', '?')}  "
+                   f"{len(manifest.get('frames', []))} frames: {counts.get('create', 0)} new, "
+                   f"{counts.get('regenerate', 0)} regenerated, {counts.get('repair', 0)} repaired, "
+                   f"{counts.get('remove', 0)} removed, {counts.get('failed', 0)} failed{marker}")
+
+
+@cli.command()
+@click.argument("version", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest.")
+@pass_settings
+def show(settings: Settings, version: str | None, as_json: bool) -> None:
+    """Show a version's frames (default: the latest)."""
+    from storyboard.outputs import latest_version, read_manifest, version_name
+
+    project = settings.load()
+    output = project.output_path
+    number = _version_number(version) if version else latest_version(output)
+    if number is None:
+        raise UserError("no versions yet", hint="run `storyboard apply` first")
+    manifest = read_manifest(output, number)
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{version_name(number)} of {manifest['project']}, {manifest['created_at']}")
+    for frame in manifest["frames"]:
+        click.echo(f"  {frame['address']:<32} {frame['status']:<12} v{frame['generated_in']:04d}  "
+                   f"{frame['path']}")
+
+
+def _version_number(text: str) -> int:
+    digits = text.lower().removeprefix("v")
+    if not digits.isdigit():
+        raise UserError(f"`{text}` is not a version", hint="versions look like v0003 or 3")
+    return int(digits)
+
+
+@cli.command()
+@click.option("--keep", type=int, required=True, help="How many of the newest versions to keep.")
+@pass_settings
+def gc(settings: Settings, keep: int) -> None:
+    """Remove old versions (never the latest; images still used by kept versions survive)."""
+    from storyboard.journal import RunLock
+    from storyboard.outputs import collect_garbage, version_name
+
+    project = settings.load()
+    with RunLock(project.state_path):
+        removed = collect_garbage(project.output_path, keep)
+    click.echo(f"removed {len(removed)} version(s)" +
+               (f": {', '.join(version_name(n) for n in removed)}" if removed else ""))
 
 
 def main(argv: list[str] | None = None) -> None:

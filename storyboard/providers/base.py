@@ -66,10 +66,13 @@ class GeneratedImage:
 
 @dataclass(frozen=True, slots=True)
 class JobResult:
-    """What a finished job gave: images in frame order (fewer than asked is possible)."""
+    """What a finished job gave, by position in the request's frames.
 
-    images: tuple[GeneratedImage, ...]
-    failed: Mapping[int, str] = field(default_factory=dict)  # position -> reason it failed
+    A position in neither mapping came back empty: it is asked for again.
+    """
+
+    images: Mapping[int, GeneratedImage]
+    failed: Mapping[int, str] = field(default_factory=dict)  # position -> why it cannot be made
 
 
 @runtime_checkable

@@ -67,25 +67,25 @@ class LocalProvider:
         remaining = submitted_at + self.config.latency - time.time()
         if remaining > 0:
             await anyio.sleep(remaining)
-        images = await anyio.to_thread.run_sync(_draw_all, request)
         failed = {
             position: "failed on purpose (provider.fail_frames)"
             for position, address in enumerate(request.frames)
             if address in self.config.fail_frames
         }
+        images = await anyio.to_thread.run_sync(_draw_all, request, set(failed))
         return JobResult(images=images, failed=failed)
 
     async def aclose(self) -> None:
         return None
 
 
-def _draw_all(request: ImageRequest) -> tuple[GeneratedImage, ...]:
-    return tuple(
-        draw_placeholder(address, fingerprint, caption, request.size)
-        for address, fingerprint, caption in zip(
-            request.frames, request.fingerprints, request.captions, strict=True
-        )
-    )
+def _draw_all(request: ImageRequest, skip: set[int]) -> dict[int, GeneratedImage]:
+    items = zip(request.frames, request.fingerprints, request.captions, strict=True)
+    return {
+        position: draw_placeholder(address, fingerprint, caption, request.size)
+        for position, (address, fingerprint, caption) in enumerate(items)
+        if position not in skip
+    }
 
 
 def draw_placeholder(address: str, fingerprint: str, caption: str, size: str) -> GeneratedImage:

@@ -1,0 +1,156 @@
+"""The run journal and the run lock, under .storyboard/.
+
+Every submitted job and every downloaded image is appended to journal.jsonl and
+fsynced before anything else happens, so a run killed at any point can be resumed:
+the next apply re-attaches to submitted jobs and reuses downloaded images.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from storyboard.errors import RunLockedError
+from storyboard.images import EXTENSIONS
+from storyboard.lockfile import fsync_dir
+
+
+@dataclass(frozen=True, slots=True)
+class StagedImage:
+    """An image already paid for and safely on disk under .storyboard/images/."""
+
+    address: str
+    fingerprint: str
+    file: Path
+    sha256: str
+    format: str
+    width: int
+    height: int
+    job: str
+
+
+@dataclass
+class Recovered:
+    """What an earlier, interrupted run left: images and jobs still pending."""
+
+    images: dict[str, StagedImage] = field(default_factory=dict)  # by fingerprint
+    jobs: list[dict[str, Any]] = field(default_factory=list)  # submitted, not all images back
+
+
+class Journal:
+    def __init__(self, state: Path) -> None:
+        self.path = state / "journal.jsonl"
+        self.images_dir = state / "images"
+
+    def append(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
+        with self.path.open("a", encoding="utf-8") as file:
+            file.write(line)
+            file.flush()
+            os.fsync(file.fileno())
+
+    def stage(self, data: bytes, sha256: str, image_format: str) -> Path:
+        """Write image bytes under images/<sha256>.<ext>, durably."""
+        self.images_dir.mkdir(parents=True, exist_ok=True)
+        target = self.images_dir / f"{sha256}{EXTENSIONS.get(image_format, '.bin')}"
+        if not target.exists():
+            temp = target.with_suffix(".tmp")
+            with temp.open("wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            temp.replace(target)
+            fsync_dir(self.images_dir)
+        return target
+
+    def read(self) -> Recovered:
+        """Images and pending jobs from an interrupted run (a torn last line is ignored)."""
+        recovered = Recovered()
+        submitted: list[dict[str, Any]] = []
+        finished_jobs: set[str] = set()
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return recovered
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # the run died while writing this line
+            kind = record.get("event")
+            if kind == "submitted":
+                submitted.append(record)
+            elif kind == "image":
+                image = _staged(self.images_dir, record)
+                if image is not None:
+                    recovered.images[image.fingerprint] = image
+            elif kind == "job_done":
+                finished_jobs.add(record["job"])
+        for job in submitted:
+            missing = [fp for fp in job["fingerprints"] if fp not in recovered.images]
+            if missing and job["job"] not in finished_jobs:
+                recovered.jobs.append(job)
+        return recovered
+
+    def clear(self) -> None:
+        """Forget the journal and staged images once a version holds them."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        if self.images_dir.is_dir():
+            for file in self.images_dir.iterdir():
+                file.unlink()
+
+
+def _staged(images_dir: Path, record: dict[str, Any]) -> StagedImage | None:
+    file = images_dir / Path(record["file"]).name
+    if not file.is_file():
+        return None
+    return StagedImage(record["address"], record["fingerprint"], file, record["sha256"],
+                       record["format"], record["width"], record["height"], record["job"])
+
+
+class RunLock:
+    """One apply at a time per project: an flock on .storyboard/run.lock holding the pid.
+
+    The kernel drops the lock when the process dies, even by SIGKILL, so a killed run
+    never blocks the next one.
+    """
+
+    def __init__(self, state: Path) -> None:
+        self.path = state / "run.lock"
+        self._file: Any = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        file = self.path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            holder = file.read().strip() or "unknown"
+            file.close()
+            raise RunLockedError(
+                f"another storyboard apply (pid {holder}) is running on this project",
+                hint="wait for it to finish; a killed run releases the lock by itself",
+            ) from None
+        file.seek(0)
+        file.truncate()
+        file.write(str(os.getpid()))
+        file.flush()
+        self._file = file
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._file is not None:
+            self._file.seek(0)
+            self._file.truncate()
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None

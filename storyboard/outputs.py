@@ -1,0 +1,191 @@
+"""Version folders on disk: naming, finding, assembling, the manifest, and gc.
+
+    out/v0001/01-morning/04-pour.png   one image per frame, scene folders in story order
+    out/v0001/manifest.json            every frame: path, sha256, fingerprint, prompt, …
+    out/latest -> v0001
+
+A version is built under a temporary name, unchanged frames hard-linked (copied
+where links fail), then renamed into place; `latest` moves only after that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from storyboard import model
+from storyboard.errors import UserError
+from storyboard.lockfile import atomic_write, fsync_dir
+
+VERSION_PATTERN = re.compile(r"^v(\d{4,})$")
+LATEST = "latest"
+MANIFEST = "manifest.json"
+
+
+def version_name(number: int) -> str:
+    return f"v{number:04d}"
+
+
+def versions(output: Path) -> list[int]:
+    """Numbers of the complete versions in `output`, oldest first."""
+    if not output.is_dir():
+        return []
+    found = (VERSION_PATTERN.match(entry.name) for entry in output.iterdir() if entry.is_dir())
+    return sorted(int(match.group(1)) for match in found if match)
+
+
+def latest_version(output: Path) -> int | None:
+    link = output / LATEST
+    with contextlib.suppress(OSError):
+        match = VERSION_PATTERN.match(str(link.readlink()))
+        if match:
+            return int(match.group(1))
+    numbers = versions(output)
+    return numbers[-1] if numbers else None
+
+
+def frame_paths(project: model.Project) -> dict[str, str]:
+    """Each frame's path inside a version: `01-morning/04-pour` (no extension)."""
+    width = max(2, len(str(len(project.scenes))))
+    paths: dict[str, str] = {}
+    for number, scene in enumerate(project.scenes, 1):
+        frame_width = max(2, len(str(len(scene.frames))))
+        for frame in scene.frames:
+            paths[frame.address] = f"{number:0{width}d}-{scene.id}/{frame.index:0{frame_width}d}-{frame.id}"
+    return paths
+
+
+def read_manifest(output: Path, number: int) -> dict[str, Any]:
+    path = output / version_name(number) / MANIFEST
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"version {version_name(number)} has no {MANIFEST} in {output}") from None
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path}:{error.lineno}:{error.colno}: corrupt manifest: {error.msg}") from None
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """One file of a new version: where it goes and where its bytes come from."""
+
+    path: str  # relative to the version folder, with extension
+    source: Path  # a file to hard-link (or copy)
+
+
+def build_version(output: Path, number: int, placements: Iterable[Placement],
+                  manifest: dict[str, Any]) -> Path:
+    """Write version `number` under a temporary name, rename it into place, move `latest`."""
+    output.mkdir(parents=True, exist_ok=True)
+    final = output / version_name(number)
+    if final.exists():
+        raise UserError(f"{final} already exists", hint="another apply may have written it; plan again")
+    temp = output / f".{version_name(number)}.tmp-{os.getpid()}"
+    shutil.rmtree(temp, ignore_errors=True)
+    temp.mkdir()
+    try:
+        for placement in placements:
+            target = temp / placement.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            link_or_copy(placement.source, target)
+        atomic_write(temp / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
+        for folder in {p.parent for p in temp.rglob("*")} | {temp}:
+            fsync_dir(folder)
+        temp.rename(final)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    fsync_dir(output)
+    point_latest(output, number)
+    return final
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def point_latest(output: Path, number: int) -> None:
+    """Atomically point out/latest at a version (a relative symlink)."""
+    temp = output / f".{LATEST}.tmp-{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        temp.unlink()
+    temp.symlink_to(version_name(number))
+    temp.replace(output / LATEST)
+    fsync_dir(output)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def collect_garbage(output: Path, keep: int) -> list[int]:
+    """Remove all but the `keep` newest versions, never the latest; returns the removed numbers.
+
+    Removing a folder only unlinks its names: a hard-linked image still used by a kept
+    version keeps its bytes.
+    """
+    if keep < 1:
+        raise UserError("--keep must be at least 1")
+    numbers = versions(output)
+    latest = latest_version(output)
+    doomed = [n for n in numbers[: max(0, len(numbers) - keep)] if n != latest]
+    for number in doomed:
+        shutil.rmtree(output / version_name(number))
+    for leftover in output.glob(".v*.tmp-*") if output.is_dir() else []:
+        shutil.rmtree(leftover, ignore_errors=True)
+    return doomed
+
+
+class StatCache:
+    """Known sha256 of output files by (size, mtime, inode), like git's index.
+
+    A no-op plan checks every image of the latest version; with this cache it stats
+    them instead of hashing them. `plan` only reads it; `apply` writes it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[str, list[Any]] = {}
+        with contextlib.suppress(OSError, ValueError):
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(loaded, dict):
+                self.entries = loaded
+
+    def sha256(self, file: Path) -> str | None:
+        """The file's sha256, from the cache when its stat is unchanged; None if it is missing."""
+        try:
+            stat = file.stat()
+        except OSError:
+            return None
+        key = str(file)
+        cached = self.entries.get(key)
+        signature = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+        if cached and cached[:3] == signature:
+            return str(cached[3])
+        import hashlib
+
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        self.entries[key] = [*signature, digest]
+        return digest
+
+    def record(self, file: Path, sha256: str) -> None:
+        stat = file.stat()
+        self.entries[str(file)] = [stat.st_size, stat.st_mtime_ns, stat.st_ino, sha256]
+
+    def save(self, keep_under: Path) -> None:
+        """Write the cache, forgetting files outside `keep_under` or gone."""
+        kept = {k: v for k, v in self.entries.items() if k.startswith(str(keep_under)) and Path(k).exists()}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.path, json.dumps(kept, sort_keys=True).encode())

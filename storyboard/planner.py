@@ -1,0 +1,288 @@
+"""The plan: what apply will do to each frame, as a plain immutable value. Planning writes nothing.
+
+    create      + a frame with no image yet
+    regenerate  ~ a frame whose deciding inputs changed (reasons and a prompt diff)
+    repair      ! the latest version's file is missing or its bytes changed: restored
+                  from an older version holding the right bytes, else regenerated
+    remove      - a frame no longer in the project
+    keep          unchanged (it may still move to a new path when frames are reordered)
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from storyboard import model
+from storyboard.batch import Batch, make_batches
+from storyboard.errors import PlanError, UserError
+from storyboard.fingerprint import FrameSpec, canonical_json, frame_specs, sha256_hex
+from storyboard.lockfile import Lock, LockEntry, read_lock
+from storyboard.outputs import StatCache, frame_paths, latest_version, read_manifest, version_name, versions
+from storyboard.prompts import Renderer, render
+from storyboard.providers.base import Capabilities, capabilities_for
+
+PLAN_FORMAT = 1
+GENERATING = ("create", "regenerate", "repair")
+SYMBOLS = {"create": "+", "regenerate": "~", "repair": "!", "remove": "-", "keep": " "}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    address: str
+    action: str
+    spec: FrameSpec | None = None  # None for remove
+    previous: LockEntry | None = None
+    path: str | None = None  # in the new version, without extension
+    reasons: tuple[str, ...] = ()
+    prompt_diff: str = ""
+    restore_from: Path | None = None  # repair without generating
+
+    @property
+    def generates(self) -> bool:
+        return self.action in ("create", "regenerate") or (self.action == "repair" and not self.restore_from)
+
+    @property
+    def moved(self) -> bool:
+        return (self.action == "keep" and self.previous is not None and self.path is not None
+                and not self.previous.path.startswith(self.path + "."))
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    targets: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    project: model.Project
+    changes: tuple[Change, ...]
+    batches: tuple[Batch, ...]
+    capabilities: Capabilities
+    lock: Lock
+    options: PlanOptions = field(default_factory=PlanOptions)
+    lock_sha256: str = ""
+
+    def count(self, action: str) -> int:
+        return sum(1 for change in self.changes if change.action == action)
+
+    @property
+    def cost(self) -> float:
+        return round(sum(len(b.specs) for b in self.batches) * self.capabilities.price_per_image, 4)
+
+    @property
+    def moved(self) -> int:
+        return sum(1 for change in self.changes if change.moved)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.action != "keep" for c in self.changes) or self.moved > 0
+
+    @property
+    def inputs_sha256(self) -> str:
+        """What the plan was made from; a saved plan whose inputs moved on is stale."""
+        rows = [[c.address, c.action, c.spec.fingerprint if c.spec else None, c.path] for c in self.changes]
+        config = self.project.provider
+        return sha256_hex(canonical_json({"changes": rows, "provider": [config.name, config.model],
+                                          "options": [list(self.options.targets),
+                                                      list(self.options.replace)]}))
+
+    def summary(self) -> dict[str, Any]:
+        counts = {action: self.count(action) for action in SYMBOLS}
+        return {**counts, "moved": self.moved, "requests": len(self.batches), "cost": self.cost}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": PLAN_FORMAT,
+            "project": self.project.name,
+            "inputs_sha256": self.inputs_sha256,
+            "lock_sha256": self.lock_sha256,
+            "options": {"targets": list(self.options.targets), "replace": list(self.options.replace),
+                        "provider": self.project.provider.name},
+            "changes": [_change_json(c) for c in self.changes if c.action != "keep" or c.moved],
+            "batches": [{"frames": list(b.frames), "size": b.size} for b in self.batches],
+            "summary": self.summary(),
+        }
+
+
+def _change_json(change: Change) -> dict[str, Any]:
+    return {
+        "address": change.address,
+        "action": change.action,
+        "fingerprint": change.spec.fingerprint if change.spec else None,
+        "reasons": list(change.reasons),
+        "prompt_diff": change.prompt_diff,
+        "path": change.path,
+        "moved_from": change.previous.path if change.moved and change.previous else None,
+    }
+
+
+def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: Iterable[str] = (),
+              capabilities: Capabilities | None = None) -> Plan:
+    """Diff the project's frames against storyboard.lock and the latest version on disk."""
+    options = PlanOptions(tuple(targets), tuple(replace))
+    capabilities = capabilities or capabilities_for(project.provider)
+    renderer = Renderer(project)
+    specs = frame_specs(project, render(project, renderer=renderer), capabilities, renderer)
+    lock = read_lock(project.lockfile_path)
+    lock_sha = _file_sha(project.lockfile_path)
+    if lock.project and lock.project != project.name:
+        raise UserError(f"storyboard.lock belongs to project `{lock.project}`, not `{project.name}`",
+                        hint="delete the lockfile to start this project from scratch")
+    targeted = _selection(project, options.targets)
+    forced = _selection(project, options.replace)
+    inspector = _LatestVersion(project)
+    paths = frame_paths(project)
+    changes: list[Change] = []
+    for spec in specs:
+        previous = lock.frames.get(spec.address)
+        if targeted is not None and spec.address not in targeted:
+            if previous is not None:
+                changes.append(Change(spec.address, "keep", None, previous, paths[spec.address]))
+            continue
+        changes.append(_decide(spec, previous, paths[spec.address], inspector,
+                               forced is not None and spec.address in forced))
+    wanted = {spec.address for spec in specs}
+    for address, previous in sorted(lock.frames.items()):
+        if address not in wanted and (targeted is None or _in(address, options.targets)):
+            changes.append(Change(address, "remove", None, previous))
+    to_generate = [c.spec for c in changes if c.generates and c.spec is not None]
+    batches = make_batches(project, to_generate, capabilities, renderer)
+    return Plan(project, tuple(changes), tuple(batches), capabilities, lock, options, lock_sha)
+
+
+def _decide(spec: FrameSpec, previous: LockEntry | None, path: str, inspector: _LatestVersion,
+            forced: bool) -> Change:
+    if previous is None:
+        return Change(spec.address, "create", spec, None, path)
+    if previous.fingerprint != spec.fingerprint or forced:
+        reasons = _reasons(spec, previous) or ("replace requested",)
+        return Change(spec.address, "regenerate", spec, previous, path, reasons,
+                      prompt_diff(previous.prompt, spec.prompt))
+    problem = inspector.problem(previous)
+    if problem:
+        restore = inspector.older_copy(spec.address, previous)
+        return Change(spec.address, "repair", spec, previous, path, (problem,), restore_from=restore)
+    return Change(spec.address, "keep", spec, previous, path)
+
+
+def lock_inputs(spec: FrameSpec) -> dict[str, Any]:
+    """The deciding inputs as the lockfile keeps them (the prompt is kept beside them)."""
+    inputs = spec.deciding_inputs()
+    inputs.pop("prompt")
+    return inputs
+
+
+def _reasons(spec: FrameSpec, previous: LockEntry) -> tuple[str, ...]:
+    reasons = ["prompt"] if spec.prompt != previous.prompt else []
+    now = lock_inputs(spec)
+    for key in sorted(set(now) | set(previous.inputs)):
+        if now.get(key) != previous.inputs.get(key):
+            reasons.append(key.replace("_", " "))
+    return tuple(reasons)
+
+
+def prompt_diff(old: str, new: str) -> str:
+    """A unified diff of two prompts, one sentence per line."""
+    if old == new:
+        return ""
+    lines = difflib.unified_diff(_sentences(old), _sentences(new), "before", "after", n=1, lineterm="")
+    return "\n".join(lines)
+
+
+def _sentences(text: str) -> list[str]:
+    return [part for part in re.split(r"(?<=[.!?;])\s+", text) if part]
+
+
+def _selection(project: model.Project, addresses: Sequence[str]) -> set[str] | None:
+    if not addresses:
+        return None
+    from storyboard.model import select_frames
+
+    known = {frame.address for frame in project.frames} | {s.id for s in project.scenes}
+    present = [a for a in addresses if a in known]
+    selected = {frame.address for frame in select_frames(project, present)}
+    return selected | {a for a in addresses if a not in known and "/" in a}  # removed frames
+
+
+def _in(address: str, addresses: Sequence[str]) -> bool:
+    return address in addresses or address.split("/")[0] in addresses
+
+
+def _file_sha(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return ""
+
+
+class _LatestVersion:
+    """Checks the latest version's files against the lockfile (stat cache first, then bytes)."""
+
+    def __init__(self, project: model.Project) -> None:
+        self.output = project.output_path
+        self.number = latest_version(self.output)
+        self.cache = StatCache(project.state_path / "stat-cache.json")
+
+    def problem(self, entry: LockEntry) -> str | None:
+        if self.number is None:
+            return "no output version on disk"
+        file = self.output / version_name(self.number) / entry.path
+        digest = self.cache.sha256(file)
+        if digest is None:
+            return f"{version_name(self.number)}/{entry.path} is missing"
+        if digest != entry.image_sha256:
+            return f"{version_name(self.number)}/{entry.path} was changed"
+        return None
+
+    def older_copy(self, address: str, entry: LockEntry) -> Path | None:
+        """A file with the locked bytes in an older version, if one survives."""
+        for number in reversed(versions(self.output)):
+            if number == self.number:
+                continue
+            try:
+                frames = read_manifest(self.output, number).get("frames", [])
+            except UserError:
+                continue
+            for frame in frames:
+                if frame.get("address") == address and frame.get("sha256") == entry.image_sha256:
+                    file = self.output / version_name(number) / str(frame["path"])
+                    if self.cache.sha256(file) == entry.image_sha256:
+                        return file
+        return None
+
+
+def save_plan(plan: Plan, path: Path) -> None:
+    path.write_text(json.dumps(plan.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def load_saved_plan(path: Path, project: model.Project) -> Plan:
+    """Plan again from the same options; refuse if the result or the lockfile differ from the file."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlanError(f"no saved plan at {path}") from None
+    except json.JSONDecodeError as error:
+        raise PlanError(f"{path}:{error.lineno}:{error.colno}: not a saved plan: {error.msg}") from None
+    if not isinstance(saved, dict) or saved.get("format") != PLAN_FORMAT:
+        raise PlanError(f"{path}: not a storyboard plan (format {PLAN_FORMAT})")
+    if saved.get("project") != project.name:
+        raise PlanError(f"{path} is a plan for project `{saved.get('project')}`, not `{project.name}`")
+    options: Mapping[str, Any] = saved.get("options", {})
+    plan = make_plan(project, targets=options.get("targets", ()), replace=options.get("replace", ()))
+    stale = []
+    if plan.lock_sha256 != saved.get("lock_sha256"):
+        stale.append("storyboard.lock changed since it was planned")
+    if plan.inputs_sha256 != saved.get("inputs_sha256"):
+        stale.append("the project's frames changed since it was planned")
+    if stale:
+        raise PlanError(f"saved plan {path} is stale: {'; '.join(stale)}",
+                        hint="run `storyboard plan -o FILE` again and review it")
+    return plan

@@ -1,0 +1,132 @@
+"""How plans and apply events look: Terraform-style text, plain lines, JSON lines, progress bar.
+
+Only the CLI imports this module (it uses click for colour); the library emits plain data.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from storyboard.planner import SYMBOLS, Plan
+
+COLORS = {"create": "green", "regenerate": "yellow", "repair": "magenta", "remove": "red", "keep": None}
+LABELS = {"create": "create", "regenerate": "regenerate", "repair": "repair", "remove": "remove",
+          "keep": "move"}
+
+
+def plan_text(plan: Plan, color: bool | None) -> str:
+    lines: list[str] = []
+
+    def style(text: str, action: str) -> str:
+        fg = COLORS[action]
+        return click.style(text, fg=fg) if fg and color is not False else text
+
+    shown = [c for c in plan.changes if c.action != "keep" or c.moved]
+    if shown:
+        lines.append("storyboard will perform the following actions:\n")
+    for change in shown:
+        symbol = SYMBOLS[change.action] if change.action != "keep" else ">"
+        detail = ""
+        if change.reasons:
+            detail = f"  ({', '.join(change.reasons)})"
+        if change.moved and change.previous:
+            detail = f"  ({change.previous.path} -> {change.path})"
+        if change.action == "repair" and change.restore_from is not None:
+            detail += "  restored from an older version, no generation"
+        head = f"  {symbol} {change.address:<32} {LABELS[change.action]}"
+        lines.append(style(head, change.action) + detail)
+        for diff_line in change.prompt_diff.splitlines()[2:]:
+            if diff_line.startswith("@@"):
+                continue
+            action = {"+": "create", "-": "remove"}.get(diff_line[:1], "keep")
+            lines.append("      " + style(diff_line, action))
+    lines.append("")
+    lines.append(summary_line(plan))
+    return "\n".join(lines)
+
+
+def summary_line(plan: Plan) -> str:
+    if not plan.has_changes:
+        return "No changes. The latest version matches the project."
+    s = plan.summary()
+    moved = f", {s['moved']} to move" if s["moved"] else ""
+    return (f"Plan: {s['create']} to create, {s['regenerate']} to regenerate, {s['repair']} to repair, "
+            f"{s['remove']} to remove{moved}, {s['keep'] - s['moved']} unchanged. "
+            f"{s['requests']} request{'s' if s['requests'] != 1 else ''}, estimated cost ${s['cost']:.2f}.")
+
+
+def json_lines(event: dict[str, Any]) -> None:
+    click.echo(json.dumps(event, ensure_ascii=False, sort_keys=True))
+
+
+def plain_lines(event: dict[str, Any]) -> None:
+    kind = event["event"]
+    if kind == "job_submitted":
+        click.echo(f"submitted {event['job']} ({len(event['frames'])} frames)")
+    elif kind == "job_reattached":
+        click.echo(f"re-attached to {event['job']} from an interrupted run ({len(event['frames'])} frames)")
+    elif kind == "frame_done":
+        click.echo(f"done {event['address']}" + (" (from an interrupted run)" if event["reused"] else ""))
+    elif kind == "frame_failed":
+        click.echo(f"failed {event['address']}: {event['reason']}", err=True)
+    elif kind == "stopping":
+        click.echo(f"stopping: {event['reason']}", err=True)
+    elif kind == "version_written":
+        click.echo(f"wrote {event['path']}")
+
+
+class Progress:
+    """A live progress bar on a terminal (frames done/failed, jobs in flight, cost, ETA)."""
+
+    def __init__(self, total: int) -> None:
+        from rich import progress as bar
+
+        self.progress = bar.Progress(
+            bar.TextColumn("[bold]apply"), bar.BarColumn(), bar.TextColumn("{task.completed}/{task.total}"),
+            bar.TextColumn("{task.fields[status]}"), bar.TimeElapsedColumn(), bar.TimeRemainingColumn())
+        self.task = self.progress.add_task("apply", total=total, status="")
+        self.in_flight = 0
+        self.failed = 0
+        self.cost = 0.0
+        self.started = time.monotonic()
+
+    def __enter__(self) -> Progress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind in ("job_submitted", "job_reattached"):
+            self.in_flight += 1
+        elif kind == "frame_done":
+            self.cost = event["cost"]
+            self.progress.advance(self.task)
+        elif kind == "frame_failed":
+            self.failed += 1
+            self.progress.advance(self.task)
+            self.progress.console.print(f"[red]failed[/red] {event['address']}: {event['reason']}")
+        elif kind == "stopping":
+            self.progress.console.print(f"[yellow]stopping:[/yellow] {event['reason']}")
+        status = f"failed {self.failed}  cost ${self.cost:.2f}"
+        self.progress.update(self.task, status=status)
+
+
+def event_sink(as_json: bool, quiet: bool) -> Callable[[dict[str, Any]], None]:
+    if as_json:
+        return json_lines
+    if quiet:
+        return lambda event: None
+    return plain_lines
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()
