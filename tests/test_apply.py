@@ -1,0 +1,319 @@
+"""End to end through the CLI on copies of the example: what a user sees on disk and on screen."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+from conftest import REPO, run_process
+
+from storyboard.schema import validator
+
+FRAMES = 31
+
+
+def schema(name: str) -> dict:
+    return json.loads((REPO / "schemas" / f"{name}.schema.json").read_text())
+
+
+def images(version: Path) -> dict[str, int]:
+    """Relative image path -> inode, for every image of a version folder."""
+    return {str(p.relative_to(version)): p.stat().st_ino for p in version.rglob("*.png")}
+
+
+def set_provider(project: Path, extra: str) -> None:
+    root = project / "storyboard.yaml"
+    root.write_text(root.read_text().replace("  parallelism: 4\n", f"  parallelism: 4\n{extra}"))
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.fixture
+def applied(run, example: Path) -> Path:
+    result = run("-C", example, "apply", "--auto-approve")
+    assert result.code == 0, result.err
+    return example
+
+
+def test_first_apply_writes_a_complete_version_manifest_and_lock(run, example: Path) -> None:
+    result = run("-C", example, "apply", "--auto-approve")
+    assert result.code == 0, result.err
+    out = example / "out"
+    assert os.readlink(out / "latest") == "v0001"
+    assert len(images(out / "v0001")) == FRAMES
+    assert sorted(p.name for p in (out / "v0001").iterdir() if p.is_dir()) == [
+        "01-morning", "02-roastery", "03-commute", "04-first-sip", "05-packshot"]
+    manifest = json.loads((out / "v0001" / "manifest.json").read_text())
+    jsonschema.validate(manifest, schema("manifest"))
+    assert [f["address"] for f in manifest["frames"]][:2] == ["morning/skyline", "morning/shutter"]
+    lock = json.loads((example / "storyboard.lock").read_text())
+    jsonschema.validate(lock, schema("lockfile"))
+    assert len(lock["frames"]) == FRAMES
+    assert "Apply complete: version 0001, 31 frames generated, 0 failed" in result.out
+
+
+def test_second_apply_changes_nothing_and_writes_nothing(run, applied: Path) -> None:
+    lock_before = (applied / "storyboard.lock").stat().st_mtime_ns
+    result = run("-C", applied, "apply", "--auto-approve")
+    assert result.code == 0
+    assert "No changes." in result.out
+    assert not (applied / "out" / "v0002").exists()
+    assert (applied / "storyboard.lock").stat().st_mtime_ns == lock_before
+    assert run("-C", applied, "plan", "--detailed-exitcode").code == 0
+
+
+def test_one_edited_frame_regenerates_exactly_that_image(run, applied: Path) -> None:
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    plan = run("--no-color", "-C", applied, "plan", "--detailed-exitcode")
+    assert plan.code == 2
+    assert "~ morning/pour" in plan.out
+    assert "-Mara pours a slow spiral of milk into the first cup of the day." in plan.out
+    assert "+Mara pours a slow heart of milk into the first cup of the day." in plan.out
+    assert "Plan: 0 to create, 1 to regenerate, 0 to repair, 0 to remove, 30 unchanged. 1 request" in plan.out
+    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    old, new = images(applied / "out/v0001"), images(applied / "out/v0002")
+    assert old.keys() == new.keys()
+    changed = [path for path in new if new[path] != old[path]]
+    assert changed == ["01-morning/04-pour.png"]
+
+
+def test_character_edit_regenerates_exactly_their_frames(run, applied: Path) -> None:
+    edit(applied / "characters/cast.yaml", "copper-red hair", "jet-black hair")
+    plan = json.loads(run("-C", applied, "plan", "--json").out)
+    jsonschema.validate(plan, schema("plan"))
+    regenerated = sorted(c["address"] for c in plan["changes"] if c["action"] == "regenerate")
+    # Theo's frames, except first-sip/hand-off: its close-up template shows only his hands,
+    # so its prompt (and image) does not depend on his hair.
+    assert regenerated == ["commute/bike", "commute/ride", "commute/scent", "commute/window",
+                           "first-sip/order", "first-sip/sip", "first-sip/smile"]
+
+
+def test_reordering_frames_generates_nothing_and_moves_files(run, applied: Path) -> None:
+    scene = applied / "scenes/03-commute.yaml"
+    text = scene.read_text()
+    alarm = text[text.index("      - id: alarm"):text.index("      - id: bike")]
+    scene.write_text(text.replace(alarm, "") + alarm)
+    plan = json.loads(run("-C", applied, "plan", "--json").out)
+    assert plan["summary"]["requests"] == 0
+    assert plan["summary"]["moved"] == 5
+    result = run("-C", applied, "apply", "--auto-approve")
+    assert result.code == 0
+    old, new = images(applied / "out/v0001"), images(applied / "out/v0002")
+    assert sorted(old.values()) == sorted(new.values())  # the same files, linked under new names
+    assert new["03-commute/05-alarm.png"] == old["03-commute/01-alarm.png"]
+
+
+def test_removed_frame_leaves_the_next_version_and_the_lock(run, applied: Path) -> None:
+    scene = applied / "scenes/04-cafe.yaml"
+    text = scene.read_text()
+    scene.write_text(text[:text.index("      - id: square")])
+    plan = run("--no-color", "-C", applied, "plan")
+    assert "- packshot/square" in plan.out
+    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    assert "05-packshot/02-square.png" not in images(applied / "out/v0002")
+    assert "packshot/square" not in json.loads((applied / "storyboard.lock").read_text())["frames"]
+
+
+def test_deleted_output_file_is_repaired_from_an_older_version(run, applied: Path) -> None:
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    run("-C", applied, "apply", "--auto-approve")
+    (applied / "out/latest/02-roastery/01-door.png").unlink()
+    plan = run("--no-color", "-C", applied, "plan")
+    assert "! roastery/door" in plan.out
+    assert "restored from an older version, no generation" in plan.out
+    result = run("-C", applied, "apply", "--auto-approve")
+    assert result.code == 0
+    assert "0 frames generated" in result.out
+    assert images(applied / "out/v0003")["02-roastery/01-door.png"] == \
+        images(applied / "out/v0001")["02-roastery/01-door.png"]
+
+
+def test_changed_output_bytes_with_no_older_copy_are_regenerated(run, applied: Path) -> None:
+    target = applied / "out/latest/01-morning/01-skyline.png"
+    good = target.read_bytes()
+    target.write_bytes(good[:-10] + b"0123456789")
+    plan = json.loads(run("-C", applied, "plan", "--json").out)
+    assert [(c["address"], c["action"]) for c in plan["changes"]] == [("morning/skyline", "repair")]
+    assert plan["summary"]["requests"] == 1
+    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    assert (applied / "out/v0002/01-morning/01-skyline.png").read_bytes() == good
+
+
+def test_target_and_replace(run, applied: Path) -> None:
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    edit(applied / "scenes/03-commute.yaml", "a phone alarm", "an old alarm clock")
+    plan = json.loads(run("-C", applied, "plan", "--json", "--target", "commute").out)
+    assert [c["address"] for c in plan["changes"]] == ["commute/alarm"]
+    plan = json.loads(run("-C", applied, "plan", "--json", "--target", "packshot/hero",
+                          "--replace", "packshot/hero").out)
+    assert [(c["address"], c["action"]) for c in plan["changes"]] == [("packshot/hero", "regenerate")]
+    assert run("-C", applied, "apply", "--auto-approve", "--target", "commute/alarm").code == 0
+    lock = json.loads((applied / "storyboard.lock").read_text())
+    assert lock["frames"]["commute/alarm"]["generated_in"] == 2
+    assert lock["frames"]["morning/pour"]["generated_in"] == 1  # not targeted: still the old one
+    assert "~ morning/pour" in run("--no-color", "-C", applied, "plan").out
+
+
+def test_saved_plan_applies_and_a_stale_one_is_refused(run, applied: Path, tmp_path: Path) -> None:
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    plan_file = tmp_path / "change.plan"
+    assert run("-C", applied, "plan", "-o", plan_file).code == 0
+    jsonschema.validate(json.loads(plan_file.read_text()), schema("plan"))
+    edit(applied / "scenes/01-morning.yaml", "slow heart of milk", "slow tulip of milk")
+    result = run("-C", applied, "apply", plan_file)
+    assert result.code == 1
+    assert "is stale: the project's frames changed since it was planned" in result.err
+    assert not (applied / "out/v0002").exists()
+    assert run("-C", applied, "plan", "-o", plan_file).code == 0
+    assert run("-C", applied, "apply", plan_file).code == 0
+    assert (applied / "out/v0002").is_dir()
+    result = run("-C", applied, "apply", plan_file)
+    assert result.code == 1
+    assert "storyboard.lock changed since it was planned" in result.err
+
+
+def test_budget_guard_refuses_an_expensive_plan(run, example: Path) -> None:
+    set_provider(example, "  price_per_image: 0.5\n")
+    result = run("-C", example, "apply", "--auto-approve")
+    assert result.code == 1
+    assert "estimated cost $15.50 is above the budget $5.00" in result.err
+    assert not (example / "out").exists()
+    assert run("-C", example, "apply", "--auto-approve", "--max-cost", "20").code == 0
+
+
+def test_apply_without_terminal_or_auto_approve_is_an_error_not_a_hang(example: Path) -> None:
+    completed = subprocess.run([sys.executable, "-m", "storyboard", "apply"], cwd=example,
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 1
+    assert "no terminal to ask on" in completed.stderr
+    assert not (example / "out").exists()
+
+
+def test_partial_failure_keeps_previous_images_and_shows_them_again(run, applied: Path) -> None:
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    edit(applied / "scenes/04-cafe.yaml", "the bag standing upright", "the bag standing tall")
+    set_provider(applied, "  fail_frames: [morning/pour]\n")
+    result = run("-C", applied, "apply", "--auto-approve")
+    assert result.code == 1
+    assert "1 frame(s) failed and keep their previous image: morning/pour" in result.err
+    old, new = images(applied / "out/v0001"), images(applied / "out/v0002")
+    assert new["01-morning/04-pour.png"] == old["01-morning/04-pour.png"]
+    assert new["05-packshot/01-hero.png"] != old["05-packshot/01-hero.png"]
+    plan = json.loads(run("-C", applied, "plan", "--json").out)
+    assert [(c["address"], c["action"]) for c in plan["changes"]] == [("morning/pour", "regenerate")]
+
+
+def test_json_events_are_one_object_per_line(run, example: Path) -> None:
+    result = run("-C", example, "apply", "--auto-approve", "--json")
+    events = [json.loads(line) for line in result.out.splitlines()]
+    kinds = [event["event"] for event in events]
+    assert kinds[0] == "plan" and kinds[-1] == "apply_finished"
+    assert kinds.count("frame_done") == FRAMES
+    events_schema = validator("events")  # resolves its $ref to plan.schema.json
+    for event in events:
+        events_schema.validate(event)
+
+
+def test_history_show_and_gc_keep_what_is_still_used(run, applied: Path) -> None:
+    for word in ("heart", "tulip", "swan"):
+        edit(applied / "scenes/01-morning.yaml", "slow spiral of milk" if word == "heart" else
+             {"tulip": "slow heart", "swan": "slow tulip"}[word] + " of milk", f"slow {word} of milk")
+        assert run("-C", applied, "apply", "--auto-approve").code == 0
+    history = run("-C", applied, "history").out.splitlines()
+    assert len(history) == 4 and history[-1].endswith("(latest)")
+    assert "0 new, 1 regenerated" in history[-1]
+    assert "morning/pour" in run("-C", applied, "show", "v0002").out
+    skyline = (applied / "out/v0001/01-morning/01-skyline.png").read_bytes()
+    result = run("-C", applied, "gc", "--keep", "1")
+    assert "removed 3 version(s): v0001, v0002, v0003" in result.out
+    assert sorted(p.name for p in (applied / "out").iterdir()) == ["latest", "v0004"]
+    assert (applied / "out/latest/01-morning/01-skyline.png").read_bytes() == skyline
+    assert run("-C", applied, "plan", "--detailed-exitcode").code == 0
+
+
+def slow_project(example: Path, latency: float) -> None:
+    set_provider(example, f"  latency: {latency}\n")
+    edit(example / "storyboard.yaml", "  parallelism: 4\n", "  parallelism: 2\n")
+
+
+def wait_for(condition, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def submitted(project: Path) -> int:
+    journal = project / ".storyboard/journal.jsonl"
+    if not journal.exists():
+        return 0
+    return sum('"submitted"' in line for line in journal.read_text().splitlines())
+
+
+def start_apply(project: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "storyboard", "apply", "--auto-approve"], cwd=project,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+@pytest.mark.slow
+def test_second_apply_while_one_runs_is_refused_with_its_pid(example: Path) -> None:
+    slow_project(example, 3)
+    first = start_apply(example)
+    try:
+        wait_for(lambda: submitted(example) >= 1)
+        second = run_process("apply", "--auto-approve", cwd=example)
+        assert second.returncode == 1
+        assert f"another storyboard apply (pid {first.pid}) is running on this project" in second.stderr
+    finally:
+        first.kill()
+        first.communicate()
+
+
+@pytest.mark.slow
+def test_first_ctrl_c_finishes_submitted_jobs_commits_and_exits_130(example: Path) -> None:
+    slow_project(example, 2)
+    process = start_apply(example)
+    wait_for(lambda: submitted(example) >= 2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "no new requests" in err
+    jobs = list((example / ".storyboard/local-jobs").iterdir())
+    assert len(jobs) == 2  # nothing was submitted after the interrupt
+    manifest = json.loads((example / "out/v0001/manifest.json").read_text())
+    assert len(manifest["frames"]) == 4 + 13  # the two submitted batches, paid for and kept
+    plan = json.loads(run_process("plan", "--json", cwd=example).stdout)
+    assert plan["summary"]["create"] == FRAMES - 17
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_reattaches_instead_of_resubmitting(example: Path) -> None:
+    slow_project(example, 3)
+    process = start_apply(example)
+    wait_for(lambda: submitted(example) >= 2)
+    process.kill()
+    process.communicate()
+    jobs_dir = example / ".storyboard/local-jobs"
+    killed_jobs = {p.name for p in jobs_dir.iterdir()}
+    assert len(killed_jobs) == 2
+    assert not (example / "out").exists()
+    resumed = run_process("apply", "--auto-approve", cwd=example, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.count("re-attached to local-") == 2
+    all_jobs = {p.name for p in jobs_dir.iterdir()}
+    assert killed_jobs <= all_jobs
+    assert len(all_jobs) == 7  # what one uninterrupted run submits: nothing was paid twice
+    assert len(images(example / "out/v0001")) == FRAMES
+    assert not (example / ".storyboard/journal.jsonl").exists()

@@ -1,0 +1,99 @@
+"""storyboard.lock: golden bytes, round trip, and a clear error for every kind of damage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from storyboard.errors import LockfileError
+from storyboard.lockfile import Lock, LockEntry, read_lock, write_lock
+
+GOLDEN = Path(__file__).parent / "golden" / "storyboard.lock"
+SHA = "a" * 64
+
+
+def sample() -> Lock:
+    entry = LockEntry(fingerprint="b" * 64, prompt="Wide shot: a café at dawn, “First Light”.",
+                      inputs={"seed": 7, "size": "2848x1600", "model": "m", "provider": "local",
+                              "params": {}, "references": [SHA]},
+                      image_sha256=SHA, image_bytes=1234, path="01-morning/01-skyline.png", version=3,
+                      job="local-1")
+    return Lock("coffee-launch", 3, {"morning/skyline": entry, "commute/alarm": entry})
+
+
+def test_golden_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "storyboard.lock"
+    assert write_lock(path, sample())
+    assert path.read_bytes() == GOLDEN.read_bytes()
+
+
+def test_round_trip_and_not_rewritten_when_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "storyboard.lock"
+    write_lock(path, sample())
+    before = path.stat().st_mtime_ns
+    assert read_lock(path) == sample()
+    assert write_lock(path, read_lock(path)) is False
+    assert path.stat().st_mtime_ns == before
+
+
+def test_missing_lockfile_is_an_empty_lock(tmp_path: Path) -> None:
+    assert read_lock(tmp_path / "storyboard.lock") == Lock()
+
+
+def damaged(tmp_path: Path, text: str) -> LockfileError:
+    path = tmp_path / "storyboard.lock"
+    path.write_text(text)
+    with pytest.raises(LockfileError) as caught:
+        read_lock(path)
+    return caught.value
+
+
+def test_corrupt_json_names_line_and_column(tmp_path: Path) -> None:
+    text = GOLDEN.read_text().replace('"version": 3', '"version": 3,,', 1)
+    error = damaged(tmp_path, text)
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if '"version": 3,,' in row)
+    assert f"storyboard.lock:{line}:" in error.message
+    assert "corrupt lockfile" in error.message
+    assert "git checkout -- storyboard.lock" in error.hint
+
+
+def test_merge_conflict_markers_are_a_clear_error(tmp_path: Path) -> None:
+    text = GOLDEN.read_text()
+    error = damaged(tmp_path, "<<<<<<< HEAD\n" + text + "=======\n" + text + ">>>>>>> branch\n")
+    assert "storyboard.lock:1:1: corrupt lockfile" in error.message
+
+
+def test_newer_format_asks_for_an_upgrade(tmp_path: Path) -> None:
+    document = json.loads(GOLDEN.read_text())
+    document["format"] = 2
+    error = damaged(tmp_path, json.dumps(document))
+    assert "written by a newer storyboard (lockfile format 2" in error.message
+    assert "upgrade" in error.hint
+
+
+def test_hand_mangled_entry_names_its_line(tmp_path: Path) -> None:
+    text = GOLDEN.read_text().replace('"bytes": 1234', '"bytes": "many"', 1)
+    error = damaged(tmp_path, text)
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if '"many"' in row)
+    assert f"storyboard.lock:{line}: frames.commute/alarm.image.bytes: 'many' is not of type 'integer'" \
+        in error.message
+
+
+def test_not_a_lockfile(tmp_path: Path) -> None:
+    assert "not a storyboard lockfile" in damaged(tmp_path, "[1, 2]").message
+
+
+def test_cli_reports_a_corrupt_lockfile_without_traceback(run, applied_example: Path) -> None:
+    (applied_example / "storyboard.lock").write_text("{broken")
+    result = run("-C", applied_example, "plan")
+    assert result.code == 1
+    assert "storyboard.lock:1:2: corrupt lockfile" in result.err
+    assert "Traceback" not in result.err
+
+
+@pytest.fixture
+def applied_example(run, example: Path) -> Path:
+    assert run("-C", example, "apply", "--auto-approve").code == 0
+    return example
