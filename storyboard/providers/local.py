@@ -103,7 +103,7 @@ def draw_placeholder(address: str, fingerprint: str, caption: str, size: str) ->
     draw.rectangle((8, 8, DRAW_WIDTH - 9, draw_height - 9), outline=(255, 255, 255), width=2)
     draw.text((20, 16), address, fill=(255, 255, 255), font=title)
     lines = textwrap.wrap(caption, width=58)
-    max_lines = max(1, (draw_height - 70) // 18)
+    max_lines = max(1, (draw_height - 90) // 18)
     if len(lines) > max_lines:
         lines = [*lines[: max_lines - 1], lines[max_lines - 1][:54] + " …"]
     for number, line in enumerate(lines):
