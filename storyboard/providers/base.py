@@ -92,10 +92,7 @@ class Provider(Protocol):
 
 
 def _builtin() -> dict[str, str]:
-    return {
-        "local": "storyboard.providers.local:LocalProvider",
-        "atlascloud": "storyboard.providers.atlascloud:AtlasCloudProvider",
-    }
+    return {"local": "storyboard.providers.local:LocalProvider"}
 
 
 def provider_names() -> list[str]:
