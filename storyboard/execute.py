@@ -69,10 +69,8 @@ async def apply(plan: Plan, *, on_event: EventSink | None = None, parallelism: i
         result = runner.result
         version, lock_written = assemble(plan, runner.images, result.failed, emit)
         result.version, result.lock_written = version, lock_written
-        if not result.interrupted:
-            journal.clear()
-        elif version is not None:
-            journal.clear()  # everything paid for is in the version now
+        if version is not None or not result.interrupted:
+            journal.clear()  # everything paid for is in the version (or nothing was asked for)
     return result
 
 
@@ -99,7 +97,6 @@ class _Runner:
                     if all(fp in wanted for fp in job["fingerprints"] if fp not in self.images)]
         pending_fps = {fp for job in reattach for fp in job["fingerprints"]}
         remaining = [spec for fp, spec in wanted.items() if fp not in self.images and fp not in pending_fps]
-        remaining.sort(key=lambda spec: list(wanted).index(spec.fingerprint))
         batches = make_batches(self.plan.project, remaining, self.plan.capabilities)
         self.emit({"event": "apply_started", "frames": len(wanted), "requests": len(batches) + len(reattach),
                    "reused": len(self.images), "reattached": len(reattach), "cost": self.plan.cost})

@@ -7,6 +7,7 @@ exactly which frames changed. Written atomically, and only when its bytes change
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -64,6 +65,7 @@ class Lock:
     project: str = ""
     version: int = 0  # the output version this lock describes (0: nothing applied yet)
     frames: Mapping[str, LockEntry] = field(default_factory=dict)
+    sha256: str = field(default="", compare=False)  # of the file it was read from ("" if none)
 
     def to_bytes(self) -> bytes:
         document = {
@@ -89,13 +91,13 @@ def read_lock(path: Path) -> Lock:
     except json.JSONDecodeError as error:
         raise LockfileError(f"{path}:{error.lineno}:{error.colno}: corrupt lockfile: {error.msg}",
                             hint=_RESTORE_HINT) from None
-    return _parse(path, document)
+    return _parse(path, document, hashlib.sha256(raw).hexdigest())
 
 
 _RESTORE_HINT = "restore it from git (`git checkout -- storyboard.lock`) or delete it to plan from scratch"
 
 
-def _parse(path: Path, document: Any) -> Lock:
+def _parse(path: Path, document: Any, sha256: str) -> Lock:
     if not isinstance(document, dict) or not isinstance(document.get("format"), int):
         raise LockfileError(f"{path}: not a storyboard lockfile (no `format` number)", hint=_RESTORE_HINT)
     if document["format"] > FORMAT_VERSION:
@@ -113,7 +115,7 @@ def _parse(path: Path, document: Any) -> Lock:
         line = _line_of(path, error.absolute_path)
         raise LockfileError(f"{path}:{line}: {where}: {error.message}", hint=_RESTORE_HINT)
     frames = {address: LockEntry.from_json(entry) for address, entry in document["frames"].items()}
-    return Lock(document["project"], document["version"], frames)
+    return Lock(document["project"], document["version"], frames, sha256)
 
 
 def _line_of(path: Path, key_path: Any) -> int:

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -132,7 +131,6 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     renderer = Renderer(project)
     specs = frame_specs(project, render(project, renderer=renderer), capabilities, renderer)
     lock = read_lock(project.lockfile_path)
-    lock_sha = _file_sha(project.lockfile_path)
     if lock.project and lock.project != project.name:
         raise UserError(f"storyboard.lock belongs to project `{lock.project}`, not `{project.name}`",
                         hint="delete the lockfile to start this project from scratch")
@@ -155,7 +153,7 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
             changes.append(Change(address, "remove", None, previous))
     to_generate = [c.spec for c in changes if c.generates and c.spec is not None]
     batches = make_batches(project, to_generate, capabilities, renderer)
-    return Plan(project, tuple(changes), tuple(batches), capabilities, lock, options, lock_sha)
+    return Plan(project, tuple(changes), tuple(batches), capabilities, lock, options, lock.sha256)
 
 
 def _decide(spec: FrameSpec, previous: LockEntry | None, path: str, inspector: _LatestVersion,
@@ -214,13 +212,6 @@ def _selection(project: model.Project, addresses: Sequence[str]) -> set[str] | N
 
 def _in(address: str, addresses: Sequence[str]) -> bool:
     return address in addresses or address.split("/")[0] in addresses
-
-
-def _file_sha(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except FileNotFoundError:
-        return ""
 
 
 class _LatestVersion:
