@@ -3,20 +3,23 @@
 Frames of a sequential scene go together, in story order, at most the provider's
 limit per request (less the reference images sent along, where the provider counts
 both); every other frame is a request of its own. Only frames of the same size share
-a request. The same frames always give the same batches.
+a request. The same frames (and the same unchanged neighbours) always give the same
+batches.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from storyboard import model
 from storyboard.fingerprint import FrameSpec, is_sequential
 from storyboard.prompts import RenderedFrame, Renderer
 from storyboard.providers.base import Capabilities, ImageRequest
+
+NEIGHBOURS = 2  # unchanged neighbour images sent along with a partly regenerated scene
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,7 @@ class Batch:
             captions=tuple(spec.prompt for spec in self.specs),
             references=self.references,
             params=dict(first.params),
+            seed_explicit=first.seed_explicit,
         )
 
 
@@ -61,20 +65,29 @@ def make_batches(
     specs: Iterable[FrameSpec],
     capabilities: Capabilities,
     renderer: Renderer | None = None,
+    neighbours: Mapping[str, Path] | None = None,
 ) -> list[Batch]:
-    """Batches for `specs` (frames to generate), in story order."""
+    """Batches for `specs` (frames to generate), in story order.
+
+    `neighbours` holds the current images of frames that are not regenerated; where the
+    provider takes references, a sequential batch carries those of its nearest
+    unchanged neighbours so that new frames keep matching the old ones.
+    """
     renderer = renderer or Renderer(project)
     frames = {frame.address: frame for frame in project.frames}
     references = {ref.sha256: ref.file for frame in project.frames for ref in frame.references}
     references.update({ref.sha256: ref.file for c in project.characters.values() for ref in c.references})
     scenes = {scene.id: scene for scene in project.scenes}
+    nearby_images: Mapping[str, Path] = (neighbours or {}) if capabilities.max_references else {}
     batches: list[Batch] = []
     group: list[FrameSpec] = []
 
     def close() -> None:
         if group:
-            batches.append(_batch(scenes[group[0].scene_id], group, frames, references, renderer,
-                                  capabilities.max_references))
+            scene = scenes[group[0].scene_id]
+            own = _own_references(group, references, capabilities.max_references)
+            nearby = _nearest(scene, group, nearby_images, _room(len(group), len(own), capabilities))
+            batches.append(Batch(tuple(group), _prompt(scene, group, frames, renderer), (*own, *nearby)))
             group.clear()
 
     for spec in specs:
@@ -84,15 +97,22 @@ def make_batches(
             group.append(spec)
             close()
             continue
-        if group and not _fits(group, spec, capabilities):
+        if group and not _fits(group, spec, capabilities, _neighbour_count(scene, nearby_images)):
             close()
         group.append(spec)
     close()
     return batches
 
 
-def _fits(group: Sequence[FrameSpec], spec: FrameSpec, capabilities: Capabilities) -> bool:
-    """Whether `spec` can join `group` in one request."""
+def with_references(batch: Batch, extra: Sequence[Path], capabilities: Capabilities) -> Batch:
+    """The batch with as many of `extra` (best first) added as references as the provider takes."""
+    room = _room(len(batch.specs), len(batch.references), capabilities)
+    added = [path for path in extra if path not in batch.references][:room]
+    return replace(batch, references=(*batch.references, *added)) if added else batch
+
+
+def _fits(group: Sequence[FrameSpec], spec: FrameSpec, capabilities: Capabilities, neighbours: int) -> bool:
+    """Whether `spec` can join `group` in one request (leaving room for neighbour images)."""
     first = group[0]
     if spec.scene_id != first.scene_id or spec.size != first.size:
         return False
@@ -100,17 +120,46 @@ def _fits(group: Sequence[FrameSpec], spec: FrameSpec, capabilities: Capabilitie
     count = len(group) + 1
     if count > capabilities.max_images:
         return False
-    sent = min(len(references), capabilities.max_references)
+    sent = min(len(references) + neighbours, capabilities.max_references)
     return capabilities.max_total is None or count + sent <= capabilities.max_total
 
 
-def _batch(scene: model.Scene, group: Sequence[FrameSpec], frames: dict[str, model.Frame],
-           references: dict[str, Path], renderer: Renderer, max_references: int) -> Batch:
-    specs = tuple(group)
-    if len(specs) == 1:
-        prompt = specs[0].prompt
-    else:
-        rendered = [RenderedFrame(frames[spec.address], spec.prompt) for spec in specs]
-        prompt = renderer.sequence_prompt(scene, rendered)
-    hashes = list(dict.fromkeys(h for spec in specs for h in spec.reference_hashes))
-    return Batch(specs, prompt, tuple(references[h] for h in hashes[:max_references]))
+def _room(count: int, references: int, capabilities: Capabilities) -> int:
+    """How many more reference images a request of `count` frames can carry."""
+    room = capabilities.max_references - references
+    if capabilities.max_total is not None:
+        room = min(room, capabilities.max_total - count - references)
+    return max(0, room)
+
+
+def _neighbour_count(scene: model.Scene, neighbours: Mapping[str, Path]) -> int:
+    if not neighbours:
+        return 0
+    return min(NEIGHBOURS, sum(1 for frame in scene.frames if frame.address in neighbours))
+
+
+def _nearest(scene: model.Scene, group: Sequence[FrameSpec], neighbours: Mapping[str, Path],
+             room: int) -> tuple[Path, ...]:
+    """Images of the unchanged frames of `scene` closest in story order to the group's frames."""
+    if not neighbours or room <= 0 or len(scene.frames) < 2:
+        return ()
+    position = {frame.address: number for number, frame in enumerate(scene.frames)}
+    wanted = [position[spec.address] for spec in group]
+    candidates = [f for f in scene.frames if f.address in neighbours]
+    candidates.sort(key=lambda f: (min(abs(position[f.address] - w) for w in wanted), position[f.address]))
+    chosen = sorted(candidates[: min(room, NEIGHBOURS)], key=lambda f: position[f.address])
+    return tuple(neighbours[frame.address] for frame in chosen)
+
+
+def _own_references(group: Sequence[FrameSpec], references: Mapping[str, Path],
+                    max_references: int) -> tuple[Path, ...]:
+    hashes = list(dict.fromkeys(h for spec in group for h in spec.reference_hashes))
+    return tuple(references[h] for h in hashes[:max_references])
+
+
+def _prompt(scene: model.Scene, group: Sequence[FrameSpec], frames: Mapping[str, model.Frame],
+            renderer: Renderer) -> str:
+    if len(group) == 1:
+        return group[0].prompt
+    rendered = [RenderedFrame(frames[spec.address], spec.prompt) for spec in group]
+    return renderer.sequence_prompt(scene, rendered)

@@ -7,8 +7,10 @@
      │    ├── LockfileError    a corrupt, hand-mangled or newer lockfile
      │    ├── PlanError        a saved plan that is stale or unreadable
      │    └── RunLockedError   another apply is running on the same project
-     └── ProviderError         a provider could not do what was asked
-          └── AuthError        the service refused our credentials or balance
+     └── ProviderError         a provider could not do what was asked; `retryable`:
+          │                    asking again later may help (a job it names may still finish)
+          ├── AuthError        the service refused our credentials or balance
+          └── JobLost          the service does not know a submitted job (any more)
 
 Anything else that escapes is a bug in storyboard and keeps its traceback.
 """
@@ -122,3 +124,10 @@ class ProviderError(StoryboardError):
 
 class AuthError(ProviderError):
     """The service refused the key or the balance: stop submitting, collect what was submitted."""
+
+
+class JobLost(ProviderError):
+    """The service answers that a job it accepted does not exist (expired, or never stored).
+
+    A run that finds a journaled job lost submits its frames again; nothing was delivered.
+    """

@@ -12,13 +12,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
 
 from storyboard.assemble import assemble
-from storyboard.batch import Batch, make_batches
-from storyboard.errors import AuthError, ProviderError, UserError
+from storyboard.batch import Batch, make_batches, with_references
+from storyboard.errors import AuthError, JobLost, ProviderError, UserError
 from storyboard.fingerprint import FrameSpec
 from storyboard.images import image_format
 from storyboard.journal import Journal, Recovered, RunLock, StagedImage
@@ -57,38 +58,50 @@ async def apply(plan: Plan, *, on_event: EventSink | None = None, parallelism: i
     with RunLock(state):
         journal = Journal(state)
         recovered = journal.read()
-        own_provider = provider is None
-        provider = provider or create_provider(project.provider, state_dir=state)
-        runner = _Runner(plan, provider, journal, emit, stop or threading.Event(),
+        runner = _Runner(plan, journal, emit, stop or threading.Event(),
                          parallelism or project.provider.parallelism)
-        try:
-            await runner.run(recovered)
-        finally:
-            if own_provider:
-                await provider.aclose()
+        await runner.run(recovered, provider)
         result = runner.result
         version, lock_written = assemble(plan, runner.images, result.failed, emit)
         result.version, result.lock_written = version, lock_written
-        if version is not None or not result.interrupted:
-            journal.clear()  # everything paid for is in the version (or nothing was asked for)
+        journal.clear(keep=runner.unfinished.values())  # what was paid for is in the version now
     return result
 
 
 class _Runner:
-    def __init__(self, plan: Plan, provider: Provider, journal: Journal, emit: EventSink,
-                 stop: threading.Event, parallelism: int) -> None:
+    def __init__(self, plan: Plan, journal: Journal, emit: EventSink, stop: threading.Event,
+                 parallelism: int) -> None:
         self.plan = plan
-        self.provider = provider
+        self.provider: Provider | None = None
         self.journal = journal
         self.emit = emit
         self.stop = stop
         self.limiter = anyio.CapacityLimiter(parallelism)
+        self.pace = _Pace(plan.project.provider.requests_per_minute)
         self.images: dict[str, StagedImage] = {}  # by fingerprint
+        self.unfinished: dict[str, dict[str, Any]] = {}  # job id -> its journal record, until collected
+        self.wanted: dict[str, FrameSpec] = {}  # by fingerprint
         self.result = ApplyResult()
         self.price = plan.capabilities.price_per_image
 
-    async def run(self, recovered: Recovered) -> None:
+    async def run(self, recovered: Recovered, provider: Provider | None) -> None:
+        """Collect, submit and wait for everything; the provider is opened only if there is work."""
+        own = provider is None
+        work = self._prepare(recovered)
+        if work is None:
+            return
+        self.provider = provider or create_provider(self.plan.project.provider,
+                                                    state_dir=self.plan.project.state_path)
+        try:
+            await self._execute(*work)
+        finally:
+            if own:
+                await self.provider.aclose()
+
+    def _prepare(self, recovered: Recovered) -> tuple[list[dict[str, Any]], list[Batch]] | None:
+        """Take over what an earlier run left; the jobs to re-attach and the batches to submit."""
         wanted = {c.spec.fingerprint: c.spec for c in self.plan.changes if c.generates and c.spec}
+        self.wanted = wanted
         for fingerprint, image in recovered.images.items():
             if fingerprint in wanted:
                 self.images[fingerprint] = image
@@ -97,20 +110,36 @@ class _Runner:
                     if all(fp in wanted for fp in job["fingerprints"] if fp not in self.images)]
         pending_fps = {fp for job in reattach for fp in job["fingerprints"]}
         remaining = [spec for fp, spec in wanted.items() if fp not in self.images and fp not in pending_fps]
-        batches = make_batches(self.plan.project, remaining, self.plan.capabilities)
+        batches = self._batches(remaining)
         self.emit({"event": "apply_started", "frames": len(wanted), "requests": len(batches) + len(reattach),
                    "reused": len(self.images), "reattached": len(reattach), "cost": self.plan.cost})
+        return (reattach, batches) if reattach or batches else None
+
+    async def _execute(self, reattach: list[dict[str, Any]], batches: list[Batch]) -> None:
         async with anyio.create_task_group() as group:
             for job in reattach:
-                group.start_soon(self._reattach, job, wanted)
+                group.start_soon(self._reattach, job)
             for batch in batches:
                 group.start_soon(self._run_batch, batch, 0)
 
-    async def _reattach(self, job: dict[str, Any], wanted: dict[str, FrameSpec]) -> None:
+    def _batches(self, specs: list[FrameSpec]) -> list[Batch]:
+        return make_batches(self.plan.project, specs, self.plan.capabilities, neighbours=self.plan.neighbours)
+
+    async def _reattach(self, job: dict[str, Any]) -> None:
+        """Collect a job an earlier run submitted; submit again only if the service lost it."""
         request = _request_from_journal(job)
+        self.unfinished[job["job"]] = job
         self.emit({"event": "job_reattached", "job": job["job"], "frames": list(request.frames)})
+        specs = [self.wanted.get(fp) for fp in request.fingerprints]
         async with self.limiter:
-            await self._collect(job["job"], request, [wanted.get(fp) for fp in request.fingerprints], 0)
+            try:
+                await self._collect(job["job"], request, specs, 0, submitted_at=job.get("at"))
+            except JobLost as lost:
+                self._finished(job["job"])
+                self.emit({"event": "job_lost", "job": job["job"], "reason": lost.message})
+                retry = [spec for spec in specs if spec is not None and spec.fingerprint not in self.images]
+                for batch in self._batches(retry):
+                    await self._submit_and_collect(batch, 0)
 
     async def _run_batch(self, batch: Batch, attempt: int) -> None:
         async with self.limiter:
@@ -123,6 +152,8 @@ class _Runner:
                 self._fail(address, "not started: the run was interrupted")
             return
         request = batch.request()
+        assert self.provider is not None
+        await self.pace.wait()
         try:
             job_id = await self.provider.submit(request)
         except AuthError as error:
@@ -135,28 +166,61 @@ class _Runner:
             for address in batch.frames:
                 self._fail(address, error.message)
             return
-        self.journal.append({"event": "submitted", "job": job_id, "frames": list(request.frames),
-                             "fingerprints": list(request.fingerprints), "request": _request_json(request)})
+        record = {"event": "submitted", "job": job_id, "frames": list(request.frames), "at": time.time(),
+                  "fingerprints": list(request.fingerprints), "request": _request_json(request)}
+        self.journal.append(record)
+        self.unfinished[job_id] = record
         self.emit({"event": "job_submitted", "job": job_id, "frames": list(request.frames)})
-        await self._collect(job_id, request, list(batch.specs), attempt)
+        try:
+            await self._collect(job_id, request, list(batch.specs), attempt)
+        except JobLost as lost:  # lost by the service within this run: do not pay again now
+            self._finished(job_id)
+            for address in request.frames:
+                self._fail(address, f"{lost.message}; run `storyboard apply` again to submit it again")
 
     async def _collect(self, job_id: str, request: ImageRequest, specs: list[FrameSpec | None],
-                       attempt: int) -> None:
+                       attempt: int, submitted_at: float | None = None) -> None:
+        assert self.provider is not None
         try:
-            outcome = await self.provider.wait(job_id, request)
+            if submitted_at is None:  # providers written before `submitted_at` keep working
+                outcome = await self.provider.wait(job_id, request)
+            else:
+                outcome = await self.provider.wait(job_id, request, submitted_at=submitted_at)
+        except JobLost:
+            raise
         except ProviderError as error:
-            for address in request.frames:
-                self._fail(address, f"{error.message} (job {job_id})")
+            self._uncollected(job_id, request, error)
             return
         missing = self._store(job_id, request, outcome)
-        self.journal.append({"event": "job_done", "job": job_id})
+        self._finished(job_id)
         retry = [spec for spec in specs if spec is not None and spec.address in missing]
         if retry and attempt < PARTIAL_RETRIES and not self.stop.is_set():
-            for batch in make_batches(self.plan.project, retry, self.plan.capabilities):
+            kept = self._kept_images(request, outcome)
+            for batch in self._batches(retry):
+                batch = with_references(batch, kept, self.plan.capabilities)
                 await self._submit_and_collect(batch, attempt + 1)  # within the parent's slot
         else:
             for address in missing:
                 self._fail(address, f"the provider returned no image for it (job {job_id})")
+
+    def _uncollected(self, job_id: str, request: ImageRequest, error: ProviderError) -> None:
+        """A job that could not be collected now: keep it for the next run if it may still finish."""
+        if isinstance(error, AuthError) and not self.stop.is_set():
+            self.stop.set()
+            self.emit({"event": "stopping", "reason": error.message})
+        if not (error.retryable or isinstance(error, AuthError)):
+            self._finished(job_id)
+        for address in request.frames:
+            self._fail(address, f"{error.message} (job {job_id})")
+
+    def _finished(self, job_id: str) -> None:
+        self.journal.append({"event": "job_done", "job": job_id})
+        self.unfinished.pop(job_id, None)
+
+    def _kept_images(self, request: ImageRequest, outcome: JobResult) -> list[Path]:
+        """Files of the images a short set did return, to send along when asking for the rest."""
+        return [self.images[request.fingerprints[p]].file for p in sorted(outcome.images)
+                if request.fingerprints[p] in self.images]
 
     def _store(self, job_id: str, request: ImageRequest, outcome: JobResult) -> set[str]:
         """Stage and journal every image that came back; returns addresses still missing."""
@@ -195,14 +259,31 @@ class _Runner:
 def _request_json(request: ImageRequest) -> dict[str, Any]:
     return {"prompt": request.prompt, "size": request.size, "seed": request.seed, "model": request.model,
             "captions": list(request.captions), "references": [str(p) for p in request.references],
-            "params": dict(request.params)}
+            "params": dict(request.params), "seed_explicit": request.seed_explicit}
 
 
 def _request_from_journal(job: dict[str, Any]) -> ImageRequest:
-    from pathlib import Path
-
     data = job["request"]
     return ImageRequest(prompt=data["prompt"], size=data["size"], seed=data["seed"], model=data["model"],
                         frames=tuple(job["frames"]), fingerprints=tuple(job["fingerprints"]),
                         captions=tuple(data["captions"]),
-                        references=tuple(Path(p) for p in data["references"]), params=data["params"])
+                        references=tuple(Path(p) for p in data["references"]), params=data["params"],
+                        seed_explicit=bool(data.get("seed_explicit")))
+
+
+class _Pace:
+    """Spaces submits to at most `per_minute` (None: no limit), shared by all tasks."""
+
+    def __init__(self, per_minute: float | None) -> None:
+        self.gap = 60.0 / per_minute if per_minute else 0.0
+        self.next = 0.0
+        self.lock = anyio.Lock()
+
+    async def wait(self) -> None:
+        if not self.gap:
+            return
+        async with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next)
+            self.next = start + self.gap
+        await anyio.sleep(start - now)

@@ -50,6 +50,7 @@ class FrameSpec:
     reference_hashes: tuple[str, ...] = ()
     reference_paths: tuple[str, ...] = ()  # not deciding: renaming a file costs nothing
     sequence_template: str | None = None  # sha256 of its source, for sequential frames
+    seed_explicit: bool = False  # written by the user (providers may send only those)
 
     def deciding_inputs(self) -> dict[str, Any]:
         inputs: dict[str, Any] = {
@@ -110,6 +111,7 @@ def frame_specs(
             reference_hashes=tuple(ref.sha256 for ref in references),
             reference_paths=tuple(ref.path for ref in references),
             sequence_template=sequence,
+            seed_explicit=frame.seed is not None,
         ))
     if problems:
         raise ProjectError(problems.values())

@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -18,7 +19,7 @@ from typing import Any
 
 from storyboard.errors import RunLockedError
 from storyboard.images import EXTENSIONS
-from storyboard.lockfile import fsync_dir
+from storyboard.lockfile import atomic_write, fsync_dir
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +99,19 @@ class Journal:
                 recovered.jobs.append(job)
         return recovered
 
-    def clear(self) -> None:
-        """Forget the journal and staged images once a version holds them."""
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+    def clear(self, keep: Iterable[dict[str, Any]] = ()) -> None:
+        """Forget the journal and staged images once a version holds them.
+
+        `keep`: submitted-job records still to be collected by a later run (a poll that
+        timed out, a refused key); the journal is rewritten to hold only them.
+        """
+        records = list(keep)
+        if records:
+            text = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records)
+            atomic_write(self.path, text.encode())
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
         if self.images_dir.is_dir():
             for file in self.images_dir.iterdir():
                 file.unlink()

@@ -90,6 +90,11 @@ class ProviderConfig:
     latency: float = 0.0
     base_url: str | None = None
     poll_timeout: float | None = None
+    poll_interval: float | None = None
+    request_timeout: float | None = None
+    retries: int | None = None
+    retry_backoff: float | None = None
+    not_found_grace: float | None = None
     fail_frames: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from storyboard import model
@@ -68,6 +69,7 @@ class Plan:
     lock: Lock
     options: PlanOptions = field(default_factory=PlanOptions)
     lock_sha256: str = ""
+    neighbours: Mapping[str, Path] = field(default_factory=dict)  # unchanged frames' current images
 
     def count(self, action: str) -> int:
         return sum(1 for change in self.changes if change.action == action)
@@ -152,8 +154,10 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
         if address not in wanted and (targeted is None or _in(address, options.targets)):
             changes.append(Change(address, "remove", None, previous))
     to_generate = [c.spec for c in changes if c.generates and c.spec is not None]
-    batches = make_batches(project, to_generate, capabilities, renderer)
-    return Plan(project, tuple(changes), tuple(batches), capabilities, lock, options, lock.sha256)
+    neighbours = inspector.images(changes)
+    batches = make_batches(project, to_generate, capabilities, renderer, neighbours)
+    return Plan(project, tuple(changes), tuple(batches), capabilities, lock, options, lock.sha256,
+                MappingProxyType(neighbours))
 
 
 def _decide(spec: FrameSpec, previous: LockEntry | None, path: str, inspector: _LatestVersion,
@@ -232,6 +236,14 @@ class _LatestVersion:
         if digest != entry.image_sha256:
             return f"{version_name(self.number)}/{entry.path} was changed"
         return None
+
+    def images(self, changes: Sequence[Change]) -> dict[str, Path]:
+        """The latest version's images of frames kept as they are (checked by `problem`)."""
+        if self.number is None:
+            return {}
+        folder = self.output / version_name(self.number)
+        return {c.address: folder / c.previous.path for c in changes
+                if c.action == "keep" and c.spec is not None and c.previous is not None}
 
     def older_copy(self, address: str, entry: LockEntry) -> Path | None:
         """A file with the locked bytes in an older version, if one survives."""

@@ -48,6 +48,7 @@ class ImageRequest:
     captions: tuple[str, ...] = ()  # each frame's own prompt, same order
     references: tuple[Path, ...] = ()  # reference image files sent along
     params: Mapping[str, Any] = field(default_factory=dict)
+    seed_explicit: bool = False  # the seed was written by the user, not derived
 
     @property
     def count(self) -> int:
@@ -84,15 +85,23 @@ class Provider(Protocol):
         """Start a job and return its id (the id is journaled before anything else)."""
         ...
 
-    async def wait(self, job_id: str, request: ImageRequest) -> JobResult:
-        """Wait for a job, submitted by this run or an earlier one, and return its images."""
+    async def wait(self, job_id: str, request: ImageRequest, *,
+                   submitted_at: float | None = None) -> JobResult:
+        """Wait for a job, submitted by this run or an earlier one, and return its images.
+
+        `submitted_at` (epoch seconds) is given for jobs an earlier run submitted.
+        Raises JobLost when the service does not know the job.
+        """
         ...
 
     async def aclose(self) -> None: ...
 
 
 def _builtin() -> dict[str, str]:
-    return {"local": "storyboard.providers.local:LocalProvider"}
+    return {
+        "local": "storyboard.providers.local:LocalProvider",
+        "atlascloud": "storyboard.providers.atlascloud:AtlasCloudProvider",
+    }
 
 
 def provider_names() -> list[str]:

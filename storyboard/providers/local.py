@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from storyboard.errors import JobLost
 from storyboard.providers.base import Capabilities, GeneratedImage, ImageRequest, JobResult
 from storyboard.sizes import parse_size
 
@@ -56,14 +57,13 @@ class LocalProvider:
         path.write_text(json.dumps(record), encoding="utf-8")
         return job_id
 
-    async def wait(self, job_id: str, request: ImageRequest) -> JobResult:
+    async def wait(self, job_id: str, request: ImageRequest, *,
+                   submitted_at: float | None = None) -> JobResult:
         path = self.jobs_dir / f"{job_id}.json"
         try:
             submitted_at = json.loads(path.read_text(encoding="utf-8"))["submitted_at"]
         except (OSError, ValueError, KeyError):
-            from storyboard.errors import ProviderError
-
-            raise ProviderError(f"local job {job_id} is unknown", retryable=True) from None
+            raise JobLost(f"local job {job_id} is unknown") from None
         remaining = submitted_at + self.config.latency - time.time()
         if remaining > 0:
             await anyio.sleep(remaining)

@@ -1,0 +1,434 @@
+"""The `atlascloud` provider: ByteDance Seedream 4.5 sequential on Atlas Cloud (ATLAS_API.md).
+
+One httpx AsyncClient (one connection pool) serves every task of a run. Retries follow
+the service's contract: a submit (which may be billed) is repeated only when the service
+certainly did not take it — a 429, a 502/503/504 without a prediction id, or a
+connection that failed before the request went out. After a sent submit lost its answer
+the outcome is unknown, and the user is told so instead of paying twice. Polls, uploads
+and downloads are repeated with jittered exponential backoff, honouring `Retry-After`.
+
+The API key comes from ATLASCLOUD_API_KEY only. It is sent to the API host alone (never
+to output URLs) and removed from every message that could show it.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import logging
+import os
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import httpx
+
+from storyboard.errors import AuthError, JobLost, ProviderError, UserError
+from storyboard.images import image_complete, image_format, image_size
+from storyboard.providers import atlas_wire as wire
+from storyboard.providers.base import Capabilities, GeneratedImage, ImageRequest, JobResult
+from storyboard.sizes import SEEDREAM_SIZES
+
+if TYPE_CHECKING:
+    from storyboard.model import ProviderConfig
+
+log = logging.getLogger("storyboard.atlascloud")
+T = TypeVar("T")
+
+DEFAULT_BASE_URL = "https://api.atlascloud.ai"
+KEY_VARIABLE = "ATLASCLOUD_API_KEY"
+URL_VARIABLE = "ATLASCLOUD_BASE_URL"
+SUBMIT_PATH = "/api/v1/model/generateImage"
+POLL_PATH = "/api/v1/model/prediction/{id}"
+UPLOAD_PATH = "/api/v1/model/uploadMedia"
+PRICE_PER_IMAGE = 0.036
+MAX_IMAGES = 15
+MAX_REFERENCES = 10
+MAX_DOWNLOAD = 100 * 1024 * 1024
+MAX_RETRY_AFTER = 120.0
+RETRY_CAP = 30.0
+GATEWAY_ERRORS = frozenset({502, 503, 504})
+EXPIRED = frozenset({401, 403, 404, 410})
+KEY_HINT = f"check {KEY_VARIABLE}: it must hold a valid Atlas Cloud API key"
+BALANCE_HINT = "top up the Atlas Cloud balance, then run `storyboard apply` again"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Timing of calls, polls and retries (provider keys in storyboard.yaml)."""
+
+    poll_timeout: float = 900.0
+    poll_interval: float = 1.0
+    request_timeout: float = 60.0
+    retries: int = 6
+    retry_backoff: float = 0.5
+    not_found_grace: float = 30.0
+
+    @classmethod
+    def from_config(cls, config: ProviderConfig) -> Settings:
+        given = {name: getattr(config, name) for name in cls.__dataclass_fields__}
+        return cls(**{name: value for name, value in given.items() if value is not None})
+
+
+class _Retry(Exception):
+    """One attempt failed for a passing reason; `after` overrides the backoff delay."""
+
+    def __init__(self, reason: str, after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.after = after
+
+
+class AtlasCloudProvider:
+    name = "atlascloud"
+
+    def __init__(self, config: ProviderConfig, *, state_dir: Path | None = None, **_: Any) -> None:
+        key = os.environ.get(KEY_VARIABLE, "").strip()
+        if not key:
+            raise UserError(f"{KEY_VARIABLE} is not set: the atlascloud provider needs an API key",
+                            hint=f"export {KEY_VARIABLE}=… in the environment (keys are never read "
+                                 "from project files); or use `--provider local` to rehearse offline")
+        self.config = config
+        self.capabilities = self.capabilities_for(config)
+        self.settings = Settings.from_config(config)
+        self.base_url = _base_url(os.environ.get(URL_VARIABLE) or config.base_url or DEFAULT_BASE_URL)
+        self._key = key
+        self._auth = {"Authorization": f"Bearer {key}"}
+        connections = max(16, 2 * config.parallelism + 4)
+        timeout = self.settings.request_timeout
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+            follow_redirects=True,
+        )
+        self._uploads: dict[str, str] = {}  # reference sha256 -> URL, for this run
+        self._upload_locks: dict[str, anyio.Lock] = {}
+        self._submitted_at: dict[str, float] = {}
+        self._finished_at_submit: dict[str, wire.Prediction] = {}
+
+    def __repr__(self) -> str:
+        return f"AtlasCloudProvider(base_url={self.base_url!r})"
+
+    @staticmethod
+    def capabilities_for(config: ProviderConfig) -> Capabilities:
+        price = PRICE_PER_IMAGE if config.price_per_image is None else config.price_per_image
+        return Capabilities(max_images=MAX_IMAGES, max_references=MAX_REFERENCES, max_total=MAX_IMAGES,
+                            sizes=SEEDREAM_SIZES, price_per_image=price)
+
+    # --- the Provider protocol -------------------------------------------------
+
+    async def submit(self, request: ImageRequest) -> str:
+        urls = [await self._upload(path) for path in request.references]
+        body = request_body(request, urls)
+        answer = await self._call("POST", SUBMIT_PATH, json=body, billed=True)
+        prediction = wire.parse_prediction(answer.payload or {})
+        job_id = prediction.id
+        if job_id is None:
+            if prediction.state == "running":
+                raise ProviderError("the service accepted the request but named no prediction id, "
+                                    "so it cannot be collected; check the Atlas Cloud dashboard before "
+                                    "running apply again")
+            job_id = f"sync-{uuid.uuid4().hex[:16]}"
+        if prediction.state != "running":
+            self._finished_at_submit[job_id] = prediction
+        self._submitted_at[job_id] = time.time()
+        return job_id
+
+    async def wait(self, job_id: str, request: ImageRequest, *,
+                   submitted_at: float | None = None) -> JobResult:
+        prediction = self._finished_at_submit.pop(job_id, None)
+        if prediction is None:
+            started = self._submitted_at.get(job_id) or submitted_at or time.time()
+            prediction = await self._poll_until_finished(job_id, started)
+        if prediction.state == "failed":
+            reason = f"the service failed the prediction: {self._redact(prediction.error)}"
+            return JobResult(images={}, failed=dict.fromkeys(range(request.count), reason))
+        return await self._deliver(job_id, request, prediction)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # --- polling and delivery --------------------------------------------------
+
+    async def _poll_until_finished(self, job_id: str, started: float) -> wire.Prediction:
+        settings = self.settings
+        deadline = time.monotonic() + settings.poll_timeout
+        interval = settings.poll_interval
+        while True:
+            prediction = await self._poll(job_id)
+            if prediction is None:
+                if time.time() - started > settings.not_found_grace:
+                    raise JobLost(f"the service does not know prediction {job_id} (HTTP 404)")
+            elif prediction.state != "running":
+                return prediction
+            if time.monotonic() + interval > deadline:
+                raise ProviderError(f"prediction {job_id} did not finish within {settings.poll_timeout:g} s; "
+                                    "it stays in the journal: run `storyboard apply` again to collect it",
+                                    retryable=True)
+            await anyio.sleep(interval)
+            interval = min(interval * 1.5, settings.poll_interval * 5)
+
+    async def _poll(self, job_id: str) -> wire.Prediction | None:
+        """The prediction, or None while the service answers 404."""
+        answer = await self._call("GET", POLL_PATH.format(id=job_id), billed=False, not_found_ok=True)
+        if answer.status == 404:
+            return None
+        return wire.parse_prediction(answer.payload or {})
+
+    async def _deliver(self, job_id: str, request: ImageRequest, prediction: wire.Prediction) -> JobResult:
+        """Download the outputs, position by position; blocked positions fail with the reason."""
+        placed, failed = place_outputs(prediction, request.count)
+        images: dict[int, GeneratedImage] = {}
+
+        async def fetch(position: int, item: str) -> None:
+            try:
+                images[position] = await self._fetch_output(job_id, position, item, request.count)
+            except ProviderError as error:
+                failed[position] = self._redact(error.message)
+
+        async with anyio.create_task_group() as group:
+            for position, item in placed.items():
+                group.start_soon(fetch, position, item)
+        return JobResult(images=images, failed=failed)
+
+    async def _fetch_output(self, job_id: str, position: int, item: str, count: int) -> GeneratedImage:
+        data = wire.decode_output(item)
+        if data is not None:
+            return _checked_image(data, f"output {position + 1} of prediction {job_id} (base64)")
+        try:
+            return await self._download(item, f"output {position + 1} of prediction {job_id}")
+        except _Expired:
+            fresh = await self._poll(job_id)  # output URLs are temporary: ask for fresh ones once
+            placed = place_outputs(fresh, count)[0] if fresh and fresh.state == "done" else {}
+            if position not in placed or placed[position] == item:
+                raise ProviderError(f"output {position + 1} of prediction {job_id} expired before it "
+                                    "could be downloaded") from None
+            return await self._download(placed[position], f"output {position + 1} of prediction {job_id}")
+
+    async def _download(self, url: str, what: str) -> GeneratedImage:
+        url = self._absolute(url)
+
+        async def attempt() -> GeneratedImage:
+            try:
+                async with self._client.stream("GET", url) as response:
+                    if response.status_code in EXPIRED:
+                        raise _Expired
+                    if response.status_code != 200:
+                        raise _retry_for_status(response.status_code, response.headers, what)
+                    data = await _read_capped(response, what)
+            except httpx.TransportError as error:
+                raise _Retry(f"{what}: download broke off ({type(error).__name__})") from None
+            try:
+                return _checked_image(data, what)
+            except ProviderError as error:
+                raise _Retry(error.message) from None
+
+        return await self._retrying(attempt, what)
+
+    # --- uploads -----------------------------------------------------------------
+
+    async def _upload(self, path: Path) -> str:
+        """The URL of a reference image, uploaded once per content hash and run."""
+        data = await anyio.Path(path).read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        lock = self._upload_locks.setdefault(digest, anyio.Lock())
+        async with lock:
+            if digest not in self._uploads:
+                kind = image_format(data) or "png"
+                files = {"file": (f"{digest[:16]}.{kind}", data, f"image/{kind}")}
+                answer = await self._call("POST", UPLOAD_PATH, files=files, billed=False)
+                url = wire.upload_url(answer.payload or {})
+                if url is None:
+                    raise ProviderError(f"uploading {path.name}: the service answered without a download_url")
+                self._uploads[digest] = self._absolute(url)
+        return self._uploads[digest]
+
+    # --- one API call with the retry policy ------------------------------------------
+
+    async def _call(self, method: str, path: str, *, billed: bool, not_found_ok: bool = False,
+                    **kwargs: Any) -> wire.Answer:
+        what = f"{method} {path}"
+
+        async def attempt() -> wire.Answer:
+            try:
+                response = await self._client.request(method, self.base_url + path, headers=self._auth,
+                                                      **kwargs)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+                cause = type(error).__name__
+                raise _Retry(f"{what}: could not connect to {self.base_url} ({cause})") from None
+            except httpx.TransportError as error:
+                if billed:
+                    raise self._unknown_outcome(type(error).__name__) from None
+                raise _Retry(f"{what}: {type(error).__name__}") from None
+            answer = wire.read_answer(response.status_code, response.content)
+            return self._judge(answer, response.headers, what, billed=billed, not_found_ok=not_found_ok)
+
+        return await self._retrying(attempt, what)
+
+    def _judge(self, answer: wire.Answer, headers: httpx.Headers, what: str, *, billed: bool,
+               not_found_ok: bool) -> wire.Answer:
+        """Return a usable answer, raise _Retry for a passing fault, or raise the error."""
+        status, message = answer.status, self._redact(answer.message)
+        if status in (200, 201):
+            if answer.payload is None:
+                raise ProviderError(f"{what}: the service answered without a JSON object")
+            return answer
+        if status == 0:  # HTTP 200 whose body is not JSON
+            if billed:
+                raise self._unknown_outcome("an unreadable answer")
+            raise _Retry(f"{what}: the answer was not JSON")
+        if status == 404 and not_found_ok:
+            return answer
+        if status in (401, 403):
+            raise AuthError(f"the service refused the API key (HTTP {status}{_words(message)}); {KEY_HINT}")
+        if wire.is_balance_problem(status, message) and status >= 400:
+            raise AuthError(f"the Atlas Cloud balance is too low (HTTP {status}{_words(message)}); "
+                            f"{BALANCE_HINT}")
+        has_id = answer.payload is not None and any(answer.payload.get(k) for k in wire.ID_KEYS)
+        if billed and has_id and status in GATEWAY_ERRORS:
+            return answer  # a gateway error that still names the prediction: it was accepted
+        if status == 429 or status in GATEWAY_ERRORS:
+            raise _retry_for_status(status, headers, what, message)
+        if status >= 500 and not billed:
+            raise _retry_for_status(status, headers, what, message)
+        if status >= 500:
+            raise ProviderError(f"the service answered HTTP {status}{_words(message)} to a submit; it may or "
+                                "may not have accepted it, so it is not sent again: check the Atlas Cloud "
+                                "dashboard, then run `storyboard apply` again for the frames still missing")
+        raise ProviderError(f"the service rejected {what} (HTTP {status}{_words(message)})")
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]], what: str) -> T:
+        settings = self.settings
+        for number in range(settings.retries + 1):
+            try:
+                return await attempt()
+            except _Retry as passing:
+                if number == settings.retries:
+                    raise ProviderError(f"{passing.reason} (gave up after {settings.retries} retries)",
+                                        retryable=True) from None
+                delay = passing.after
+                if delay is None:
+                    delay = _backoff(settings.retry_backoff, number)
+                log.info("%s; retrying in %.2f s", passing.reason, delay)
+                await anyio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _unknown_outcome(self, cause: str) -> ProviderError:
+        return ProviderError(
+            f"the submit was sent but its answer was lost ({cause}): the service may have accepted and "
+            "billed it. It is not sent again automatically. Check the Atlas Cloud dashboard, then run "
+            "`storyboard apply` again to generate the frames still missing")
+
+    def _absolute(self, url: str) -> str:
+        return self.base_url + url if url.startswith("/") else url
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._key, "[redacted]") if self._key else text
+
+
+class _Expired(Exception):
+    """An output URL the service no longer serves (temporary URLs expire)."""
+
+
+def request_body(request: ImageRequest, reference_urls: list[str]) -> dict[str, Any]:
+    """The JSON body of a submit: parameters at the top level, size as W*H."""
+    model = _model_for(request.model, bool(reference_urls))
+    body: dict[str, Any] = {"model": model, "prompt": request.prompt, "size": request.size.replace("x", "*"),
+                            "max_images": request.count}
+    if reference_urls:
+        body["images"] = reference_urls
+    if request.seed_explicit:
+        body["seed"] = request.seed
+    body.update(request.params)
+    return body
+
+
+def place_outputs(prediction: wire.Prediction, count: int) -> tuple[dict[int, str], dict[int, str]]:
+    """Which output belongs to which requested position, and which positions were blocked."""
+    blocked_reason = "blocked by the service's content filter (has_nsfw_contents)"
+    outputs, nsfw = prediction.outputs, prediction.nsfw
+    if not outputs and any(nsfw):
+        return {}, dict.fromkeys(range(count), blocked_reason)
+    if len(nsfw) == count and any(nsfw) and len(outputs) < count:
+        free = [position for position in range(count) if not nsfw[position]]
+        blocked = {position: blocked_reason for position in range(count) if nsfw[position]}
+        return dict(zip(free, outputs, strict=False)), blocked
+    return dict(enumerate(outputs[:count])), {}
+
+
+def _model_for(model: str, has_references: bool) -> str:
+    """Seedream's edit-sequential takes references; sequential does not."""
+    if has_references and model.endswith("/sequential"):
+        return model.removesuffix("/sequential") + "/edit-sequential"
+    if not has_references and model.endswith("/edit-sequential"):
+        return model.removesuffix("/edit-sequential") + "/sequential"
+    return model
+
+
+def _checked_image(data: bytes, what: str) -> GeneratedImage:
+    kind = image_format(data)
+    if kind is None:
+        raise ProviderError(f"{what} is not an image ({len(data)} bytes)")
+    if not image_complete(data, kind):
+        raise ProviderError(f"{what} is cut off ({len(data)} bytes of {kind})")
+    try:
+        width, height = image_size(data)
+    except (OSError, ValueError, SyntaxError):
+        raise ProviderError(f"{what} is a damaged {kind}") from None
+    return GeneratedImage(data, kind, width, height)
+
+
+async def _read_capped(response: httpx.Response, what: str) -> bytes:
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_DOWNLOAD:
+        raise ProviderError(f"{what} is {int(declared)} bytes, above the {MAX_DOWNLOAD} byte cap")
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in response.aiter_bytes():
+        received += len(chunk)
+        if received > MAX_DOWNLOAD:
+            raise ProviderError(f"{what} is larger than the {MAX_DOWNLOAD} byte cap")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _retry_for_status(status: int, headers: httpx.Headers, what: str, message: str = "") -> _Retry:
+    return _Retry(f"{what}: HTTP {status}{_words(message)}", _retry_after(headers.get("retry-after")))
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta seconds or an HTTP date), capped."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def _backoff(base: float, attempt: int) -> float:
+    """Exponential backoff with full jitter in its upper half."""
+    ceiling: float = min(RETRY_CAP, base * 2.0**attempt)
+    return ceiling * random.uniform(0.5, 1.0)
+
+
+def _words(message: str) -> str:
+    return f": {message}" if message else ""
+
+
+def _base_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise UserError(f"the Atlas Cloud base URL `{url}` is not an http(s) URL",
+                        hint=f"set {URL_VARIABLE} or provider.base_url to e.g. {DEFAULT_BASE_URL}")
+    return url
