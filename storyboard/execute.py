@@ -81,6 +81,7 @@ class _Runner:
         self.images: dict[str, StagedImage] = {}  # by fingerprint
         self.unfinished: dict[str, dict[str, Any]] = {}  # job id -> its journal record, until collected
         self.wanted: dict[str, FrameSpec] = {}  # by fingerprint
+        self.refused: str | None = None  # why the service will take no more submits
         self.result = ApplyResult()
         self.price = plan.capabilities.price_per_image
 
@@ -146,6 +147,10 @@ class _Runner:
             await self._submit_and_collect(batch, attempt)
 
     async def _submit_and_collect(self, batch: Batch, attempt: int) -> None:
+        if self.refused is not None:
+            for address in batch.frames:
+                self._fail(address, f"not submitted: {self.refused}")
+            return
         if self.stop.is_set():
             self.result.interrupted = True
             for address in batch.frames:
@@ -157,8 +162,7 @@ class _Runner:
         try:
             job_id = await self.provider.submit(request)
         except AuthError as error:
-            self.stop.set()
-            self.emit({"event": "stopping", "reason": error.message})
+            self._refuse(error)
             for address in batch.frames:
                 self._fail(address, error.message)
             return
@@ -194,7 +198,7 @@ class _Runner:
         missing = self._store(job_id, request, outcome)
         self._finished(job_id)
         retry = [spec for spec in specs if spec is not None and spec.address in missing]
-        if retry and attempt < PARTIAL_RETRIES and not self.stop.is_set():
+        if retry and attempt < PARTIAL_RETRIES and not self.stop.is_set() and self.refused is None:
             kept = self._kept_images(request, outcome)
             for batch in self._batches(retry):
                 batch = with_references(batch, kept, self.plan.capabilities)
@@ -205,13 +209,18 @@ class _Runner:
 
     def _uncollected(self, job_id: str, request: ImageRequest, error: ProviderError) -> None:
         """A job that could not be collected now: keep it for the next run if it may still finish."""
-        if isinstance(error, AuthError) and not self.stop.is_set():
-            self.stop.set()
-            self.emit({"event": "stopping", "reason": error.message})
+        if isinstance(error, AuthError):
+            self._refuse(error)
         if not (error.retryable or isinstance(error, AuthError)):
             self._finished(job_id)
         for address in request.frames:
             self._fail(address, f"{error.message} (job {job_id})")
+
+    def _refuse(self, error: AuthError) -> None:
+        """The service refused the key or the balance: submit nothing more, collect what runs."""
+        if self.refused is None:
+            self.refused = error.message
+            self.emit({"event": "stopping", "reason": error.message})
 
     def _finished(self, job_id: str) -> None:
         self.journal.append({"event": "job_done", "job": job_id})

@@ -77,6 +77,8 @@ def plain_lines(event: dict[str, Any]) -> None:
         click.echo(f"failed {event['address']}: {event['reason']}", err=True)
     elif kind == "stopping":
         click.echo(f"stopping: {event['reason']}", err=True)
+    elif kind == "job_lost":
+        click.echo(f"{event['reason']}: submitting its frames again", err=True)
     elif kind == "version_written":
         click.echo(f"wrote {event['path']}")
 
@@ -116,6 +118,8 @@ class Progress:
             self.progress.console.print(f"[red]failed[/red] {event['address']}: {event['reason']}")
         elif kind == "stopping":
             self.progress.console.print(f"[yellow]stopping:[/yellow] {event['reason']}")
+        elif kind == "job_lost":
+            self.progress.console.print(f"[yellow]{event['reason']}:[/yellow] submitting its frames again")
         status = f"failed {self.failed}  cost ${self.cost:.2f}"
         self.progress.update(self.task, status=status)
 

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from storyboard.cli import main
+
+pytest_plugins = ["storyboard.testing.pytest_plugin"]  # the `fake_atlas` fixture users get too
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "coffee-launch"
@@ -113,3 +116,35 @@ def minimal(tmp_path: Path) -> Path:
                     action: a door opens
         """,
     })
+
+
+def images(version: Path) -> dict[str, int]:
+    """Relative image path -> inode, for every image of a version folder."""
+    return {str(p.relative_to(version)): p.stat().st_ino for p in version.rglob("*.png")}
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def wait_for(condition, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def submitted(project: Path) -> int:
+    """Jobs the project's journal says were submitted."""
+    journal = project / ".storyboard/journal.jsonl"
+    if not journal.exists():
+        return 0
+    return sum('"submitted"' in line for line in journal.read_text().splitlines())
+
+
+def start_apply(project: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "storyboard", "apply", "--auto-approve"], cwd=project,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"})

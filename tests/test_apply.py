@@ -7,12 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import REPO, run_process
+from conftest import REPO, edit, images, run_process, start_apply, submitted, wait_for
 
 from storyboard.schema import validator
 
@@ -23,20 +22,11 @@ def schema(name: str) -> dict:
     return json.loads((REPO / "schemas" / f"{name}.schema.json").read_text())
 
 
-def images(version: Path) -> dict[str, int]:
-    """Relative image path -> inode, for every image of a version folder."""
-    return {str(p.relative_to(version)): p.stat().st_ino for p in version.rglob("*.png")}
-
 
 def set_provider(project: Path, extra: str) -> None:
     root = project / "storyboard.yaml"
     root.write_text(root.read_text().replace("  parallelism: 4\n", f"  parallelism: 4\n{extra}"))
 
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
 
 
 @pytest.fixture
@@ -247,24 +237,7 @@ def slow_project(example: Path, latency: float) -> None:
     edit(example / "storyboard.yaml", "  parallelism: 4\n", "  parallelism: 2\n")
 
 
-def wait_for(condition, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
-
-def submitted(project: Path) -> int:
-    journal = project / ".storyboard/journal.jsonl"
-    if not journal.exists():
-        return 0
-    return sum('"submitted"' in line for line in journal.read_text().splitlines())
-
-
-def start_apply(project: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "storyboard", "apply", "--auto-approve"], cwd=project,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 @pytest.mark.slow

@@ -205,10 +205,14 @@ class AtlasCloudProvider:
         except _Expired:
             fresh = await self._poll(job_id)  # output URLs are temporary: ask for fresh ones once
             placed = place_outputs(fresh, count)[0] if fresh and fresh.state == "done" else {}
+            expired = ProviderError(f"output {position + 1} of prediction {job_id} expired before it "
+                                    "could be downloaded")
             if position not in placed or placed[position] == item:
-                raise ProviderError(f"output {position + 1} of prediction {job_id} expired before it "
-                                    "could be downloaded") from None
-            return await self._download(placed[position], f"output {position + 1} of prediction {job_id}")
+                raise expired from None
+            try:
+                return await self._download(placed[position], f"output {position + 1} of prediction {job_id}")
+            except _Expired:
+                raise expired from None
 
     async def _download(self, url: str, what: str) -> GeneratedImage:
         url = self._absolute(url)

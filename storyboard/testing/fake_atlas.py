@@ -72,7 +72,7 @@ class Call:
     kind: str
     method: str
     path: str
-    status: int
+    status: int  # 0 until answered
     at: float
     body: Any = None
     authorized: bool = False  # carried the right bearer key
@@ -167,13 +167,13 @@ class FakeAtlas:
             self.base_url = str(request.base_url).rstrip("/")
         kind, handler = self._route(request)
         fault = self._next_fault(kind) if kind else None
-        await request.body()  # read before any delay: the client may hang up meanwhile
-        if fault and fault.delay:
+        call = self._record(kind or "unknown", request)
+        status, response = await handler(request, fault)
+        call.status, call.body = status, getattr(request.state, "body", None)
+        if fault and fault.delay:  # the work is done (and billed); the answer is late
             import anyio
 
             await anyio.sleep(fault.delay)
-        status, response = await handler(request, fault)
-        self._record(kind or "unknown", request, status, getattr(request.state, "body", None))
         if fault and fault.drop:
             await _drop(send)
             return
@@ -202,12 +202,14 @@ class FakeAtlas:
                     return fault
         return None
 
-    def _record(self, kind: str, request: Request, status: int, body: Any) -> None:
+    def _record(self, kind: str, request: Request) -> Call:
+        """Record a call as it arrives (its status is filled in once it is answered)."""
         header = request.headers.get("authorization")
-        authorized = self._authorized(header or "")
+        call = Call(kind, request.method, request.url.path, 0, time.monotonic(), None,
+                    self._authorized(header or ""), header is not None)
         with self._lock:
-            self.calls.append(Call(kind, request.method, request.url.path, status, time.monotonic(), body,
-                                   authorized, header is not None))
+            self.calls.append(call)
+        return call
 
     # --- endpoints (each returns the status it answered and the response) ------------------
 
@@ -229,7 +231,7 @@ class FakeAtlas:
         prediction = self._create(body, count)
         if fault:
             return self._faulty(fault, prediction)
-        return 200, self._answer(self._prediction_json(prediction))
+        return 200, self._answer(self._prediction_json(prediction, submitted=True))
 
     def _create(self, body: dict[str, Any], count: int) -> Prediction:
         with self._lock:
@@ -308,7 +310,7 @@ class FakeAtlas:
 
     def _faulty(self, fault: Fault, prediction: Prediction | None) -> tuple[int, Response]:
         headers = {"retry-after": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-        payload = self._prediction_json(prediction) if prediction else None
+        payload = self._prediction_json(prediction, submitted=True) if prediction else None
         if fault.body is not None:
             status = fault.status or 200
             return status, Response(fault.body, status_code=status, headers=headers, media_type="text/html")
@@ -325,8 +327,8 @@ class FakeAtlas:
     def _error(self, status: int, message: str) -> tuple[int, Response]:
         return status, JSONResponse({"code": status, "msg": message}, status_code=status)
 
-    def _prediction_json(self, prediction: Prediction) -> dict[str, Any]:
-        done = prediction.finished(time.monotonic())
+    def _prediction_json(self, prediction: Prediction, submitted: bool = False) -> dict[str, Any]:
+        done = prediction.finished(time.monotonic()) and (self.complete_at_submit or not submitted)
         outcome = prediction.outcome
         data: dict[str, Any] = {
             self.id_field: prediction.id, "model": prediction.model, "outputs": None,

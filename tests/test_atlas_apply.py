@@ -1,0 +1,245 @@
+"""`storyboard apply` with the atlascloud provider against the fake server: what a user sees.
+
+Real HTTP on 127.0.0.1 only; request counts are read from the fake to prove that nothing
+was paid for twice.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import edit, images, run_process, start_apply, submitted, wait_for
+
+from storyboard.testing.fake_atlas import EDIT_SEQUENTIAL, FakeAtlas, Fault, Outcome
+
+FRAMES = 31
+KEY = "sk-atlas-test-0123456789"
+FAST = ("  poll_interval: 0.02\n  retry_backoff: 0.01\n  request_timeout: 5\n"
+        "  not_found_grace: 1\n")
+
+
+def use_atlas(project: Path, *, parallelism: int = 4, extra: str = "") -> None:
+    edit(project / "storyboard.yaml", "  name: local ", "  name: atlascloud ")
+    edit(project / "storyboard.yaml", "  parallelism: 4\n", f"  parallelism: {parallelism}\n{FAST}{extra}")
+
+
+@pytest.fixture
+def atlas(fake_atlas: FakeAtlas, monkeypatch: pytest.MonkeyPatch) -> FakeAtlas:
+    """The fake with a key that looks real, so a leak would be found by searching for it."""
+    fake_atlas.api_key = KEY
+    monkeypatch.setenv("ATLASCLOUD_API_KEY", KEY)
+    return fake_atlas
+
+
+def env_for(fake: FakeAtlas) -> dict[str, str]:
+    return {"ATLASCLOUD_BASE_URL": fake.base_url, "ATLASCLOUD_API_KEY": KEY}
+
+
+def test_apply_generates_every_frame_in_planned_requests_then_nothing(run, atlas: FakeAtlas,
+                                                                      example: Path) -> None:
+    use_atlas(example)
+    plan = json.loads(run("-C", example, "plan", "--json").out)
+    assert plan["summary"]["requests"] == 7 and plan["summary"]["cost"] == pytest.approx(31 * 0.036)
+    result = run("-C", example, "apply", "--auto-approve")
+    assert result.code == 0, result.err
+    assert atlas.count("submit") == 7 and atlas.images_billed == FRAMES
+    assert len(images(example / "out/v0001")) == FRAMES
+    bodies = [c.body for c in atlas.calls if c.kind == "submit"]
+    assert {b["size"] for b in bodies} == {"2848*1600", "2048*2048"}  # packshot/square is aspect 1:1
+    assert all(b["model"] == EDIT_SEQUENTIAL and len(b["images"]) + b["max_images"] <= 15
+               for b in bodies if "images" in b)
+    manifest = json.loads((example / "out/v0001/manifest.json").read_text())
+    jobs = {frame["job"] for frame in manifest["frames"]}
+    assert jobs == {p.id for p in atlas.accepted}
+    again = run("-C", example, "apply", "--auto-approve")
+    assert again.code == 0 and "No changes" in again.out
+    assert atlas.count("submit") == 7
+
+
+def test_one_edited_frame_is_one_request_with_its_unchanged_neighbours(run, atlas: FakeAtlas,
+                                                                      example: Path) -> None:
+    use_atlas(example)
+    assert run("-C", example, "apply", "--auto-approve").code == 0
+    uploads = atlas.count("upload")
+    edit(example / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    result = run("-C", example, "apply", "--auto-approve")
+    assert result.code == 0, result.err
+    assert atlas.count("submit") == 8
+    body = [c.body for c in atlas.calls if c.kind == "submit"][-1]
+    assert body["max_images"] == 1 and body["model"] == EDIT_SEQUENTIAL
+    assert atlas.count("upload") - uploads == len(body["images"])  # a new run uploads again
+    neighbours = len(body["images"]) - 1  # the character reference, then the neighbours' images
+    assert neighbours == 2
+
+
+def test_parallelism_caps_predictions_in_flight_at_the_server(run, atlas: FakeAtlas, tmp_path: Path) -> None:
+    from conftest import build_tree
+
+    frames = "".join(f"      - {{id: f{n}, action: frame {n}}}\n" for n in range(12))
+    project = build_tree(tmp_path / "p", {
+        "storyboard.yaml": f"""
+            version: 1
+            project: wide
+            provider:
+              name: atlascloud
+              parallelism: 3
+            {FAST.replace(chr(10), chr(10) + '            ')}
+            defaults: {{size: 2048x2048}}
+            templates: {{frame: "{{{{ frame.action }}}}"}}
+            include: [scenes.yaml]
+        """,
+        "scenes.yaml": "scenes:\n  - id: s\n    sequential: false\n    frames:\n" + frames,
+    })
+    atlas.latency = 0.3
+    result = run("-C", project, "apply", "--auto-approve")
+    assert result.code == 0, result.err
+    assert atlas.count("submit") == 12
+    assert atlas.max_in_flight == 3
+
+
+@pytest.mark.parametrize("parallelism", [1, 4])
+def test_402_mid_run_commits_what_was_paid_for_and_stops_submitting(run, atlas: FakeAtlas, example: Path,
+                                                                    parallelism: int) -> None:
+    use_atlas(example, parallelism=parallelism)
+    atlas.latency = 0.3  # with 4 in flight, jobs still run when the 402 comes: they are collected
+    atlas.balance = 20  # enough for the first requests, then the balance runs out
+    result = run("-C", example, "apply", "--auto-approve")
+    assert result.code == 1
+    assert "top up" in result.err and "balance" in result.err
+    assert KEY not in result.out + result.err
+    statuses = [c.status for c in atlas.calls if c.kind == "submit"]
+    if parallelism == 1:
+        assert statuses[-1] == 402 and statuses.count(402) == 1  # nothing submitted after the 402
+    else:  # submits already on their way when the 402 came may still arrive, nothing later
+        assert len(statuses) <= len(atlas.accepted) + parallelism
+    billed = atlas.images_billed
+    assert 0 < billed < FRAMES
+    lock = json.loads((example / "storyboard.lock").read_text())
+    assert len(lock["frames"]) == billed
+    assert len(images(example / "out/v0001")) == billed
+    atlas.balance = None
+    resumed = run("-C", example, "apply", "--auto-approve")
+    assert resumed.code == 0, resumed.err
+    assert atlas.images_billed == FRAMES  # only the missing frames were paid for
+
+
+def test_short_set_is_completed_with_the_kept_images_as_references(run, atlas: FakeAtlas,
+                                                                   example: Path) -> None:
+    use_atlas(example)
+    atlas.outcomes(Outcome(images=1))  # the first request (morning, 4 frames) returns one image
+    result = run("-C", example, "apply", "--auto-approve", "--target", "morning")
+    assert result.code == 0, result.err
+    first, retry = (c.body for c in atlas.calls if c.kind == "submit")
+    assert first["max_images"] == 4 and retry["max_images"] == 3
+    assert len(retry["images"]) == len(first["images"]) + 1  # the kept image went along
+    assert atlas.images_billed == 7
+    assert len(images(example / "out/v0001")) == 4
+
+
+def test_failed_and_blocked_predictions_fail_their_frames_and_the_rest_lands(run, atlas: FakeAtlas,
+                                                                             example: Path) -> None:
+    use_atlas(example, parallelism=1)
+    atlas.outcomes(Outcome(error="GPU worker crashed"), Outcome(nsfw=True))
+    result = run("-C", example, "apply", "--auto-approve")
+    assert result.code == 1
+    assert "morning/skyline" in result.err and "GPU worker crashed" in result.err
+    assert "content filter" in result.err
+    assert atlas.count("submit") == 7  # failed predictions are not paid again in the same run
+    failed = atlas.accepted[0].count + atlas.accepted[1].count
+    assert len(images(example / "out/v0001")) == FRAMES - failed
+    plan = json.loads(run("-C", example, "plan", "--json").out)
+    assert plan["summary"]["create"] == failed
+
+
+def test_outcome_unknown_is_said_plainly_and_never_resubmitted(run, atlas: FakeAtlas, example: Path) -> None:
+    use_atlas(example, parallelism=1, extra="  request_timeout: 0.5\n")
+    atlas.script("submit", Fault(delay=1.5, accept=True))
+    result = run("-C", example, "apply", "--auto-approve", "--target", "morning")
+    assert result.code == 1
+    assert "may have accepted" in result.err and "dashboard" in result.err
+    assert atlas.count("submit") == 1
+
+
+def test_poll_timeout_keeps_the_job_and_the_next_apply_collects_it(run, atlas: FakeAtlas,
+                                                                   example: Path) -> None:
+    use_atlas(example, extra="  poll_timeout: 0.3\n")
+    atlas.latency = 1.0
+    result = run("-C", example, "apply", "--auto-approve", "--target", "morning")
+    assert result.code == 1 and "run `storyboard apply` again to collect it" in result.err
+    job = atlas.accepted[0].id
+    assert job in result.err
+    assert job in (example / ".storyboard/journal.jsonl").read_text()
+    wait_for(lambda: all(p.finished(__import__("time").monotonic()) for p in atlas.accepted), 5)
+    again = run("-C", example, "apply", "--auto-approve", "--target", "morning")
+    assert again.code == 0, again.err
+    assert atlas.count("submit") == 1  # collected, not paid again
+    assert f"re-attached to {job}" in again.out
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_re_polls_instead_of_resubmitting(atlas: FakeAtlas, example: Path) -> None:
+    use_atlas(example, parallelism=2)
+    atlas.latency = 2.0
+    process = start_apply(example, env_for(atlas))
+    wait_for(lambda: submitted(example) >= 2)
+    process.kill()
+    process.communicate()
+    killed = {p.id for p in atlas.accepted}
+    assert len(killed) == 2
+    atlas.latency = 0.05
+    resumed = run_process("apply", "--auto-approve", cwd=example, env=env_for(atlas), timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(re.findall(r"re-attached to (\w+)", resumed.stdout)) == sorted(killed)
+    assert atlas.count("submit") == 7 and atlas.images_billed == FRAMES
+    assert len(images(example / "out/v0001")) == FRAMES
+
+
+@pytest.mark.slow
+def test_a_job_the_service_forgot_is_submitted_again_on_resume(atlas: FakeAtlas, example: Path) -> None:
+    use_atlas(example, parallelism=1)
+    atlas.latency = 5.0
+    process = start_apply(example, env_for(atlas))
+    wait_for(lambda: submitted(example) >= 1)
+    process.kill()
+    process.communicate()
+    atlas.predictions.clear()  # the service lost it (or it expired)
+    atlas.latency = 0.05
+    resumed = run_process("apply", "--auto-approve", cwd=example, env=env_for(atlas), timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "does not know prediction" in resumed.stdout + resumed.stderr
+    assert atlas.count("submit") == 8 and len(images(example / "out/v0001")) == FRAMES
+
+
+def test_the_key_appears_in_no_file_and_no_output(run, atlas: FakeAtlas, example: Path) -> None:
+    use_atlas(example)
+    atlas.outcomes(Outcome(error=f"echoing Bearer {KEY}"))
+    outputs = [run("-C", example, "plan", "-o", example / "plan.json"),
+               run("-C", example, "apply", "--auto-approve"),
+               run("-C", example, "apply", "--auto-approve", "--json"), run("-C", example, "show")]
+    assert all(KEY not in r.out + r.err for r in outputs)
+    assert "[redacted]" in outputs[1].err
+    files = [p for p in example.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert any(p.name == "manifest.json" for p in files) and (example / "plan.json").exists()
+    assert [p for p in files if KEY.encode() in p.read_bytes()] == []
+
+
+def test_missing_key_is_one_clear_error_and_no_request(run, atlas: FakeAtlas, example: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    use_atlas(example)
+    monkeypatch.delenv("ATLASCLOUD_API_KEY")
+    assert run("-C", example, "plan").code == 0  # planning needs no key
+    result = run("-C", example, "apply", "--auto-approve")
+    assert result.code == 1 and "ATLASCLOUD_API_KEY is not set" in result.err
+    assert "Traceback" not in result.err and atlas.calls == []
+
+
+def test_unsupported_size_is_a_validation_error_naming_the_nearest(run, example: Path) -> None:
+    use_atlas(example)
+    edit(example / "storyboard.yaml", "  size: 2848x1600", "  size: 1920x1080")
+    result = run("-C", example, "validate")
+    assert result.code == 1
+    assert re.search(r"storyboard\.yaml:\d+:\d+: .*size 1920x1080 is not supported by atlascloud", result.err)
+    assert "2848x1600" in result.err
