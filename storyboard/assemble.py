@@ -68,7 +68,7 @@ def assemble(plan: Plan, images: Mapping[str, StagedImage], failed: Mapping[str,
     cache = StatCache(project.state_path / "stat-cache.json")
     for entry in frames.values():
         cache.record(folder / entry.path, entry.image_sha256)
-    cache.save(output)
+    cache.save(folder)
     if project.keep_versions:
         collect_garbage(output, project.keep_versions)
     return number, lock_written

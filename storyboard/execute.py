@@ -7,7 +7,6 @@ submissions; jobs already submitted are still collected and committed.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from storyboard.fingerprint import FrameSpec
 from storyboard.images import image_format
 from storyboard.journal import Journal, Recovered, RunLock, StagedImage
 from storyboard.planner import Plan
-from storyboard.providers.base import ImageRequest, JobResult, Provider, create_provider
+from storyboard.providers.base import GeneratedImage, ImageRequest, JobResult, Provider, create_provider
 
 EventSink = Callable[[dict[str, Any]], None]
 PARTIAL_RETRIES = 2
@@ -136,7 +135,7 @@ class _Runner:
             try:
                 await self._collect(job["job"], request, specs, 0, submitted_at=job.get("at"))
             except JobLost as lost:
-                self._finished(job["job"])
+                await self._finished(job["job"])
                 self.emit({"event": "job_lost", "job": job["job"], "reason": lost.message})
                 retry = [spec for spec in specs if spec is not None and spec.fingerprint not in self.images]
                 for batch in self._batches(retry):
@@ -172,13 +171,13 @@ class _Runner:
             return
         record = {"event": "submitted", "job": job_id, "frames": list(request.frames), "at": time.time(),
                   "fingerprints": list(request.fingerprints), "request": _request_json(request)}
-        self.journal.append(record)
+        await anyio.to_thread.run_sync(self.journal.append, record)
         self.unfinished[job_id] = record
         self.emit({"event": "job_submitted", "job": job_id, "frames": list(request.frames)})
         try:
             await self._collect(job_id, request, list(batch.specs), attempt)
         except JobLost as lost:  # lost by the service within this run: do not pay again now
-            self._finished(job_id)
+            await self._finished(job_id)
             for address in request.frames:
                 self._fail(address, f"{lost.message}; run `storyboard apply` again to submit it again")
 
@@ -193,10 +192,10 @@ class _Runner:
         except JobLost:
             raise
         except ProviderError as error:
-            self._uncollected(job_id, request, error)
+            await self._uncollected(job_id, request, error)
             return
-        missing = self._store(job_id, request, outcome)
-        self._finished(job_id)
+        missing = await self._store(job_id, request, outcome)
+        await self._finished(job_id)
         retry = [spec for spec in specs if spec is not None and spec.address in missing]
         if retry and attempt < PARTIAL_RETRIES and not self.stop.is_set() and self.refused is None:
             kept = self._kept_images(request, outcome)
@@ -207,12 +206,12 @@ class _Runner:
             for address in missing:
                 self._fail(address, f"the provider returned no image for it (job {job_id})")
 
-    def _uncollected(self, job_id: str, request: ImageRequest, error: ProviderError) -> None:
+    async def _uncollected(self, job_id: str, request: ImageRequest, error: ProviderError) -> None:
         """A job that could not be collected now: keep it for the next run if it may still finish."""
         if isinstance(error, AuthError):
             self._refuse(error)
         if not (error.retryable or isinstance(error, AuthError)):
-            self._finished(job_id)
+            await self._finished(job_id)
         for address in request.frames:
             self._fail(address, f"{error.message} (job {job_id})")
 
@@ -222,8 +221,8 @@ class _Runner:
             self.refused = error.message
             self.emit({"event": "stopping", "reason": error.message})
 
-    def _finished(self, job_id: str) -> None:
-        self.journal.append({"event": "job_done", "job": job_id})
+    async def _finished(self, job_id: str) -> None:
+        await anyio.to_thread.run_sync(self.journal.append, {"event": "job_done", "job": job_id})
         self.unfinished.pop(job_id, None)
 
     def _kept_images(self, request: ImageRequest, outcome: JobResult) -> list[Path]:
@@ -231,28 +230,24 @@ class _Runner:
         return [self.images[request.fingerprints[p]].file for p in sorted(outcome.images)
                 if request.fingerprints[p] in self.images]
 
-    def _store(self, job_id: str, request: ImageRequest, outcome: JobResult) -> set[str]:
+    async def _store(self, job_id: str, request: ImageRequest, outcome: JobResult) -> set[str]:
         """Stage and journal every image that came back; returns addresses still missing."""
         missing: set[str] = set()
+        keep: list[tuple[str, str, GeneratedImage]] = []
         for position, (address, fingerprint) in enumerate(zip(request.frames, request.fingerprints,
                                                                strict=True)):
+            image = outcome.images.get(position)
             if position in outcome.failed:
                 self._fail(address, f"{outcome.failed[position]} (job {job_id})")
-                continue
-            image = outcome.images.get(position)
-            if image is None or image_format(image.data) is None:
+            elif image is None or image_format(image.data) is None:
                 missing.add(address)
-                continue
-            digest = hashlib.sha256(image.data).hexdigest()
-            file = self.journal.stage(image.data, digest, image.format)
-            staged = StagedImage(address, fingerprint, file, digest, image.format, image.width,
-                                 image.height, job_id)
-            self.journal.append({"event": "image", "address": address, "fingerprint": fingerprint,
-                                 "file": file.name, "sha256": digest, "format": image.format,
-                                 "width": image.width, "height": image.height, "job": job_id})
-            self.images[fingerprint] = staged
+            else:
+                keep.append((address, fingerprint, image))
+        # hashing and fsyncs run in a worker thread: the loop keeps polling the other jobs
+        for staged in await anyio.to_thread.run_sync(self.journal.keep_images, job_id, keep):
+            self.images[staged.fingerprint] = staged
             self.result.cost = round(self.result.cost + self.price, 4)
-            self._done(address)
+            self._done(staged.address)
         return missing
 
     def _done(self, address: str, reused: bool = False) -> None:

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 from storyboard.errors import RunLockedError
 from storyboard.images import EXTENSIONS
 from storyboard.lockfile import atomic_write, fsync_dir
+from storyboard.providers.base import GeneratedImage
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,30 +48,57 @@ class Recovered:
 
 
 class Journal:
+    """Appends are thread-safe: images are staged in worker threads while the loop polls."""
+
     def __init__(self, state: Path) -> None:
         self.path = state / "journal.jsonl"
         self.images_dir = state / "images"
+        self._file: TextIO | None = None
+        self._lock = threading.Lock()
 
-    def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
-        with self.path.open("a", encoding="utf-8") as file:
-            file.write(line)
-            file.flush()
-            os.fsync(file.fileno())
+    def append(self, *records: dict[str, Any]) -> None:
+        """Write records as lines and fsync once: they are durable when this returns."""
+        text = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records)
+        with self._lock:
+            if self._file is None:
+                self._file = self.path.open("a", encoding="utf-8")
+            self._file.write(text)
+            self._file.flush()
+            os.fsync(self._file.fileno())
 
-    def stage(self, data: bytes, sha256: str, image_format: str) -> Path:
-        """Write image bytes under images/<sha256>.<ext>, durably."""
+    def keep_images(self, job: str, images: list[tuple[str, str, GeneratedImage]]) -> list[StagedImage]:
+        """Stage (address, fingerprint, image) of one job durably, then journal them together."""
         self.images_dir.mkdir(parents=True, exist_ok=True)
+        staged = []
+        for address, fingerprint, image in images:
+            digest = hashlib.sha256(image.data).hexdigest()
+            file = self._stage(image.data, digest, image.format)
+            staged.append(StagedImage(address, fingerprint, file, digest, image.format, image.width,
+                                      image.height, job))
+        if staged:
+            fsync_dir(self.images_dir)
+            self.append(*({"event": "image", "address": s.address, "fingerprint": s.fingerprint,
+                           "file": s.file.name, "sha256": s.sha256, "format": s.format, "width": s.width,
+                           "height": s.height, "job": job} for s in staged))
+        return staged
+
+    def _stage(self, data: bytes, sha256: str, image_format: str) -> Path:
+        """Write image bytes under images/<sha256>.<ext> and fsync them (the folder: by the caller)."""
         target = self.images_dir / f"{sha256}{EXTENSIONS.get(image_format, '.bin')}"
         if not target.exists():
-            temp = target.with_suffix(".tmp")
+            temp = target.with_suffix(f".tmp-{threading.get_ident()}")
             with temp.open("wb") as file:
                 file.write(data)
                 file.flush()
                 os.fsync(file.fileno())
             temp.replace(target)
-            fsync_dir(self.images_dir)
         return target
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
     def read(self) -> Recovered:
         """Images and pending jobs from an interrupted run (a torn last line is ignored)."""
@@ -105,6 +135,7 @@ class Journal:
         `keep`: submitted-job records still to be collected by a later run (a poll that
         timed out, a refused key); the journal is rewritten to hold only them.
         """
+        self.close()
         records = list(keep)
         if records:
             text = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records)

@@ -106,9 +106,9 @@ def _parse(path: Path, document: Any, sha256: str) -> Lock:
             f"this one reads format {FORMAT_VERSION})",
             hint="upgrade storyboard (pip install -U storyboard-iac)",
         )
-    from storyboard.schema import validator
+    from storyboard.schema import schema_errors
 
-    errors = sorted(validator("lockfile").iter_errors(document), key=lambda e: list(map(str, e.path)))
+    errors = schema_errors("lockfile", document)
     if errors:
         error = errors[0]
         where = ".".join(str(part) for part in error.absolute_path) or "(top level)"

@@ -92,13 +92,16 @@ def build_version(output: Path, number: int, placements: Iterable[Placement],
     temp = output / f".{version_name(number)}.tmp-{os.getpid()}"
     shutil.rmtree(temp, ignore_errors=True)
     temp.mkdir()
+    folders = {temp}
     try:
         for placement in placements:
             target = temp / placement.path
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.parent not in folders:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                folders.add(target.parent)
             link_or_copy(placement.source, target)
         atomic_write(temp / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
-        for folder in {p.parent for p in temp.rglob("*")} | {temp}:
+        for folder in folders:
             fsync_dir(folder)
         temp.rename(final)
     except BaseException:
@@ -185,7 +188,8 @@ class StatCache:
         self.entries[str(file)] = [stat.st_size, stat.st_mtime_ns, stat.st_ino, sha256]
 
     def save(self, keep_under: Path) -> None:
-        """Write the cache, forgetting files outside `keep_under` or gone."""
-        kept = {k: v for k, v in self.entries.items() if k.startswith(str(keep_under)) and Path(k).exists()}
+        """Write the cache, forgetting files outside `keep_under` (a file gone is noticed by stat)."""
+        prefix = str(keep_under) + os.sep
+        kept = {k: v for k, v in self.entries.items() if k.startswith(prefix)}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(self.path, json.dumps(kept, sort_keys=True).encode())

@@ -17,6 +17,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from storyboard import model
 from storyboard.errors import Diagnostic, Location, ProjectError
+from storyboard.usercache import cache_dir
 
 BUILTIN_SEQUENCE_TEMPLATE = """\
 A sequence of {{ frames | length }} storyboard images
@@ -85,6 +86,7 @@ class Renderer:
             lstrip_blocks=True,
             cache_size=-1,
             auto_reload=False,
+            bytecode_cache=_bytecode_cache(),
         )
         self._project_context = {
             "name": project.name,
@@ -226,3 +228,13 @@ def render(project: model.Project, frames: Iterable[model.Frame] | None = None,
     if problems:
         raise ProjectError(problems.values())
     return rendered
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates kept in the user's cache folder (keyed by source), if it can be made."""
+    folder = cache_dir("jinja")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))

@@ -6,14 +6,18 @@ inside the package (see pyproject's force-include).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import hashlib
 import json
+import os
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from storyboard.errors import Diagnostic
+from storyboard.usercache import cache_dir
 from storyboard.yamlsrc import YamlFile, crumb
 
 FILE_SCHEMAS = ("storyboard", "character", "scene")
@@ -54,9 +58,85 @@ def validator(name: str) -> Any:
     return Draft202012Validator(load_schema(name), registry=registry)
 
 
+@cache
+def bundled_schema(name: str) -> dict[str, Any]:
+    """The schema with every `$ref` (to itself or a sibling file) replaced by its target."""
+    root = load_schema(name)
+    return {key: value for key, value in _inline(root, root).items() if key != "$schema"}
+
+
+def _inline(node: Any, document: dict[str, Any], depth: int = 0) -> Any:
+    if depth > 50:
+        raise RecursionError("recursive $ref in the schemas: bundled_schema cannot inline it")
+    if isinstance(node, list):
+        return [_inline(item, document, depth) for item in node]
+    if not isinstance(node, dict):
+        return node
+    result = {key: _inline(value, document, depth) for key, value in node.items()
+              if key not in ("$ref", "$defs")}
+    if "$ref" in node:
+        file, _, pointer = str(node["$ref"]).partition("#")
+        target_document = load_schema(file.removesuffix(".schema.json")) if file else document
+        target: Any = target_document
+        for part in filter(None, pointer.split("/")):
+            target = target[part]
+        result = {**_inline(target, target_document, depth + 1), **result}
+    return result
+
+
+@cache
+def fast_check(name: str) -> Any:
+    """A validity check compiled to Python by fastjsonschema: ~20x faster than jsonschema.
+
+    It only answers valid or not; jsonschema (Draft 2020-12) explains what is wrong.
+    Our schemas use no keyword whose meaning differs between draft 7 and 2020-12, and
+    tests hold both validators to the same answers. Generating and compiling a check
+    costs ~70 ms, so the compiled code is kept in the user's cache folder (like .pyc
+    files), keyed by the schema, fastjsonschema's version and Python's.
+    """
+    import marshal
+    import sys
+
+    import fastjsonschema
+
+    schema = bundled_schema(name)
+    key = hashlib.sha256(json.dumps([schema, fastjsonschema.VERSION, sys.version], sort_keys=True).encode())
+    cached = cache_dir() / f"check-{name}-{key.hexdigest()[:24]}.marshal"
+    try:
+        code = marshal.loads(cached.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        source = fastjsonschema.compile_to_code(schema, use_default=False, use_formats=False)
+        code = compile(source, f"<schema check {name}>", "exec")
+        with contextlib.suppress(OSError):
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            temp = cached.with_suffix(f".tmp-{os.getpid()}")
+            temp.write_bytes(marshal.dumps(code))
+            temp.replace(cached)
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    return namespace["validate"]
+
+
+def is_valid(name: str, data: Any) -> bool:
+    from fastjsonschema import JsonSchemaValueException
+
+    try:
+        fast_check(name)(data)
+    except JsonSchemaValueException:
+        return False
+    return True
+
+
+def schema_errors(name: str, data: Any) -> list[Any]:
+    """jsonschema's errors for `data`, in document order; none (quickly) when it is valid."""
+    if is_valid(name, data):
+        return []
+    return sorted(validator(name).iter_errors(data), key=_error_order)
+
+
 def validate_file(source: YamlFile, schema_name: str) -> list[Diagnostic]:
     """Every schema violation of one YAML file, each at its own file:line:col."""
-    errors = sorted(validator(schema_name).iter_errors(source.data), key=_error_order)
+    errors = schema_errors(schema_name, source.data)
     diagnostics: list[Diagnostic] = []
     for error in errors:
         diagnostics.extend(_diagnostics(source, error))

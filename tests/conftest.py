@@ -22,6 +22,14 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "coffee-launch"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Compiled schema checks and template bytecode go to a folder of this test run."""
+    folder = tmp_path_factory.mktemp("user-cache")
+    os.environ["STORYBOARD_CACHE_DIR"] = str(folder)
+    return folder
+
+
 @dataclass
 class Result:
     code: int

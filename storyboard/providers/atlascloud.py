@@ -238,7 +238,10 @@ class AtlasCloudProvider:
 
     async def _upload(self, path: Path) -> str:
         """The URL of a reference image, uploaded once per content hash and run."""
-        data = await anyio.Path(path).read_bytes()
+        try:
+            data = await anyio.Path(path).read_bytes()
+        except OSError as error:
+            raise ProviderError(f"cannot read reference image {path}: {error.strerror}") from None
         digest = hashlib.sha256(data).hexdigest()
         lock = self._upload_locks.setdefault(digest, anyio.Lock())
         async with lock:

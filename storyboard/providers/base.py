@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -105,21 +104,25 @@ def _builtin() -> dict[str, str]:
 
 
 def provider_names() -> list[str]:
+    from importlib.metadata import entry_points
+
     names = set(_builtin())
     names.update(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
     return sorted(names)
 
 
 def provider_class(name: str) -> type[Any]:
-    """The provider class registered as `name` (built in, or an entry point)."""
+    """The provider class registered as `name` (built in, or else an entry point)."""
     import importlib
 
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name == name and name not in _builtin():
-            loaded: type[Any] = ep.load()
-            return loaded
     target = _builtin().get(name)
-    if target is None:
+    if target is None:  # only now read the installed packages' metadata (slow to import)
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name == name:
+                loaded: type[Any] = ep.load()
+                return loaded
         raise UserError(
             f"unknown provider `{name}`",
             hint=f"known providers: {', '.join(provider_names())}; "

@@ -191,6 +191,8 @@ class FakeAtlas:
             return "download", self._download
         if method == "GET" and path == "/api/v1/models":
             return "models", self._models
+        if path == "/_fake/stats":  # not Atlas Cloud's: for harnesses running the fake as a process
+            return None, self._stats
         return None, self._not_found
 
     def _next_fault(self, kind: str) -> Fault | None:
@@ -289,6 +291,22 @@ class FakeAtlas:
     async def _models(self, request: Request, fault: Fault | None) -> tuple[int, Response]:
         models = [{"id": name, "type": "image", "price": price} for name, price in MODELS.items()]
         return 200, self._answer({"models": models})
+
+    async def _stats(self, request: Request, fault: Fault | None) -> tuple[int, Response]:
+        """GET: counts so far; POST: the same, then forget every call and prediction."""
+        stats = self.stats()
+        if request.method == "POST":
+            with self._lock:
+                self.calls.clear()
+                self.predictions.clear()
+        return 200, JSONResponse(stats)
+
+    def stats(self) -> dict[str, Any]:
+        return {"calls": {kind: self.count(kind) for kind in KINDS},
+                "statuses": {str(status): sum(1 for c in self.calls if c.status == status)
+                             for status in sorted({c.status for c in self.calls})},
+                "predictions": len(self.predictions), "images_billed": self.images_billed,
+                "max_in_flight": self.max_in_flight}
 
     async def _not_found(self, request: Request, fault: Fault | None) -> tuple[int, Response]:
         return self._error(404, f"no route {request.method} {request.url.path}")

@@ -56,19 +56,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=2.0, help="seconds each prediction runs")
     parser.add_argument("--rate-limit", type=float, default=0.0, metavar="FRACTION",
                         help="answer this fraction of submits with 429 and Retry-After: 1")
+    parser.add_argument("--retry-after", type=float, default=1.0, metavar="SECONDS",
+                        help="the Retry-After of those 429 answers (default 1)")
     parser.add_argument("--server-errors", type=float, default=0.0, metavar="FRACTION",
                         help="answer this fraction of polls with 503")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fault dice")
     parser.add_argument("--flat", action="store_true", help="answer without the code/data wrapper")
     parser.add_argument("--base64", action="store_true", help="return outputs as base64, not URLs")
     args = parser.parse_args(argv)
-    fake = FakeAtlas(api_key=args.key, latency=args.latency, flat=args.flat, base64_outputs=args.base64)
+    fake = FakeAtlas(api_key=args.key, latency=args.latency, flat=args.flat, base64_outputs=args.base64,
+                     seed=args.seed)
     if args.rate_limit:
-        fake.rates["submit"] = [(args.rate_limit, Fault(status=429, retry_after=1))]
+        fake.rates["submit"] = [(args.rate_limit, Fault(status=429, retry_after=args.retry_after))]
     if args.server_errors:
         fake.rates["poll"] = [(args.server_errors, Fault(status=503))]
     with serve(fake, port=args.port) as running:
         print(f"fake Atlas Cloud listening on {running.base_url}\n"
               f"  export ATLASCLOUD_BASE_URL={running.base_url} ATLASCLOUD_API_KEY={args.key}\n"
+              f"  counts: GET {running.base_url}/_fake/stats (POST resets them)\n"
               "Ctrl-C stops it.", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             while True:

@@ -1,0 +1,67 @@
+"""Measuring a command: wall time, CPU time and peak memory of that one process (os.wait4)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+WORK = REPO / "bench" / ".work"  # generated projects, kept between runs (git-ignored)
+
+
+@dataclass(frozen=True)
+class Sample:
+    wall: float  # seconds
+    cpu: float  # user + system seconds of the process
+    peak_mb: float  # maximum resident set size
+    output: str
+
+
+def run(args: Sequence[str | Path], cwd: Path | None = None, env: Mapping[str, str] | None = None,
+        check: bool = True) -> Sample:
+    """Run a command to its end and measure it."""
+    started = time.perf_counter()
+    process = subprocess.Popen([str(a) for a in args], cwd=cwd, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    assert process.stdout is not None
+    output = process.stdout.read().decode(errors="replace")
+    process.stdout.close()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if check and process.returncode not in (0, 2):
+        raise RuntimeError(f"{' '.join(map(str, args))} exited {process.returncode}:\n{output}")
+    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, output)
+
+
+def best(samples: Sequence[Sample]) -> Sample:
+    """The fastest sample (noise on a shared machine only ever adds time)."""
+    return min(samples, key=lambda s: s.wall)
+
+
+def storyboard(*args: str | Path) -> list[str | Path]:
+    return [sys.executable, "-m", "storyboard", *args]
+
+
+def python(*args: str | Path) -> list[str | Path]:
+    return [sys.executable, *args]
+
+
+def fresh_copy(source: Path, target: Path) -> Path:
+    """A copy of a project whose images are hard links (cheap, and apply never writes in place)."""
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target, symlinks=True, copy_function=os.link)
+    return target
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table (pasted as is into bench/RESULTS.md)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""A no-op `storyboard plan` against its floor, and how fast the CLI starts.
+
+    python -m bench.plan_noop [--frames 100 1000 10000] [--repeat 5]
+
+For each size: a generated project, applied once with the local provider (kept under
+bench/.work/ for the next run), then `storyboard plan` (nothing to do) and
+`python -m bench.floor` (parse + render + hash only) run alternately; the fastest of
+each is compared. Then `storyboard --help` and `validate` on the bundled example, and
+the slowest imports of `storyboard validate` (python -X importtime).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.make_project import make_project
+from bench.measure import REPO, WORK, Sample, best, python, run, storyboard, table
+
+EXAMPLE = REPO / "examples" / "coffee-launch"
+
+
+def applied_project(frames: int) -> Path:
+    """A fully applied project of `frames` frames (made once, then reused)."""
+    root = WORK / f"noop-{frames}"
+    if (root / "storyboard.lock").exists():
+        return root
+    make_project(root, frames)
+    print(f"  applying {frames} frames once with the local provider …", file=sys.stderr, flush=True)
+    run(storyboard("-q", "apply", "--auto-approve"), cwd=root)
+    return root
+
+
+def noop(frames: int, repeat: int) -> tuple[Sample, Sample]:
+    root = applied_project(frames)
+    plans: list[Sample] = []
+    floors: list[Sample] = []
+    for _ in range(repeat):  # alternate, so both see the same machine
+        plans.append(run(storyboard("plan", "--detailed-exitcode"), cwd=root))
+        floors.append(run(python("-m", "bench.floor", root), cwd=REPO))
+    plan = best(plans)
+    assert "No changes" in plan.output, plan.output
+    return plan, best(floors)
+
+
+def startup(repeat: int) -> list[tuple[str, Sample]]:
+    return [(label, best([run(storyboard("-C", EXAMPLE, *args)) for _ in range(repeat)]))
+            for label, args in (("storyboard --help", ["--help"]), ("storyboard validate", ["validate"]))]
+
+
+def slowest_imports(count: int = 6) -> list[tuple[str, float]]:
+    """The modules with the largest cumulative import time in `storyboard validate`."""
+    command = [sys.executable, "-X", "importtime", "-m", "storyboard", "-C", EXAMPLE, "validate"]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    times = []
+    for line in result.stderr.splitlines():
+        match = re.match(r"import time:\s+\d+ \|\s+(\d+) \|(\s*)(\S+)", line)
+        if match and len(match.group(2)) <= 2:  # top-level imports only
+            times.append((match.group(3), int(match.group(1)) / 1e6))
+    return sorted(times, key=lambda item: -item[1])[:count]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    rows = []
+    per_frame: dict[int, float] = {}
+    for frames in args.frames:
+        plan, floor = noop(frames, args.repeat)
+        per_frame[frames] = plan.wall / frames
+        rows.append((frames, f"{plan.wall:.3f}", f"{plan.cpu:.3f}", f"{plan.peak_mb:.0f}",
+                     f"{floor.wall:.3f}", f"{floor.peak_mb:.0f}", f"**{plan.wall / floor.wall:.2f}**",
+                     f"{plan.wall / frames * 1000:.3f}"))
+    print("\nNo-op plan against its floor (fastest of", args.repeat, "runs each, interleaved)\n")
+    print(table(["frames", "plan wall s", "plan CPU s", "plan peak MB", "floor wall s", "floor peak MB",
+                 "plan / floor", "plan ms per frame"], rows))
+    sizes = sorted(per_frame)
+    if len(sizes) > 1:
+        low, high = sizes[-2], sizes[-1]
+        print(f"\nGrowth {low} → {high} frames: time per frame × {per_frame[high] / per_frame[low]:.2f} "
+              "(1.00 is linear; start-up weighs on the small sizes)")
+    print("\nStart-up on the bundled example\n")
+    starts = [(label, f"{s.wall:.3f}", f"{s.cpu:.3f}", f"{s.peak_mb:.0f}")
+              for label, s in startup(args.repeat)]
+    print(table(["command", "wall s", "CPU s", "peak MB"], starts))
+    print("\nSlowest top-level imports of `storyboard validate` (python -X importtime)\n")
+    imports = [(name, f"{seconds:.3f}") for name, seconds in slowest_imports()]
+    print(table(["module", "cumulative s"], imports))
+
+
+if __name__ == "__main__":
+    main()
