@@ -54,9 +54,16 @@ def python(*args: str | Path) -> list[str | Path]:
 
 
 def fresh_copy(source: Path, target: Path) -> Path:
-    """A copy of a project whose images are hard links (cheap, and apply never writes in place)."""
+    """A copy of a project whose images are hard links (apply never writes an image in place)."""
+
+    def link_images(src: str, dst: str) -> object:
+        if src.endswith((".png", ".jpg", ".webp")):
+            os.link(src, dst)
+            return dst
+        return shutil.copy2(src, dst)
+
     shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(source, target, symlinks=True, copy_function=os.link)
+    shutil.copytree(source, target, symlinks=True, copy_function=link_images)
     return target
 
 

@@ -65,7 +65,7 @@ def assemble(plan: Plan, images: Mapping[str, StagedImage], failed: Mapping[str,
     folder = build_version(output, number, placements, manifest)
     emit({"event": "version_written", "version": number, "path": str(folder), "changes": counts})
     lock_written = write_lock(project.lockfile_path, Lock(project.name, number, frames))
-    cache = StatCache(project.state_path / "stat-cache.json")
+    cache = StatCache(project.root)
     for entry in frames.values():
         cache.record(folder / entry.path, entry.image_sha256)
     cache.save(folder)

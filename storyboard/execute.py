@@ -131,21 +131,22 @@ class _Runner:
         self.unfinished[job["job"]] = job
         self.emit({"event": "job_reattached", "job": job["job"], "frames": list(request.frames)})
         specs = [self.wanted.get(fp) for fp in request.fingerprints]
-        async with self.limiter:
+        async with _Slot(self.limiter) as slot:
             try:
-                await self._collect(job["job"], request, specs, 0, submitted_at=job.get("at"))
+                await self._collect(job["job"], request, specs, 0, slot, submitted_at=job.get("at"))
+                return
             except JobLost as lost:
                 await self._finished(job["job"])
                 self.emit({"event": "job_lost", "job": job["job"], "reason": lost.message})
-                retry = [spec for spec in specs if spec is not None and spec.fingerprint not in self.images]
-                for batch in self._batches(retry):
-                    await self._submit_and_collect(batch, 0)
+        retry = [spec for spec in specs if spec is not None and spec.fingerprint not in self.images]
+        for batch in self._batches(retry):
+            await self._run_batch(batch, 0)
 
     async def _run_batch(self, batch: Batch, attempt: int) -> None:
-        async with self.limiter:
-            await self._submit_and_collect(batch, attempt)
+        async with _Slot(self.limiter) as slot:
+            await self._submit_and_collect(batch, attempt, slot)
 
-    async def _submit_and_collect(self, batch: Batch, attempt: int) -> None:
+    async def _submit_and_collect(self, batch: Batch, attempt: int, slot: _Slot) -> None:
         if self.refused is not None:
             for address in batch.frames:
                 self._fail(address, f"not submitted: {self.refused}")
@@ -175,14 +176,15 @@ class _Runner:
         self.unfinished[job_id] = record
         self.emit({"event": "job_submitted", "job": job_id, "frames": list(request.frames)})
         try:
-            await self._collect(job_id, request, list(batch.specs), attempt)
+            await self._collect(job_id, request, list(batch.specs), attempt, slot)
         except JobLost as lost:  # lost by the service within this run: do not pay again now
             await self._finished(job_id)
             for address in request.frames:
                 self._fail(address, f"{lost.message}; run `storyboard apply` again to submit it again")
 
     async def _collect(self, job_id: str, request: ImageRequest, specs: list[FrameSpec | None],
-                       attempt: int, submitted_at: float | None = None) -> None:
+                       attempt: int, slot: _Slot, submitted_at: float | None = None) -> None:
+        """Wait for a job, give its slot to the next request, then keep its images."""
         assert self.provider is not None
         try:
             if submitted_at is None:  # providers written before `submitted_at` keep working
@@ -194,14 +196,14 @@ class _Runner:
         except ProviderError as error:
             await self._uncollected(job_id, request, error)
             return
+        slot.release()  # the service is done with it: staging must not hold back the next submit
         missing = await self._store(job_id, request, outcome)
         await self._finished(job_id)
         retry = [spec for spec in specs if spec is not None and spec.address in missing]
         if retry and attempt < PARTIAL_RETRIES and not self.stop.is_set() and self.refused is None:
             kept = self._kept_images(request, outcome)
             for batch in self._batches(retry):
-                batch = with_references(batch, kept, self.plan.capabilities)
-                await self._submit_and_collect(batch, attempt + 1)  # within the parent's slot
+                await self._run_batch(with_references(batch, kept, self.plan.capabilities), attempt + 1)
         else:
             for address in missing:
                 self._fail(address, f"the provider returned no image for it (job {job_id})")
@@ -273,6 +275,27 @@ def _request_from_journal(job: dict[str, Any]) -> ImageRequest:
                         captions=tuple(data["captions"]),
                         references=tuple(Path(p) for p in data["references"]), params=data["params"],
                         seed_explicit=bool(data.get("seed_explicit")))
+
+
+class _Slot:
+    """One place under `parallelism`, which its holder may give back before the block ends."""
+
+    def __init__(self, limiter: anyio.CapacityLimiter) -> None:
+        self.limiter = limiter
+        self.held = False
+
+    async def __aenter__(self) -> _Slot:
+        await self.limiter.acquire()
+        self.held = True
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.limiter.release()
 
 
 class _Pace:

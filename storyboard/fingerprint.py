@@ -51,6 +51,11 @@ class FrameSpec:
     reference_paths: tuple[str, ...] = ()  # not deciding: renaming a file costs nothing
     sequence_template: str | None = None  # sha256 of its source, for sequential frames
     seed_explicit: bool = False  # written by the user (providers may send only those)
+    fingerprint: str = field(default="", compare=False)  # computed once, from deciding_inputs()
+
+    def __post_init__(self) -> None:
+        if not self.fingerprint:
+            object.__setattr__(self, "fingerprint", sha256_hex(canonical_json(self.deciding_inputs())))
 
     def deciding_inputs(self) -> dict[str, Any]:
         inputs: dict[str, Any] = {
@@ -65,10 +70,6 @@ class FrameSpec:
         if self.sequence_template is not None:
             inputs["sequence_template"] = self.sequence_template
         return inputs
-
-    @property
-    def fingerprint(self) -> str:
-        return sha256_hex(canonical_json(self.deciding_inputs()))
 
 
 def is_sequential(scene: model.Scene, capabilities: Capabilities) -> bool:

@@ -95,6 +95,7 @@ class ProviderConfig:
     retries: int | None = None
     retry_backoff: float | None = None
     not_found_grace: float | None = None
+    base64_outputs: bool = False
     fail_frames: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 

@@ -155,14 +155,16 @@ class StatCache:
     """Known sha256 of output files by (size, mtime, inode), like git's index.
 
     A no-op plan checks every image of the latest version; with this cache it stats
-    them instead of hashing them. `plan` only reads it; `apply` writes it.
+    them instead of hashing them. `plan` only reads it; `apply` writes it. Keys are
+    paths relative to the project, so a moved or copied project keeps its cache.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.path = root / ".storyboard" / "stat-cache.json"
         self.entries: dict[str, list[Any]] = {}
         with contextlib.suppress(OSError, ValueError):
-            loaded = json.loads(path.read_text(encoding="utf-8"))
+            loaded = json.loads(self.path.read_text(encoding="utf-8"))
             if isinstance(loaded, dict):
                 self.entries = loaded
 
@@ -172,7 +174,7 @@ class StatCache:
             stat = file.stat()
         except OSError:
             return None
-        key = str(file)
+        key = self._key(file)
         cached = self.entries.get(key)
         signature = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
         if cached and cached[:3] == signature:
@@ -185,11 +187,17 @@ class StatCache:
 
     def record(self, file: Path, sha256: str) -> None:
         stat = file.stat()
-        self.entries[str(file)] = [stat.st_size, stat.st_mtime_ns, stat.st_ino, sha256]
+        self.entries[self._key(file)] = [stat.st_size, stat.st_mtime_ns, stat.st_ino, sha256]
 
     def save(self, keep_under: Path) -> None:
         """Write the cache, forgetting files outside `keep_under` (a file gone is noticed by stat)."""
-        prefix = str(keep_under) + os.sep
+        prefix = self._key(keep_under) + "/"
         kept = {k: v for k, v in self.entries.items() if k.startswith(prefix)}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(self.path, json.dumps(kept, sort_keys=True).encode())
+
+    def _key(self, file: Path) -> str:
+        try:
+            return file.relative_to(self.root).as_posix()
+        except ValueError:
+            return file.as_posix()

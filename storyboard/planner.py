@@ -224,7 +224,7 @@ class _LatestVersion:
     def __init__(self, project: model.Project) -> None:
         self.output = project.output_path
         self.number = latest_version(self.output)
-        self.cache = StatCache(project.state_path / "stat-cache.json")
+        self.cache = StatCache(project.root)
 
     def problem(self, entry: LockEntry) -> str | None:
         if self.number is None:

@@ -343,3 +343,10 @@ def test_server_records_in_flight_predictions(fake_atlas: FakeAtlas) -> None:
 
     anyio.run(main)
     assert fake_atlas.max_in_flight == 3
+
+
+def test_base64_outputs_setting_asks_for_images_inline(fake_atlas: FakeAtlas) -> None:
+    result = generate(request(2), base64_outputs=True)
+    assert is_png(result, range(2))
+    body = next(c.body for c in fake_atlas.calls if c.kind == "submit")
+    assert body["enable_base64_output"] is True and fake_atlas.count("download") == 0

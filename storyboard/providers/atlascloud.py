@@ -50,6 +50,7 @@ PRICE_PER_IMAGE = 0.036
 MAX_IMAGES = 15
 MAX_REFERENCES = 10
 MAX_DOWNLOAD = 100 * 1024 * 1024
+MAX_CONNECTIONS = 8
 MAX_RETRY_AFTER = 120.0
 RETRY_CAP = 30.0
 GATEWAY_ERRORS = frozenset({502, 503, 504})
@@ -99,16 +100,22 @@ class AtlasCloudProvider:
         self.base_url = _base_url(os.environ.get(URL_VARIABLE) or config.base_url or DEFAULT_BASE_URL)
         self._key = key
         self._auth = {"Authorization": f"Bearer {key}"}
-        connections = max(16, 2 * config.parallelism + 4)
+        # httpcore scans every open connection for each request it places, and churns when idle
+        # connections are closed and reopened: a small pool, all kept alive, serves best.
+        connections = min(MAX_CONNECTIONS, config.parallelism + 4)
         timeout = self.settings.request_timeout
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
             follow_redirects=True,
         )
+        # at most as many calls as connections: httpcore's pool queue grows costly when long
+        self._slots = anyio.CapacityLimiter(connections)
         self._uploads: dict[str, str] = {}  # reference sha256 -> URL, for this run
+        self._uploaded_paths: dict[Path, str] = {}  # files read once per run
         self._upload_locks: dict[str, anyio.Lock] = {}
         self._submitted_at: dict[str, float] = {}
+        self._durations: dict[int, list[float]] = {}  # images per set -> seconds from submit to done
         self._finished_at_submit: dict[str, wire.Prediction] = {}
 
     def __repr__(self) -> str:
@@ -125,6 +132,8 @@ class AtlasCloudProvider:
     async def submit(self, request: ImageRequest) -> str:
         urls = [await self._upload(path) for path in request.references]
         body = request_body(request, urls)
+        if self.config.base64_outputs:
+            body.setdefault("enable_base64_output", True)
         answer = await self._call("POST", SUBMIT_PATH, json=body, billed=True)
         prediction = wire.parse_prediction(answer.payload or {})
         job_id = prediction.id
@@ -144,7 +153,7 @@ class AtlasCloudProvider:
         prediction = self._finished_at_submit.pop(job_id, None)
         if prediction is None:
             started = self._submitted_at.get(job_id) or submitted_at or time.time()
-            prediction = await self._poll_until_finished(job_id, started)
+            prediction = await self._poll_until_finished(job_id, started, request.count)
         if prediction.state == "failed":
             reason = f"the service failed the prediction: {self._redact(prediction.error)}"
             return JobResult(images={}, failed=dict.fromkeys(range(request.count), reason))
@@ -155,23 +164,36 @@ class AtlasCloudProvider:
 
     # --- polling and delivery --------------------------------------------------
 
-    async def _poll_until_finished(self, job_id: str, started: float) -> wire.Prediction:
+    async def _poll_until_finished(self, job_id: str, started: float, count: int) -> wire.Prediction:
+        """Poll with backoff; once this run has seen sets of `count` finish, sleep through most
+        of the expected time first, so a prediction costs a few polls instead of dozens."""
         settings = self.settings
         deadline = time.monotonic() + settings.poll_timeout
-        interval = settings.poll_interval
+        interval, ceiling = settings.poll_interval, settings.poll_interval * 5
+        expected = self._expected_duration(count)
+        if expected is not None:
+            await anyio.sleep(min(max(0.0, started + 0.9 * expected - time.time()), settings.poll_timeout))
+            interval = ceiling = max(settings.poll_interval, 0.05 * expected)
         while True:
             prediction = await self._poll(job_id)
             if prediction is None:
                 if time.time() - started > settings.not_found_grace:
                     raise JobLost(f"the service does not know prediction {job_id} (HTTP 404)")
             elif prediction.state != "running":
+                if job_id in self._submitted_at:
+                    self._durations.setdefault(count, []).append(time.time() - started)
                 return prediction
             if time.monotonic() + interval > deadline:
                 raise ProviderError(f"prediction {job_id} did not finish within {settings.poll_timeout:g} s; "
                                     "it stays in the journal: run `storyboard apply` again to collect it",
                                     retryable=True)
             await anyio.sleep(interval)
-            interval = min(interval * 1.5, settings.poll_interval * 5)
+            interval = min(interval * 1.5, ceiling)
+
+    def _expected_duration(self, count: int) -> float | None:
+        """A low estimate (the first quartile) of how long sets of `count` images took in this run."""
+        seen = sorted(self._durations.get(count, ()))
+        return seen[len(seen) // 4] if len(seen) >= 2 else None
 
     async def _poll(self, job_id: str) -> wire.Prediction | None:
         """The prediction, or None while the service answers 404."""
@@ -219,7 +241,7 @@ class AtlasCloudProvider:
 
         async def attempt() -> GeneratedImage:
             try:
-                async with self._client.stream("GET", url) as response:
+                async with self._slots, self._client.stream("GET", url) as response:
                     if response.status_code in EXPIRED:
                         raise _Expired
                     if response.status_code != 200:
@@ -238,6 +260,8 @@ class AtlasCloudProvider:
 
     async def _upload(self, path: Path) -> str:
         """The URL of a reference image, uploaded once per content hash and run."""
+        if path in self._uploaded_paths:
+            return self._uploaded_paths[path]
         try:
             data = await anyio.Path(path).read_bytes()
         except OSError as error:
@@ -253,6 +277,7 @@ class AtlasCloudProvider:
                 if url is None:
                     raise ProviderError(f"uploading {path.name}: the service answered without a download_url")
                 self._uploads[digest] = self._absolute(url)
+        self._uploaded_paths[path] = self._uploads[digest]
         return self._uploads[digest]
 
     # --- one API call with the retry policy ------------------------------------------
@@ -263,8 +288,9 @@ class AtlasCloudProvider:
 
         async def attempt() -> wire.Answer:
             try:
-                response = await self._client.request(method, self.base_url + path, headers=self._auth,
-                                                      **kwargs)
+                async with self._slots:
+                    response = await self._client.request(method, self.base_url + path, headers=self._auth,
+                                                          **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
                 cause = type(error).__name__
                 raise _Retry(f"{what}: could not connect to {self.base_url} ({cause})") from None

@@ -24,7 +24,9 @@ HOST = "127.0.0.1"
 def serve(fake: FakeAtlas | None = None, *, port: int = 0) -> Iterator[FakeAtlas]:
     """Serve `fake` on 127.0.0.1 (a free port unless given) until the block ends."""
     fake = fake or FakeAtlas()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio only turns Nagle off (TCP_NODELAY) on accepted sockets
+    # whose proto is IPPROTO_TCP, and without it every keep-alive answer waits ~40 ms.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((HOST, port))
     fake.base_url = f"http://{HOST}:{sock.getsockname()[1]}"

@@ -1,0 +1,153 @@
+"""Does apply keep the service busy? 1,000 frames against the fake Atlas Cloud on loopback.
+
+    python -m bench.apply_throughput [--frames 1000] [--latency 0.5] [--parallelism 1 4 16 64]
+
+The fake runs as its own process (`python -m storyboard.testing.fake_atlas`) with a
+fixed latency per prediction; `storyboard.apply` runs in this process, so its CPU
+time is ours alone. efficiency = ideal / measured, ideal = ceil(requests /
+parallelism) × latency. A second pass answers 10% of submits with 429 (Retry-After
+a fifth of the latency) and 5% of polls with 503; the fake's counts prove no frame
+was paid for twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+import storyboard
+from bench.make_project import make_project
+from bench.measure import WORK, fresh_copy, table
+
+KEY = "bench-key"
+SETTINGS = "  poll_interval: 0.01\n  retry_backoff: 0.05\n  request_timeout: 30\n"
+MODES = {"urls": "", "base64": "  base64_outputs: true\n"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    mode: str
+    parallelism: int
+    requests: int
+    frames: int
+    wall: float
+    cpu: float
+    stats: dict[str, Any]
+    failed: int
+
+
+@dataclass
+class Fake:
+    url: str
+    pid: int
+
+    def cpu(self) -> float:
+        """CPU seconds the fake's process has used so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def fake_server(latency: float, faults: bool) -> Iterator[Fake]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "storyboard.testing.fake_atlas", "--port", str(port), "--key", KEY,
+               "--latency", str(latency), "--seed", "7"]
+    if faults:
+        command += ["--rate-limit", "0.1", "--retry-after", str(latency / 5), "--server-errors", "0.05"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert process.stdout is not None
+    process.stdout.readline()  # the server prints its address once it listens
+    try:
+        yield Fake(f"http://127.0.0.1:{port}", process.pid)
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
+def fake_stats(url: str, reset: bool = False) -> dict[str, Any]:
+    request = urllib.request.Request(f"{url}/_fake/stats", method="POST" if reset else "GET")
+    with urllib.request.urlopen(request, timeout=10) as answer:  # loopback only
+        stats: dict[str, Any] = json.load(answer)
+        return stats
+
+
+def source_project(frames: int, mode: str) -> Path:
+    root = WORK / f"throughput-src-{frames}-{mode}"
+    if not (root / "storyboard.yaml").exists():
+        make_project(root, frames, provider="atlascloud", all_sequential=True)
+        config = root / "storyboard.yaml"
+        settings = SETTINGS + MODES[mode]
+        config.write_text(config.read_text().replace("  parallelism: 8\n", f"  parallelism: 8\n{settings}"))
+    return root
+
+
+def measure(fake: Fake, frames: int, parallelism: int, mode: str, label: str) -> Outcome:
+    url = fake.url
+    root = fresh_copy(source_project(frames, mode), WORK / f"throughput-{label}-{mode}-{parallelism}")
+    fake_stats(url, reset=True)
+    fake_cpu = fake.cpu()
+    project = storyboard.load_project(root)
+    plan = storyboard.plan(project)
+    cpu_start, started = time.process_time(), time.perf_counter()
+    result = anyio.run(lambda: storyboard.apply(plan, parallelism=parallelism))
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_start
+    stats = {**fake_stats(url), "cpu": fake.cpu() - fake_cpu}
+    return Outcome(mode, parallelism, len(plan.batches), len(result.generated), wall, cpu, stats,
+                   len(result.failed))
+
+
+def report(outcomes: list[Outcome], latency: float) -> str:
+    rows = []
+    for o in outcomes:
+        ideal = math.ceil(o.requests / o.parallelism) * latency
+        paid_once = o.stats["images_billed"] == o.frames + o.failed and o.stats["predictions"] == o.requests
+        rows.append((o.mode, o.parallelism, o.requests, o.frames, o.failed, f"{ideal:.2f}", f"{o.wall:.2f}",
+                     f"**{ideal / o.wall:.3f}**", f"{o.cpu / max(o.frames, 1) * 1000:.2f}",
+                     f"{o.stats['cpu']:.1f}", o.stats["max_in_flight"], o.stats["calls"]["submit"],
+                     o.stats["statuses"].get("429", 0), o.stats["statuses"].get("503", 0),
+                     "yes" if paid_once else "**NO**"))
+    return table(["outputs", "parallelism", "requests", "frames", "failed", "ideal s", "measured s",
+                  "efficiency", "our CPU ms / frame", "fake's CPU s", "max in flight", "submits", "429s",
+                  "503s", "each frame paid once"], rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--parallelism", type=int, nargs="+", default=[1, 4, 16, 64])
+    parser.add_argument("--no-faults", action="store_true", help="skip the pass with 429s and 503s")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES),
+                        help="outputs as URLs to download (the default) and/or inline base64")
+    args = parser.parse_args()
+    os.environ["ATLASCLOUD_API_KEY"] = KEY
+    for faults in (False, True) if not args.no_faults else (False,):
+        label = "faults" if faults else "clean"
+        with fake_server(args.latency, faults) as fake:
+            os.environ["ATLASCLOUD_BASE_URL"] = fake.url
+            modes = args.modes[:1] if faults else args.modes  # faults: the default mode is enough
+            outcomes = [measure(fake, args.frames, p, mode, label)
+                        for mode in modes for p in args.parallelism]
+        title = ("with 10% of submits 429 and 5% of polls 503" if faults else "no faults")
+        print(f"\nApply {args.frames} frames in sequential scenes, latency {args.latency} s, {title}\n")
+        print(report(outcomes, args.latency), flush=True)
+
+
+if __name__ == "__main__":
+    main()
