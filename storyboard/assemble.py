@@ -3,15 +3,23 @@
 Order matters for crash safety: version folder (temp name, renamed into place),
 then `latest`, then the lockfile (atomic replace), then the stat cache. A frame that
 failed keeps its previous image and lock entry, so the next plan shows it again.
+
+A version holds the images (new ones carry their provenance in a PNG text chunk),
+`thumbs/` (small JPEGs for the pages), `manifest.json`, `index.html` (the storyboard)
+and `changes.html` (what this version changed, for review).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storyboard.images import EXTENSIONS
+from storyboard import model
+from storyboard.images import EXTENSIONS, thumbnail, with_provenance
 from storyboard.journal import StagedImage
 from storyboard.lockfile import Lock, LockEntry, write_lock
 from storyboard.outputs import (
@@ -25,9 +33,30 @@ from storyboard.outputs import (
     version_name,
     versions,
 )
+from storyboard.pages import render_pages
 from storyboard.planner import Change, Plan, lock_inputs
 
 STATUS = {"create": "new", "regenerate": "regenerated", "repair": "repaired", "keep": "kept"}
+THUMBS = "thumbs"
+
+
+@dataclass
+class _Version:
+    """What the new version will hold, gathered frame by frame."""
+
+    number: int
+    output: Path
+    latest: int | None
+    frames: dict[str, LockEntry] = field(default_factory=dict)
+    placements: list[Placement] = field(default_factory=list)
+    manifest_frames: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("create", "regenerate", "repair", "remove", "keep", "failed"), 0))
+    changed: bool = False
+
+    def old_file(self, relative: str, number: int | None = None) -> Path | None:
+        number = self.latest if number is None else number
+        return None if number is None else self.output / version_name(number) / relative
 
 
 def assemble(plan: Plan, images: Mapping[str, StagedImage], failed: Mapping[str, str],
@@ -37,36 +66,29 @@ def assemble(plan: Plan, images: Mapping[str, StagedImage], failed: Mapping[str,
     output = project.output_path
     latest = latest_version(output)
     previous_manifest = _frames_by_address(output, latest)
-    number = (max(versions(output), default=0)) + 1
-    frames: dict[str, LockEntry] = {}
-    placements: list[Placement] = []
-    manifest_frames: list[dict[str, Any]] = []
-    counts = dict.fromkeys(("create", "regenerate", "repair", "remove", "keep", "failed"), 0)
-    changed = False
+    version = _Version(max(versions(output), default=0) + 1, output, latest)
+    frames = {frame.address: frame for frame in project.frames}
     for change in plan.changes:
         if change.action == "remove":
-            counts["remove"] += 1
-            changed = True
+            version.counts["remove"] += 1
+            version.changed = True
             continue
-        outcome = _place(change, images, failed, output, latest, number)
-        if outcome is None:
-            continue
-        entry, source, status = outcome
-        frames[change.address] = entry
-        placements.append(Placement(entry.path, source))
-        manifest_frames.append(_manifest_frame(change, entry, status, images, previous_manifest))
-        key = "failed" if status == "failed" else change.action
-        counts[key] += 1
-        changed = changed or status not in ("kept", "failed") or change.moved
-    if not changed:
+        _add_frame(version, project, change, images, failed, frames.get(change.address),
+                   previous_manifest.get(change.address, {}))
+    if not version.changed:
         return None, False
+    number = version.number
     manifest = {"format": 1, "project": project.name, "version": number, "created_at": now_iso(),
-                "changes": counts, "frames": manifest_frames}
-    folder = build_version(output, number, placements, manifest)
-    emit({"event": "version_written", "version": number, "path": str(folder), "changes": counts})
-    lock_written = write_lock(project.lockfile_path, Lock(project.name, number, frames))
+                "changes": version.counts, "frames": version.manifest_frames}
+    scenes = {scene.id: scene.title or scene.id for scene in project.scenes}
+    removed = [change.address for change in plan.changes if change.action == "remove"]
+    for name, page in render_pages(manifest, scenes, failed, removed).items():
+        version.placements.append(Placement(name, data=page.encode(), durable=False))
+    folder = build_version(output, number, version.placements, manifest)
+    emit({"event": "version_written", "version": number, "path": str(folder), "changes": version.counts})
+    lock_written = write_lock(project.lockfile_path, Lock(project.name, number, version.frames))
     cache = StatCache(project.root)
-    for entry in frames.values():
+    for entry in version.frames.values():
         cache.record(folder / entry.path, entry.image_sha256)
     cache.save(folder)
     if project.keep_versions:
@@ -74,52 +96,110 @@ def assemble(plan: Plan, images: Mapping[str, StagedImage], failed: Mapping[str,
     return number, lock_written
 
 
-def _place(change: Change, images: Mapping[str, StagedImage], failed: Mapping[str, str], output: Path,
-           latest: int | None, number: int) -> tuple[LockEntry, Path, str] | None:
-    """The lock entry, the source file and the status of one frame in the new version."""
-    previous = change.previous
-    old_file = output / version_name(latest) / previous.path if previous and latest else None
+def _add_frame(version: _Version, project: model.Project, change: Change, images: Mapping[str, StagedImage],
+               failed: Mapping[str, str], frame: model.Frame | None, old: dict[str, Any]) -> None:
     spec = change.spec
     staged = images.get(spec.fingerprint) if spec and change.generates else None
     if staged is not None and spec is not None and change.path is not None:
-        path = change.path + EXTENSIONS.get(staged.format, ".png")
-        entry = LockEntry(spec.fingerprint, spec.prompt, lock_inputs(spec), staged.sha256,
-                          staged.file.stat().st_size, path, number, staged.job)
-        return entry, staged.file, STATUS[change.action]
+        entry, status = _add_new_image(version, project, change, staged)
+    else:
+        kept = _keep_previous(version, change, failed)
+        if kept is None:
+            return
+        entry, status = kept
+    version.frames[change.address] = entry
+    version.manifest_frames.append(_manifest_frame(change, entry, status, staged, old, frame))
+    version.counts["failed" if status == "failed" else change.action] += 1
+    version.changed = version.changed or status not in ("kept", "failed") or change.moved
+    if status in ("new", "regenerated", "repaired") and change.previous is not None:
+        before = version.old_file(_thumb_path(change.previous.path))
+        source = before if before is not None and before.exists() else version.old_file(change.previous.path)
+        if source is not None and source.exists():
+            _add_thumb(version, f"{THUMBS}/before/{Path(entry.path).with_suffix('.jpg')}", source)
+
+
+def _add_new_image(version: _Version, project: model.Project, change: Change,
+                   staged: StagedImage) -> tuple[LockEntry, str]:
+    """A generated image, with its provenance written into the file."""
+    spec = change.spec
+    assert spec is not None and change.path is not None
+    path = change.path + EXTENSIONS.get(staged.format, ".png")
+    data = with_provenance(staged.file.read_bytes(), staged.format, {
+        "project": project.name, "address": change.address, "version": version.number,
+        "fingerprint": spec.fingerprint, "prompt": spec.prompt, "model": spec.model, "seed": spec.seed,
+        "job": staged.job,
+    })
+    entry = LockEntry(spec.fingerprint, spec.prompt, lock_inputs(spec), hashlib.sha256(data).hexdigest(),
+                      len(data), path, version.number, staged.job)
+    version.placements.append(Placement(path, data=data))
+    version.placements.append(Placement(_thumb_path(path), data=thumbnail(staged.file), durable=False))
+    return entry, STATUS[change.action]
+
+
+def _keep_previous(version: _Version, change: Change,
+                   failed: Mapping[str, str]) -> tuple[LockEntry, str] | None:
+    """The frame's current image carried over (or restored), if there is one."""
+    previous = change.previous
     if previous is None or change.path is None:
         return None  # a new frame that failed, or a frame outside --target never made
     path = change.path + Path(previous.path).suffix
     moved = LockEntry(previous.fingerprint, previous.prompt, previous.inputs, previous.image_sha256,
                       previous.image_bytes, path, previous.version, previous.job)
+    old_file = version.old_file(previous.path)
     if change.action == "repair" and change.restore_from is not None:
-        return moved, change.restore_from, "repaired"
-    if old_file is None or not old_file.exists():
+        source, status = change.restore_from, "repaired"
+    elif old_file is None or not old_file.exists():
         return None  # nothing left to keep: the next plan will create it
-    status = "failed" if change.address in failed else "kept"
-    return moved, old_file, status
+    else:
+        source, status = old_file, "failed" if change.address in failed else "kept"
+    version.placements.append(Placement(path, source))
+    old_thumb = version.old_file(_thumb_path(previous.path))
+    if status == "kept" and old_thumb is not None and old_thumb.exists():
+        version.placements.append(Placement(_thumb_path(path), old_thumb))
+    else:
+        _add_thumb(version, _thumb_path(path), source)
+    return moved, status
 
 
-def _manifest_frame(change: Change, entry: LockEntry, status: str, images: Mapping[str, StagedImage],
-                    previous: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
-    staged = images.get(entry.fingerprint)
-    old = previous.get(change.address, {})
-    frame = {
+def _add_thumb(version: _Version, path: str, source: Path) -> None:
+    with contextlib.suppress(OSError):  # an unreadable image gets no thumbnail; pages show its alt text
+        version.placements.append(Placement(path, data=thumbnail(source), durable=False))
+
+
+def _thumb_path(image_path: str) -> str:
+    return f"{THUMBS}/{Path(image_path).with_suffix('.jpg').as_posix()}"
+
+
+def _manifest_frame(change: Change, entry: LockEntry, status: str, staged: StagedImage | None,
+                    old: Mapping[str, Any], frame: model.Frame | None) -> dict[str, Any]:
+    fresh = staged is not None and status != "kept"
+    result: dict[str, Any] = {
         "address": change.address,
         "scene": change.address.split("/")[0],
         "path": entry.path,
+        "thumbnail": _thumb_path(entry.path),
         "sha256": entry.image_sha256,
         "fingerprint": entry.fingerprint,
         "prompt": entry.prompt,
         "seed": entry.inputs.get("seed", 0),
         "model": entry.inputs.get("model", ""),
         "size": entry.inputs.get("size", ""),
-        "width": staged.width if staged and status != "kept" else old.get("width", 0),
-        "height": staged.height if staged and status != "kept" else old.get("height", 0),
+        "width": staged.width if fresh and staged else old.get("width", 0),
+        "height": staged.height if fresh and staged else old.get("height", 0),
         "job": entry.job,
         "generated_in": entry.version,
         "status": status,
     }
-    return frame
+    if frame is not None:
+        result.update(index=frame.index, shot=frame.shot, action=frame.action, dialogue=frame.dialogue,
+                      duration=frame.duration)
+    if status in ("new", "regenerated", "repaired"):
+        result["reasons"] = list(change.reasons)
+        result["prompt_diff"] = change.prompt_diff
+        if change.previous is not None:
+            result["previous"] = {"path": change.previous.path, "version": change.previous.version,
+                                  "sha256": change.previous.image_sha256, "prompt": change.previous.prompt}
+    return result
 
 
 def _frames_by_address(output: Path, number: int | None) -> dict[str, dict[str, Any]]:

@@ -45,3 +45,64 @@ def image_size(data: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as image:
         width, height = image.size
     return width, height
+
+
+PROVENANCE_KEY = "storyboard"  # the PNG iTXt keyword holding the provenance JSON
+
+
+def with_provenance(data: bytes, image_format_name: str, fields: dict[str, object]) -> bytes:
+    """The image with `fields` (JSON) in an iTXt chunk before IEND; pixels are not re-encoded.
+
+    Only PNG carries it for now; other formats come back unchanged.
+    """
+    import json
+    import struct
+    import zlib
+
+    if image_format_name != "png" or not image_complete(data, "png"):
+        return data
+    text = json.dumps(fields, sort_keys=True, ensure_ascii=False).encode()
+    # keyword, NUL, not compressed, method 0, no language tag, no translated keyword, then the text
+    body = PROVENANCE_KEY.encode() + b"\0" + b"\0\0" + b"\0" + b"\0" + text
+    chunk = struct.pack(">I", len(body)) + b"iTXt" + body + struct.pack(">I", zlib.crc32(b"iTXt" + body))
+    at = _first_chunk(data, b"IDAT")  # before the pixels, where every reader looks
+    return data if at is None else data[:at] + chunk + data[at:]
+
+
+def _first_chunk(data: bytes, kind: bytes) -> int | None:
+    """Offset of the first PNG chunk of type `kind`."""
+    import struct
+
+    offset = 8
+    while offset + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[offset:offset + 4])
+        if data[offset + 4:offset + 8] == kind:
+            return offset
+        offset += 12 + length
+    return None
+
+
+def read_provenance(path: object) -> dict[str, object] | None:
+    """The provenance fields of a PNG written by storyboard, read back with Pillow."""
+    import json
+
+    from PIL import Image
+
+    with Image.open(path) as image:  # type: ignore[arg-type]
+        text = image.info.get(PROVENANCE_KEY)
+    return json.loads(text) if isinstance(text, str) else None
+
+
+def thumbnail(source: object, width: int = 480) -> bytes:
+    """A JPEG at most `width` pixels wide, for pages that must load fast."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(source) as image:  # type: ignore[arg-type]
+        image.draft("RGB", (width, width))  # JPEG sources decode at a reduced scale
+        copy = image.convert("RGB")
+    copy.thumbnail((width, width * 4))
+    buffer = io.BytesIO()
+    copy.save(buffer, format="JPEG", quality=82, optimize=True, progressive=True)
+    return buffer.getvalue()

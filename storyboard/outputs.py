@@ -79,7 +79,9 @@ class Placement:
     """One file of a new version: where it goes and where its bytes come from."""
 
     path: str  # relative to the version folder, with extension
-    source: Path  # a file to hard-link (or copy)
+    source: Path | None = None  # a file to hard-link (or copy) …
+    data: bytes | None = None  # … or bytes to write
+    durable: bool = True  # fsync written bytes (thumbnails can be made again)
 
 
 def build_version(output: Path, number: int, placements: Iterable[Placement],
@@ -99,7 +101,11 @@ def build_version(output: Path, number: int, placements: Iterable[Placement],
             if target.parent not in folders:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 folders.add(target.parent)
-            link_or_copy(placement.source, target)
+            if placement.data is not None:
+                _write(target, placement.data, placement.durable)
+            else:
+                assert placement.source is not None
+                link_or_copy(placement.source, target)
         atomic_write(temp / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
         for folder in folders:
             fsync_dir(folder)
@@ -110,6 +116,14 @@ def build_version(output: Path, number: int, placements: Iterable[Placement],
     fsync_dir(output)
     point_latest(output, number)
     return final
+
+
+def _write(target: Path, data: bytes, durable: bool) -> None:
+    with target.open("wb") as file:
+        file.write(data)
+        if durable:
+            file.flush()
+            os.fsync(file.fileno())
 
 
 def link_or_copy(source: Path, target: Path) -> None:

@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 from conftest import REPO, edit, images, run_process, start_apply, submitted, wait_for
 
+from storyboard.images import read_provenance
 from storyboard.schema import validator
 
 FRAMES = 31
@@ -42,8 +43,9 @@ def test_first_apply_writes_a_complete_version_manifest_and_lock(run, example: P
     out = example / "out"
     assert os.readlink(out / "latest") == "v0001"
     assert len(images(out / "v0001")) == FRAMES
-    assert sorted(p.name for p in (out / "v0001").iterdir() if p.is_dir()) == [
-        "01-morning", "02-roastery", "03-commute", "04-first-sip", "05-packshot"]
+    assert sorted(p.name for p in (out / "v0001").iterdir()) == [
+        "01-morning", "02-roastery", "03-commute", "04-first-sip", "05-packshot", "changes.html",
+        "index.html", "manifest.json", "thumbs"]
     manifest = json.loads((out / "v0001" / "manifest.json").read_text())
     jsonschema.validate(manifest, schema("manifest"))
     assert [f["address"] for f in manifest["frames"]][:2] == ["morning/skyline", "morning/shutter"]
@@ -137,7 +139,25 @@ def test_changed_output_bytes_with_no_older_copy_are_regenerated(run, applied: P
     assert [(c["address"], c["action"]) for c in plan["changes"]] == [("morning/skyline", "repair")]
     assert plan["summary"]["requests"] == 1
     assert run("-C", applied, "apply", "--auto-approve").code == 0
-    assert (applied / "out/v0002/01-morning/01-skyline.png").read_bytes() == good
+    again = applied / "out/v0002/01-morning/01-skyline.png"
+    assert pixels(again) == pixels_of(good)  # the same picture; its provenance names version 2
+    assert read_provenance(again)["version"] == 2
+
+
+def pixels(path: Path) -> bytes:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.tobytes()
+
+
+def pixels_of(data: bytes) -> bytes:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return image.tobytes()
 
 
 def test_target_and_replace(run, applied: Path) -> None:
