@@ -325,6 +325,53 @@ def show(settings: Settings, version: str | None, as_json: bool) -> None:
                    f"{frame['path']}")
 
 
+@cli.group()
+def export() -> None:
+    """Deliverables from a version: a printable PDF, a contact sheet."""
+
+
+def _version_folder(settings: Settings, version: str | None) -> tuple[Path, dict[str, Any]]:
+    from storyboard.outputs import latest_version, read_manifest, version_name
+
+    project = settings.load()
+    output = project.output_path
+    number = _version_number(version) if version else latest_version(output)
+    if number is None:
+        raise UserError("no versions yet", hint="run `storyboard apply` first")
+    return output / version_name(number), read_manifest(output, number)
+
+
+@export.command("pdf")
+@click.argument("version", required=False)
+@click.option("-o", "--output", "target", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The PDF file to write.")
+@click.option("--per-page", type=click.IntRange(1, 24), default=6, show_default=True,
+              help="Panels per page.")
+@pass_settings
+def export_pdf(settings: Settings, version: str | None, target: Path, per_page: int) -> None:
+    """A printable storyboard: panels with shot, action, dialogue and duration."""
+    from storyboard.export import pdf_storyboard
+
+    folder, manifest = _version_folder(settings, version)
+    target.write_bytes(pdf_storyboard(folder, manifest, per_page))
+    click.echo(f"wrote {target} ({len(manifest['frames'])} frames, {folder.name})")
+
+
+@export.command("contact-sheet")
+@click.argument("version", required=False)
+@click.option("-o", "--output", "target", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The PNG file to write.")
+@click.option("--columns", type=click.IntRange(1, 40), default=6, show_default=True)
+@pass_settings
+def export_contact_sheet(settings: Settings, version: str | None, target: Path, columns: int) -> None:
+    """One PNG grid of every frame, its address under it."""
+    from storyboard.export import contact_sheet
+
+    folder, manifest = _version_folder(settings, version)
+    target.write_bytes(contact_sheet(folder, manifest["frames"], columns))
+    click.echo(f"wrote {target} ({len(manifest['frames'])} frames, {folder.name})")
+
+
 def _version_number(text: str) -> int:
     digits = text.lower().removeprefix("v")
     if not digits.isdigit():
