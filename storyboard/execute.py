@@ -187,10 +187,13 @@ class _Runner:
         """Wait for a job, give its slot to the next request, then keep its images."""
         assert self.provider is not None
         try:
-            if submitted_at is None:  # providers written before `submitted_at` keep working
-                outcome = await self.provider.wait(job_id, request)
-            else:
-                outcome = await self.provider.wait(job_id, request, submitted_at=submitted_at)
+            try:
+                if submitted_at is None:  # providers written before `submitted_at` keep working
+                    outcome = await self.provider.wait(job_id, request)
+                else:
+                    outcome = await self.provider.wait(job_id, request, submitted_at=submitted_at)
+            finally:
+                self.emit({"event": "job_finished", "job": job_id})
         except JobLost:
             raise
         except ProviderError as error:

@@ -90,8 +90,9 @@ class Progress:
         from rich import progress as bar
 
         self.progress = bar.Progress(
-            bar.TextColumn("[bold]apply"), bar.BarColumn(), bar.TextColumn("{task.completed}/{task.total}"),
-            bar.TextColumn("{task.fields[status]}"), bar.TimeElapsedColumn(), bar.TimeRemainingColumn())
+            bar.TextColumn("[bold]apply"), bar.BarColumn(),
+            bar.TextColumn("{task.completed}/{task.total} frames"), bar.TextColumn("{task.fields[status]}"),
+            bar.TimeElapsedColumn(), bar.TextColumn("ETA"), bar.TimeRemainingColumn())
         self.task = self.progress.add_task("apply", total=total, status="")
         self.in_flight = 0
         self.failed = 0
@@ -109,6 +110,8 @@ class Progress:
         kind = event["event"]
         if kind in ("job_submitted", "job_reattached"):
             self.in_flight += 1
+        elif kind == "job_finished":
+            self.in_flight = max(0, self.in_flight - 1)
         elif kind == "frame_done":
             self.cost = event["cost"]
             self.progress.advance(self.task)
@@ -120,7 +123,7 @@ class Progress:
             self.progress.console.print(f"[yellow]stopping:[/yellow] {event['reason']}")
         elif kind == "job_lost":
             self.progress.console.print(f"[yellow]{event['reason']}:[/yellow] submitting its frames again")
-        status = f"failed {self.failed}  cost ${self.cost:.2f}"
+        status = f"in flight {self.in_flight}  failed {self.failed}  cost ${self.cost:.2f}"
         self.progress.update(self.task, status=status)
 
 

@@ -1,0 +1,72 @@
+"""What a person sees: a live progress display and colours on a terminal, plain text without one."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import run_process
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+FRAMES = 31
+
+
+def in_terminal(*args: str, cwd: Path) -> tuple[int, str]:
+    """Run storyboard with a pseudo-terminal as stdout and stderr; returns (exit code, raw output)."""
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "140", "LINES": "40"}
+    env.pop("NO_COLOR", None)
+    process = subprocess.Popen([sys.executable, "-m", "storyboard", *args], cwd=cwd, stdin=follower,
+                               stdout=follower, stderr=follower, env=env, close_fds=True)
+    os.close(follower)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([leader], [], [], 60)
+        if not ready:
+            process.kill()
+            break
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the follower side closed: the process is gone
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    return process.wait(timeout=30), b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.slow
+def test_apply_in_a_terminal_ends_on_a_full_progress_line(example: Path) -> None:
+    config = example / "storyboard.yaml"
+    config.write_text(config.read_text().replace("  parallelism: 4\n", "  parallelism: 4\n  latency: 0.2\n"))
+    code, raw = in_terminal("apply", "--auto-approve", cwd=example)
+    assert code == 0, raw
+    assert "\x1b[" in raw  # drawn live, with colours and cursor moves
+    screen = ANSI.sub("", raw).replace("\r", "\n")
+    last = [line for line in screen.splitlines() if "frames" in line and "apply" in line][-1]
+    assert f"{FRAMES}/{FRAMES} frames" in last and "in flight 0" in last and "failed 0" in last
+    assert "ETA" in last and re.search(r"\d:\d\d:\d\d", last)
+    assert "Apply complete: version 0001" in screen
+
+
+def test_plan_in_a_terminal_is_coloured(example: Path) -> None:
+    code, raw = in_terminal("plan", cwd=example)
+    assert code == 0
+    assert re.search(r"\x1b\[[0-9;]*m\s*\+", raw) or "\x1b[32m" in raw or "\x1b[1;32m" in raw
+    assert "31 to create" in ANSI.sub("", raw)
+
+
+def test_without_a_terminal_output_has_no_control_characters(example: Path) -> None:
+    for args in (("plan",), ("apply", "--auto-approve"), ("history",), ("show",)):
+        result = run_process(*args, cwd=example)
+        assert result.returncode == 0, result.stderr
+        output = result.stdout + result.stderr
+        assert output.strip()
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", output), (args, output[:300])
