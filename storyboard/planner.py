@@ -154,7 +154,7 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
         if address not in wanted and (targeted is None or _in(address, options.targets)):
             changes.append(Change(address, "remove", None, previous))
     to_generate = [c.spec for c in changes if c.generates and c.spec is not None]
-    neighbours = inspector.images(changes)
+    neighbours = inspector.images(changes) if to_generate else {}
     batches = make_batches(project, to_generate, capabilities, renderer, neighbours)
     return Plan(project, tuple(changes), tuple(batches), capabilities, lock, options, lock.sha256,
                 MappingProxyType(neighbours))
@@ -225,12 +225,12 @@ class _LatestVersion:
         self.output = project.output_path
         self.number = latest_version(self.output)
         self.cache = StatCache(project.root)
+        self.folder = str(self.output / version_name(self.number)) if self.number is not None else ""
 
     def problem(self, entry: LockEntry) -> str | None:
         if self.number is None:
             return "no output version on disk"
-        file = self.output / version_name(self.number) / entry.path
-        digest = self.cache.sha256(file)
+        digest = self.cache.sha256(f"{self.folder}/{entry.path}")  # str: cheap per frame
         if digest is None:
             return f"{version_name(self.number)}/{entry.path} is missing"
         if digest != entry.image_sha256:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -172,45 +174,48 @@ def test_poll_timeout_keeps_the_job_and_the_next_apply_collects_it(run, atlas: F
     job = atlas.accepted[0].id
     assert job in result.err
     assert job in (example / ".storyboard/journal.jsonl").read_text()
-    wait_for(lambda: all(p.finished(__import__("time").monotonic()) for p in atlas.accepted), 5)
+    wait_for(lambda: all(p.finished(time.monotonic()) for p in atlas.accepted), 5)
     again = run("-C", example, "apply", "--auto-approve", "--target", "morning")
     assert again.code == 0, again.err
     assert atlas.count("submit") == 1  # collected, not paid again
     assert f"re-attached to {job}" in again.out
 
 
-@pytest.mark.slow
-def test_sigkill_then_resume_re_polls_instead_of_resubmitting(atlas: FakeAtlas, example: Path) -> None:
-    use_atlas(example, parallelism=2)
-    atlas.latency = 2.0
+def kill_mid_apply(atlas: FakeAtlas, example: Path, *, parallelism: int, latency: float, jobs: int) -> None:
+    """Start apply in a process and SIGKILL it once `jobs` jobs are journaled."""
+    use_atlas(example, parallelism=parallelism)
+    atlas.latency = latency
     process = start_apply(example, env_for(atlas))
-    wait_for(lambda: submitted(example) >= 2)
+    wait_for(lambda: submitted(example) >= jobs)
     process.kill()
     process.communicate()
-    killed = {p.id for p in atlas.accepted}
-    assert len(killed) == 2
+
+
+def resume(atlas: FakeAtlas, example: Path) -> subprocess.CompletedProcess[str]:
     atlas.latency = 0.05
     resumed = run_process("apply", "--auto-approve", cwd=example, env=env_for(atlas), timeout=120)
     assert resumed.returncode == 0, resumed.stderr
+    assert len(images(example / "out/v0001")) == FRAMES
+    return resumed
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_re_polls_instead_of_resubmitting(atlas: FakeAtlas, example: Path) -> None:
+    kill_mid_apply(atlas, example, parallelism=2, latency=2.0, jobs=2)
+    killed = {p.id for p in atlas.accepted}
+    assert len(killed) == 2
+    resumed = resume(atlas, example)
     assert sorted(re.findall(r"re-attached to (\w+)", resumed.stdout)) == sorted(killed)
     assert atlas.count("submit") == 7 and atlas.images_billed == FRAMES
-    assert len(images(example / "out/v0001")) == FRAMES
 
 
 @pytest.mark.slow
 def test_a_job_the_service_forgot_is_submitted_again_on_resume(atlas: FakeAtlas, example: Path) -> None:
-    use_atlas(example, parallelism=1)
-    atlas.latency = 5.0
-    process = start_apply(example, env_for(atlas))
-    wait_for(lambda: submitted(example) >= 1)
-    process.kill()
-    process.communicate()
+    kill_mid_apply(atlas, example, parallelism=1, latency=5.0, jobs=1)
     atlas.predictions.clear()  # the service lost it (or it expired)
-    atlas.latency = 0.05
-    resumed = run_process("apply", "--auto-approve", cwd=example, env=env_for(atlas), timeout=120)
-    assert resumed.returncode == 0, resumed.stderr
+    resumed = resume(atlas, example)
     assert "does not know prediction" in resumed.stdout + resumed.stderr
-    assert atlas.count("submit") == 8 and len(images(example / "out/v0001")) == FRAMES
+    assert atlas.count("submit") == 8
 
 
 def test_the_key_appears_in_no_file_and_no_output(run, atlas: FakeAtlas, example: Path) -> None:

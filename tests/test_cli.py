@@ -77,12 +77,14 @@ def test_help_lists_the_commands(run) -> None:
 
 
 @pytest.mark.slow
-def test_built_wheel_carries_the_schemas(tmp_path: Path) -> None:
+def test_built_wheel_carries_the_schemas_and_page_templates(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                     "-w", str(tmp_path / "dist"), str(REPO)], check=True, capture_output=True)
     wheel = next((tmp_path / "dist").glob("storyboard_iac-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "storyboard/schemas/storyboard.schema.json" in names
+    assert {"storyboard/page_templates/index.html.j2", "storyboard/page_templates/changes.html.j2",
+            "storyboard/page_templates/style.css"} <= set(names)
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target),
                     str(wheel)], check=True, capture_output=True)
