@@ -1,12 +1,18 @@
 """Reading YAML files fast, and finding where a value sits in them when an error needs it.
 
-Files are parsed with libyaml's C safe loader (plain data only, never Python objects).
+Files are parsed with libyaml's C safe loader (plain data only, never Python objects),
+and the parsed data is kept in the user's cache folder by the sha256 of the file, so an
+unchanged file is loaded, not parsed, by the next command.
 Positions are only needed on the error path, so a file is composed into nodes, which
 keep their marks, lazily and at most once, the first time a location is asked for.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import marshal
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -16,6 +22,7 @@ from typing import Any
 import yaml
 
 from storyboard.errors import Diagnostic, Location, ProjectError
+from storyboard.usercache import cache_dir
 
 try:
     _Loader: Any = yaml.CSafeLoader
@@ -23,6 +30,33 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
     _Loader = yaml.SafeLoader
 
 KeyPath = tuple[str | int, ...]
+_MISSING = object()
+
+
+class _ParseCache:
+    """Parsed data by the sha256 of the file's bytes, in the user's cache folder (marshal).
+
+    An unchanged file is then loaded instead of parsed, several times faster; a file
+    whose data marshal cannot hold (YAML timestamps) is simply parsed each time.
+    """
+
+    def __init__(self, raw: bytes) -> None:
+        key = hashlib.sha256(raw + f"\0{yaml.__version__}\0{_Loader.__name__}".encode()).hexdigest()
+        self.file = cache_dir("yaml", key[:2]) / f"{key}.marshal"
+
+    def load(self) -> Any:
+        try:
+            return marshal.loads(self.file.read_bytes())
+        except (OSError, ValueError, EOFError, TypeError):
+            return _MISSING
+
+    def store(self, data: Any) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            blob = marshal.dumps(data)
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            temp = self.file.with_suffix(f".tmp-{os.getpid()}")
+            temp.write_bytes(blob)
+            temp.replace(self.file)
 
 
 class YamlFile:
@@ -36,12 +70,17 @@ class YamlFile:
     @classmethod
     def read(cls, path: Path) -> YamlFile:
         """Parse `path`; a syntax error becomes a ProjectError at its line and column."""
+        raw = path.read_bytes()
         try:
-            text = path.read_text(encoding="utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ProjectError(
                 [Diagnostic(f"not UTF-8 text ({exc.reason})", Location(path, 1, 1))]
             ) from None
+        cache = _ParseCache(raw)
+        data = cache.load()
+        if data is not _MISSING:
+            return cls(path, text, data)
         try:
             data = yaml.load(text, Loader=_Loader)
         except yaml.MarkedYAMLError as exc:
@@ -60,6 +99,7 @@ class YamlFile:
             ) from None
         except yaml.YAMLError as exc:
             raise ProjectError([Diagnostic(f"YAML error: {exc}", Location(path, 1, 1))]) from None
+        cache.store(data)
         return cls(path, text, data)
 
     def location(self, key_path: Sequence[str | int], *, key: bool = False) -> Location:

@@ -94,3 +94,29 @@ def test_a_damaged_or_unwritable_cache_only_costs_time(tmp_path: Path,
     fast_check.cache_clear()
     assert not is_valid("character", {"characters": [{"id": "Bad Id", "description": "x"}]})
     fast_check.cache_clear()
+
+
+def test_parsed_yaml_is_cached_by_content_and_survives_damage(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from storyboard.errors import ProjectError
+    from storyboard.yamlsrc import YamlFile
+
+    monkeypatch.setenv("STORYBOARD_CACHE_DIR", str(tmp_path / "cache"))
+    file = tmp_path / "a.yaml"
+    file.write_text("scenes:\n  - id: one\n    when: 2026-01-01\n")  # a timestamp: not marshal-able
+    assert str(YamlFile.read(file).data["scenes"][0]["when"]) == "2026-01-01"
+    assert not list((tmp_path / "cache").rglob("*.marshal"))
+    file.write_text("scenes:\n  - id: one\n    frames: [a, b]\n")
+    first = YamlFile.read(file).data
+    entries = list((tmp_path / "cache").rglob("*.marshal"))
+    assert len(entries) == 1
+    assert YamlFile.read(file).data == first  # loaded from the cache
+    entries[0].write_bytes(b"\x00garbage")
+    assert YamlFile.read(file).data == first  # damaged entry: parsed again
+    file.write_text("scenes:\n  - id: one\n    frames: [a, c]\n")
+    assert YamlFile.read(file).data["scenes"][0]["frames"] == ["a", "c"]  # new bytes, new key
+    broken = tmp_path / "b.yaml"
+    broken.write_text("scenes:\n  - id: [\n")
+    with pytest.raises(ProjectError) as caught:
+        YamlFile.read(broken)
+    assert "YAML syntax error" in caught.value.diagnostics[0].message
