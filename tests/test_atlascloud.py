@@ -350,3 +350,9 @@ def test_base64_outputs_setting_asks_for_images_inline(fake_atlas: FakeAtlas) ->
     assert is_png(result, range(2))
     body = next(c.body for c in fake_atlas.calls if c.kind == "submit")
     assert body["enable_base64_output"] is True and fake_atlas.count("download") == 0
+
+
+def test_any_2xx_submit_answer_with_a_prediction_is_accepted(fake_atlas: FakeAtlas) -> None:
+    fake_atlas.script("submit", Fault(status=202, accept=True))
+    assert is_png(generate(request(2)), range(2))
+    assert fake_atlas.count("submit") == 1 and len(fake_atlas.accepted) == 1

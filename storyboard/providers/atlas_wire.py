@@ -27,7 +27,7 @@ MAX_MESSAGE = 300
 class Answer:
     """An HTTP answer reduced to what decides the next step."""
 
-    status: int  # the effective status: a non-200 `code` in the body wins over HTTP 200
+    status: int  # the effective status: a non-2xx `code` in the body wins over HTTP 2xx; 0: unreadable 2xx
     payload: dict[str, Any] | None  # the (unwrapped) JSON object, if the body was one
     message: str  # the service's own words, for errors
 
@@ -48,12 +48,12 @@ def read_answer(http_status: int, body: bytes) -> Answer:
     try:
         data = json.loads(body) if body.strip() else None
     except (ValueError, UnicodeDecodeError):
-        return Answer(http_status if http_status != 200 else 0, None, _text_message(body))
+        return Answer(0 if _ok(http_status) else http_status, None, _text_message(body))
     if not isinstance(data, dict):
-        return Answer(http_status if http_status != 200 else 0, None, _text_message(body))
+        return Answer(0 if _ok(http_status) else http_status, None, _text_message(body))
     status = http_status
     code = _int(data.get("code"))
-    if http_status == 200 and code is not None and code not in (0, 200, 201):
+    if _ok(http_status) and code is not None and not (code == 0 or _ok(code)):
         status = code if 100 <= code <= 599 else 400
     message = error_message(data)
     inner = data.get("data")
@@ -116,6 +116,10 @@ def upload_url(payload: dict[str, Any]) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
+
+
+def _ok(status: int) -> bool:
+    return 200 <= status < 300
 
 
 def _looks_like_prediction(value: dict[str, Any]) -> bool:

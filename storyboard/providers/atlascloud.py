@@ -307,7 +307,7 @@ class AtlasCloudProvider:
                not_found_ok: bool) -> wire.Answer:
         """Return a usable answer, raise _Retry for a passing fault, or raise the error."""
         status, message = answer.status, self._redact(answer.message)
-        if status in (200, 201):
+        if 200 <= status < 300:
             if answer.payload is None:
                 raise ProviderError(f"{what}: the service answered without a JSON object")
             return answer
