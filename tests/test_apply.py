@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jsonschema
@@ -289,6 +290,27 @@ def test_first_ctrl_c_finishes_submitted_jobs_commits_and_exits_130(example: Pat
     assert len(manifest["frames"]) == 4 + 13  # the two submitted batches, paid for and kept
     plan = json.loads(run_process("plan", "--json", cwd=example).stdout)
     assert plan["summary"]["create"] == FRAMES - 17
+
+
+@pytest.mark.slow
+def test_second_ctrl_c_leaves_at_once_with_the_journal_intact(example: Path) -> None:
+    slow_project(example, 30)  # the jobs would run for half a minute
+    process = start_apply(example)
+    wait_for(lambda: submitted(example) >= 2)
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.5)  # the first press is being handled: no new submissions
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=20)
+    assert process.returncode == 130, err
+    assert time.monotonic() - started < 15  # it did not wait for the 30 s jobs
+    assert not (example / "out").exists()  # nothing half-written
+    assert submitted(example) == 2  # the journal still knows both paid-for jobs
+    edit(example / "storyboard.yaml", "  latency: 30\n", "  latency: 0\n")
+    resumed = run_process("apply", "--auto-approve", cwd=example, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.count("re-attached to local-") == 2
+    assert len(list((example / ".storyboard/local-jobs").iterdir())) == 7  # nothing paid twice
 
 
 @pytest.mark.slow
