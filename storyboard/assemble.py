@@ -130,7 +130,7 @@ def _add_new_image(version: _Version, project: model.Project, change: Change,
         "job": staged.job,
     })
     entry = LockEntry(spec.fingerprint, spec.prompt, lock_inputs(spec), hashlib.sha256(data).hexdigest(),
-                      len(data), path, version.number, staged.job)
+                      len(data), path, version.number, staged.job, change.sources)
     version.placements.append(Placement(path, data=data))
     version.placements.append(Placement(_thumb_path(path), data=thumbnail(staged.file), durable=False))
     return entry, STATUS[change.action]
@@ -144,7 +144,7 @@ def _keep_previous(version: _Version, change: Change,
         return None  # a new frame that failed, or a frame outside --target never made
     path = change.path + Path(previous.path).suffix
     moved = LockEntry(previous.fingerprint, previous.prompt, previous.inputs, previous.image_sha256,
-                      previous.image_bytes, path, previous.version, previous.job)
+                      previous.image_bytes, path, previous.version, previous.job, previous.sources)
     old_file = version.old_file(previous.path)
     if change.action == "repair" and change.restore_from is not None:
         source, status = change.restore_from, "repaired"

@@ -169,3 +169,28 @@ def fingerprints(project: model.Project, capabilities: Capabilities | None = Non
     caps = capabilities or capabilities_for(project.provider)
     specs = frame_specs(project, render(project, renderer=renderer), caps, renderer)
     return {spec.address: spec.fingerprint for spec in specs}
+
+
+def frame_sources(project: model.Project, frame: model.Frame) -> dict[str, str]:
+    """Short hashes of what a frame's prompt is made from, to say later which one changed.
+
+    Not deciding (the prompt itself is): they only name the cause of a prompt change.
+    """
+    scene = project.scene(frame.scene_id)
+    assert scene is not None
+    name = frame.template or scene.template or project.default_template
+    template = project.templates.get(name)
+
+    def short(value: Any) -> str:
+        return sha256_hex(canonical_json(value))[:12]
+
+    sources = {
+        f"template {name}": short(template.source if template else ""),
+        "variables": short({**project.variables, **scene.vars, **frame.vars}),
+        "frame text": short([frame.shot, frame.action, frame.dialogue, frame.duration, frame.notes]),
+    }
+    for character_id in frame.characters:
+        character = project.characters[character_id]
+        sources[f"character {character_id}"] = short(
+            [character.name, character.description, dict(character.vars)])
+    return sources

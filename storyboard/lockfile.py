@@ -34,6 +34,7 @@ class LockEntry:
     path: str  # relative to the version folder
     version: int  # the version the image was generated in
     job: str = ""
+    sources: Mapping[str, str] = field(default_factory=dict)  # see fingerprint.frame_sources
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -43,6 +44,7 @@ class LockEntry:
             "image": {"sha256": self.image_sha256, "bytes": self.image_bytes, "path": self.path},
             "generated_in": self.version,
             "job": self.job,
+            **({"sources": dict(self.sources)} if self.sources else {}),
         }
 
     @classmethod
@@ -57,6 +59,7 @@ class LockEntry:
             path=image["path"],
             version=data["generated_in"],
             job=data.get("job", ""),
+            sources=data.get("sources", {}),
         )
 
 

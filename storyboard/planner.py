@@ -14,7 +14,7 @@ import difflib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 from storyboard import model
 from storyboard.batch import Batch, make_batches
 from storyboard.errors import PlanError, UserError
-from storyboard.fingerprint import FrameSpec, canonical_json, frame_specs, sha256_hex
+from storyboard.fingerprint import FrameSpec, canonical_json, frame_sources, frame_specs, sha256_hex
 from storyboard.lockfile import Lock, LockEntry, read_lock
 from storyboard.outputs import StatCache, frame_paths, latest_version, read_manifest, version_name, versions
 from storyboard.prompts import Renderer, render
@@ -43,6 +43,7 @@ class Change:
     reasons: tuple[str, ...] = ()
     prompt_diff: str = ""
     restore_from: Path | None = None  # repair without generating
+    sources: Mapping[str, str] = field(default_factory=dict)  # for frames generated: see frame_sources
 
     @property
     def generates(self) -> bool:
@@ -140,6 +141,7 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     forced = _selection(project, options.replace)
     inspector = _LatestVersion(project)
     paths = frame_paths(project)
+    frames = {frame.address: frame for frame in project.frames}
     changes: list[Change] = []
     for spec in specs:
         previous = lock.frames.get(spec.address)
@@ -147,8 +149,11 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
             if previous is not None:
                 changes.append(Change(spec.address, "keep", None, previous, paths[spec.address]))
             continue
-        changes.append(_decide(spec, previous, paths[spec.address], inspector,
-                               forced is not None and spec.address in forced))
+        change = _decide(spec, previous, paths[spec.address], inspector,
+                         forced is not None and spec.address in forced)
+        if change.generates:  # only frames to generate pay for naming their sources
+            change = _with_sources(change, frame_sources(project, frames[spec.address]))
+        changes.append(change)
     wanted = {spec.address for spec in specs}
     for address, previous in sorted(lock.frames.items()):
         if address not in wanted and (targeted is None or _in(address, options.targets)):
@@ -173,6 +178,18 @@ def _decide(spec: FrameSpec, previous: LockEntry | None, path: str, inspector: _
         restore = inspector.older_copy(spec.address, previous)
         return Change(spec.address, "repair", spec, previous, path, (problem,), restore_from=restore)
     return Change(spec.address, "keep", spec, previous, path)
+
+
+def _with_sources(change: Change, sources: dict[str, str]) -> Change:
+    """The change with its sources, and a prompt change explained by the sources that moved."""
+    previous = change.previous
+    reasons = change.reasons
+    if previous is not None and previous.sources and "prompt" in reasons:
+        moved = [name for name in sorted(set(sources) | set(previous.sources))
+                 if sources.get(name) != previous.sources.get(name)]
+        if moved:
+            reasons = tuple(f"prompt ({', '.join(moved)})" if r == "prompt" else r for r in reasons)
+    return replace(change, sources=sources, reasons=reasons)
 
 
 def lock_inputs(spec: FrameSpec) -> dict[str, Any]:

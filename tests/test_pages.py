@@ -134,3 +134,15 @@ def test_manifest_carries_the_frame_fields(applied: Path) -> None:
     pour = next(f for f in data["frames"] if f["address"] == "morning/pour")
     assert (pour["index"], pour["shot"], pour["dialogue"], pour["duration"]) == (
         4, "close-up", "First one's always for me.", 3)
+
+
+def test_changes_name_the_source_that_changed_the_prompt(run, applied: Path) -> None:
+    edit(applied / "characters/cast.yaml", "copper-red hair", "jet-black hair")
+    edit(applied / "templates/closeup.j2", "shallow depth of field", "very shallow depth of field")
+    plan = json.loads(run("-C", applied, "plan", "--json").out)
+    reasons = {c["address"]: c["reasons"] for c in plan["changes"] if c["action"] == "regenerate"}
+    assert reasons["commute/bike"] == ["prompt (character theo)"]
+    assert any("template closeup" in r for rs in reasons.values() for r in rs)
+    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    text = "".join(Page(applied / "out/v0002/changes.html").text)
+    assert "Because: prompt (character theo)" in text
