@@ -13,11 +13,8 @@ to output URLs) and removed from every message that could show it.
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
-import logging
 import os
-import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -29,15 +26,23 @@ import anyio
 import httpx
 
 from storyboard.errors import AuthError, JobLost, ProviderError, UserError
-from storyboard.images import image_complete, image_format, image_size
+from storyboard.images import image_format
 from storyboard.providers import atlas_wire as wire
 from storyboard.providers.base import Capabilities, GeneratedImage, ImageRequest, JobResult
+from storyboard.providers.http_retry import (
+    Expired,
+    Retry,
+    checked_image,
+    read_capped,
+    retry_for_status,
+    retrying,
+    words,
+)
 from storyboard.sizes import SEEDREAM_SIZES
 
 if TYPE_CHECKING:
     from storyboard.model import ProviderConfig
 
-log = logging.getLogger("storyboard.atlascloud")
 T = TypeVar("T")
 
 DEFAULT_BASE_URL = "https://api.atlascloud.ai"
@@ -49,10 +54,7 @@ UPLOAD_PATH = "/api/v1/model/uploadMedia"
 PRICE_PER_IMAGE = 0.036
 MAX_IMAGES = 15
 MAX_REFERENCES = 10
-MAX_DOWNLOAD = 100 * 1024 * 1024
 MAX_CONNECTIONS = 8
-MAX_RETRY_AFTER = 120.0
-RETRY_CAP = 30.0
 GATEWAY_ERRORS = frozenset({502, 503, 504})
 EXPIRED = frozenset({401, 403, 404, 410})
 KEY_HINT = f"check {KEY_VARIABLE}: it must hold a valid Atlas Cloud API key"
@@ -74,15 +76,6 @@ class Settings:
     def from_config(cls, config: ProviderConfig) -> Settings:
         given = {name: getattr(config, name) for name in cls.__dataclass_fields__}
         return cls(**{name: value for name, value in given.items() if value is not None})
-
-
-class _Retry(Exception):
-    """One attempt failed for a passing reason; `after` overrides the backoff delay."""
-
-    def __init__(self, reason: str, after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.after = after
 
 
 class AtlasCloudProvider:
@@ -221,10 +214,10 @@ class AtlasCloudProvider:
     async def _fetch_output(self, job_id: str, position: int, item: str, count: int) -> GeneratedImage:
         data = wire.decode_output(item)
         if data is not None:
-            return _checked_image(data, f"output {position + 1} of prediction {job_id} (base64)")
+            return checked_image(data, f"output {position + 1} of prediction {job_id} (base64)")
         try:
             return await self._download(item, f"output {position + 1} of prediction {job_id}")
-        except _Expired:
+        except Expired:
             fresh = await self._poll(job_id)  # output URLs are temporary: ask for fresh ones once
             placed = place_outputs(fresh, count)[0] if fresh and fresh.state == "done" else {}
             expired = ProviderError(f"output {position + 1} of prediction {job_id} expired before it "
@@ -233,7 +226,7 @@ class AtlasCloudProvider:
                 raise expired from None
             try:
                 return await self._download(placed[position], f"output {position + 1} of prediction {job_id}")
-            except _Expired:
+            except Expired:
                 raise expired from None
 
     async def _download(self, url: str, what: str) -> GeneratedImage:
@@ -243,16 +236,16 @@ class AtlasCloudProvider:
             try:
                 async with self._slots, self._client.stream("GET", url) as response:
                     if response.status_code in EXPIRED:
-                        raise _Expired
+                        raise Expired
                     if response.status_code != 200:
-                        raise _retry_for_status(response.status_code, response.headers, what)
-                    data = await _read_capped(response, what)
+                        raise retry_for_status(response.status_code, response.headers, what)
+                    data = await read_capped(response, what)
             except httpx.TransportError as error:
-                raise _Retry(f"{what}: download broke off ({type(error).__name__})") from None
+                raise Retry(f"{what}: download broke off ({type(error).__name__})") from None
             try:
-                return _checked_image(data, what)
+                return checked_image(data, what)
             except ProviderError as error:
-                raise _Retry(error.message) from None
+                raise Retry(error.message) from None
 
         return await self._retrying(attempt, what)
 
@@ -293,11 +286,11 @@ class AtlasCloudProvider:
                                                           **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
                 cause = type(error).__name__
-                raise _Retry(f"{what}: could not connect to {self.base_url} ({cause})") from None
+                raise Retry(f"{what}: could not connect to {self.base_url} ({cause})") from None
             except httpx.TransportError as error:
                 if billed:
                     raise self._unknown_outcome(type(error).__name__) from None
-                raise _Retry(f"{what}: {type(error).__name__}") from None
+                raise Retry(f"{what}: {type(error).__name__}") from None
             answer = wire.read_answer(response.status_code, response.content)
             return self._judge(answer, response.headers, what, billed=billed, not_found_ok=not_found_ok)
 
@@ -305,7 +298,7 @@ class AtlasCloudProvider:
 
     def _judge(self, answer: wire.Answer, headers: httpx.Headers, what: str, *, billed: bool,
                not_found_ok: bool) -> wire.Answer:
-        """Return a usable answer, raise _Retry for a passing fault, or raise the error."""
+        """Return a usable answer, raise Retry for a passing fault, or raise the error."""
         status, message = answer.status, self._redact(answer.message)
         if 200 <= status < 300:
             if answer.payload is None:
@@ -314,42 +307,29 @@ class AtlasCloudProvider:
         if status == 0:  # HTTP 200 whose body is not JSON
             if billed:
                 raise self._unknown_outcome("an unreadable answer")
-            raise _Retry(f"{what}: the answer was not JSON")
+            raise Retry(f"{what}: the answer was not JSON")
         if status == 404 and not_found_ok:
             return answer
         if status in (401, 403):
-            raise AuthError(f"the service refused the API key (HTTP {status}{_words(message)}); {KEY_HINT}")
+            raise AuthError(f"the service refused the API key (HTTP {status}{words(message)}); {KEY_HINT}")
         if wire.is_balance_problem(status, message) and status >= 400:
-            raise AuthError(f"the Atlas Cloud balance is too low (HTTP {status}{_words(message)}); "
+            raise AuthError(f"the Atlas Cloud balance is too low (HTTP {status}{words(message)}); "
                             f"{BALANCE_HINT}")
         has_id = answer.payload is not None and any(answer.payload.get(k) for k in wire.ID_KEYS)
         if billed and has_id and status in GATEWAY_ERRORS:
             return answer  # a gateway error that still names the prediction: it was accepted
         if status == 429 or status in GATEWAY_ERRORS:
-            raise _retry_for_status(status, headers, what, message)
+            raise retry_for_status(status, headers, what, message)
         if status >= 500 and not billed:
-            raise _retry_for_status(status, headers, what, message)
+            raise retry_for_status(status, headers, what, message)
         if status >= 500:
-            raise ProviderError(f"the service answered HTTP {status}{_words(message)} to a submit; it may or "
+            raise ProviderError(f"the service answered HTTP {status}{words(message)} to a submit; it may or "
                                 "may not have accepted it, so it is not sent again: check the Atlas Cloud "
                                 "dashboard, then run `storyboard apply` again for the frames still missing")
-        raise ProviderError(f"the service rejected {what} (HTTP {status}{_words(message)})")
+        raise ProviderError(f"the service rejected {what} (HTTP {status}{words(message)})")
 
     async def _retrying(self, attempt: Callable[[], Awaitable[T]], what: str) -> T:
-        settings = self.settings
-        for number in range(settings.retries + 1):
-            try:
-                return await attempt()
-            except _Retry as passing:
-                if number == settings.retries:
-                    raise ProviderError(f"{passing.reason} (gave up after {settings.retries} retries)",
-                                        retryable=True) from None
-                delay = passing.after
-                if delay is None:
-                    delay = _backoff(settings.retry_backoff, number)
-                log.info("%s; retrying in %.2f s", passing.reason, delay)
-                await anyio.sleep(delay)
-        raise AssertionError("unreachable")
+        return await retrying(attempt, self.settings.retries, self.settings.retry_backoff)
 
     def _unknown_outcome(self, cause: str) -> ProviderError:
         return ProviderError(
@@ -362,10 +342,6 @@ class AtlasCloudProvider:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._key, "[redacted]") if self._key else text
-
-
-class _Expired(Exception):
-    """An output URL the service no longer serves (temporary URLs expire)."""
 
 
 def request_body(request: ImageRequest, reference_urls: list[str]) -> dict[str, Any]:
@@ -401,62 +377,6 @@ def _model_for(model: str, has_references: bool) -> str:
     if not has_references and model.endswith("/edit-sequential"):
         return model.removesuffix("/edit-sequential") + "/sequential"
     return model
-
-
-def _checked_image(data: bytes, what: str) -> GeneratedImage:
-    kind = image_format(data)
-    if kind is None:
-        raise ProviderError(f"{what} is not an image ({len(data)} bytes)")
-    if not image_complete(data, kind):
-        raise ProviderError(f"{what} is cut off ({len(data)} bytes of {kind})")
-    try:
-        width, height = image_size(data)
-    except (OSError, ValueError, SyntaxError):
-        raise ProviderError(f"{what} is a damaged {kind}") from None
-    return GeneratedImage(data, kind, width, height)
-
-
-async def _read_capped(response: httpx.Response, what: str) -> bytes:
-    declared = response.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_DOWNLOAD:
-        raise ProviderError(f"{what} is {int(declared)} bytes, above the {MAX_DOWNLOAD} byte cap")
-    chunks: list[bytes] = []
-    received = 0
-    async for chunk in response.aiter_bytes():
-        received += len(chunk)
-        if received > MAX_DOWNLOAD:
-            raise ProviderError(f"{what} is larger than the {MAX_DOWNLOAD} byte cap")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _retry_for_status(status: int, headers: httpx.Headers, what: str, message: str = "") -> _Retry:
-    return _Retry(f"{what}: HTTP {status}{_words(message)}", _retry_after(headers.get("retry-after")))
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta seconds or an HTTP date), capped."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-def _backoff(base: float, attempt: int) -> float:
-    """Exponential backoff with full jitter in its upper half."""
-    ceiling: float = min(RETRY_CAP, base * 2.0**attempt)
-    return ceiling * random.uniform(0.5, 1.0)
-
-
-def _words(message: str) -> str:
-    return f": {message}" if message else ""
 
 
 def _base_url(url: str) -> str:
