@@ -11,7 +11,6 @@ and `changes.html` (what this version changed, for review).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -108,14 +107,27 @@ def _add_frame(version: _Version, project: model.Project, change: Change, images
             return
         entry, status = kept
     version.frames[change.address] = entry
-    version.manifest_frames.append(_manifest_frame(change, entry, status, staged, old, frame))
+    manifest_frame = _manifest_frame(change, entry, status, staged, old, frame)
+    if status in ("new", "regenerated", "repaired"):
+        before = _add_before_thumb(version, change, entry)
+        if before is not None:
+            manifest_frame["before"] = before
+    version.manifest_frames.append(manifest_frame)
     version.counts["failed" if status == "failed" else change.action] += 1
     version.changed = version.changed or status not in ("kept", "failed") or change.moved
-    if status in ("new", "regenerated", "repaired") and change.previous is not None:
-        before = version.old_file(_thumb_path(change.previous.path))
-        source = before if before is not None and before.exists() else version.old_file(change.previous.path)
-        if source is not None and source.exists():
-            _add_thumb(version, f"{THUMBS}/before/{Path(entry.path).with_suffix('.jpg')}", source)
+
+
+def _add_before_thumb(version: _Version, change: Change, entry: LockEntry) -> str | None:
+    """A thumbnail of the image this frame replaces, for changes.html; its path if there is one."""
+    if change.previous is None:
+        return None
+    old_thumb = version.old_file(_thumb_path(change.previous.path))
+    old_image = version.old_file(change.previous.path)
+    source = next((f for f in (old_thumb, old_image) if f is not None and f.exists()), None)
+    if source is None:
+        return None
+    path = f"{THUMBS}/before/{Path(entry.path).with_suffix('.jpg').as_posix()}"
+    return path if _add_thumb(version, path, source) else None
 
 
 def _add_new_image(version: _Version, project: model.Project, change: Change,
@@ -161,9 +173,13 @@ def _keep_previous(version: _Version, change: Change,
     return moved, status
 
 
-def _add_thumb(version: _Version, path: str, source: Path) -> None:
-    with contextlib.suppress(OSError):  # an unreadable image gets no thumbnail; pages show its alt text
+def _add_thumb(version: _Version, path: str, source: Path) -> bool:
+    """Add a thumbnail of `source`; False when it cannot be read (pages then show the alt text)."""
+    try:
         version.placements.append(Placement(path, data=thumbnail(source), durable=False))
+    except OSError:
+        return False
+    return True
 
 
 def _thumb_path(image_path: str) -> str:

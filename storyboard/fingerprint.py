@@ -171,14 +171,12 @@ def fingerprints(project: model.Project, capabilities: Capabilities | None = Non
     return {spec.address: spec.fingerprint for spec in specs}
 
 
-def frame_sources(project: model.Project, frame: model.Frame) -> dict[str, str]:
+def frame_sources(project: model.Project, scene: model.Scene, frame: model.Frame) -> dict[str, str]:
     """Short hashes of what a frame's prompt is made from, to say later which one changed.
 
     Not deciding (the prompt itself is): they only name the cause of a prompt change.
     """
-    scene = project.scene(frame.scene_id)
-    assert scene is not None
-    name = frame.template or scene.template or project.default_template
+    name = project.template_for(scene, frame)
     template = project.templates.get(name)
 
     def short(value: Any) -> str:

@@ -135,6 +135,10 @@ class Project:
         """All frames in story order."""
         return tuple(frame for scene in self.scenes for frame in scene.frames)
 
+    def template_for(self, scene: Scene, frame: Frame) -> str:
+        """The name of the template that writes `frame`'s prompt (frame, scene, then default)."""
+        return frame.template or scene.template or self.default_template
+
     def scene(self, scene_id: str) -> Scene | None:
         return next((scene for scene in self.scenes if scene.id == scene_id), None)
 

@@ -52,10 +52,6 @@ def render_pages(manifest: Mapping[str, Any], scene_titles: Mapping[str, str], f
 
 def _view(frame: Mapping[str, Any]) -> dict[str, Any]:
     width, height = frame.get("width") or 16, frame.get("height") or 9
-    thumbnail = frame.get("thumbnail", "")
-    before = None
-    if frame.get("previous") is not None and thumbnail:
-        before = thumbnail.replace("thumbs/", "thumbs/before/", 1)
     return {
         **frame,
         "number": frame.get("index") or "",
@@ -66,7 +62,7 @@ def _view(frame: Mapping[str, Any]) -> dict[str, Any]:
         "alt": frame.get("action") or f"frame {frame['address']}",
         "badge": BADGES.get(frame["status"], ""),
         "thumb_height": max(1, round(THUMB_WIDTH * height / width)),
-        "before": before,
+        "before": frame.get("before"),
         "previous": frame.get("previous"),
         "reasons": frame.get("reasons", []),
         "diff_lines": _diff_lines(frame.get("prompt_diff", "")),

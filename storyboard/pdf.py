@@ -114,7 +114,3 @@ def _escape(text: str) -> str:
     return encoded.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)").replace("\r", " ").replace(
         "\n", " ")
 
-
-def text_width(text: str, size: float) -> float:
-    """A rough Helvetica width (0.52 em per character), enough for wrapping captions."""
-    return len(text) * size * 0.52

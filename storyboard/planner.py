@@ -142,6 +142,7 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     inspector = _LatestVersion(project)
     paths = frame_paths(project)
     frames = {frame.address: frame for frame in project.frames}
+    scenes = {scene.id: scene for scene in project.scenes}
     changes: list[Change] = []
     for spec in specs:
         previous = lock.frames.get(spec.address)
@@ -152,7 +153,8 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
         change = _decide(spec, previous, paths[spec.address], inspector,
                          forced is not None and spec.address in forced)
         if change.generates:  # only frames to generate pay for naming their sources
-            change = _with_sources(change, frame_sources(project, frames[spec.address]))
+            frame = frames[spec.address]
+            change = _with_sources(change, frame_sources(project, scenes[frame.scene_id], frame))
         changes.append(change)
     wanted = {spec.address for spec in specs}
     for address, previous in sorted(lock.frames.items()):

@@ -100,8 +100,7 @@ class Renderer:
         self._scene_vars = {s.id: {**project.variables, **s.vars} for s in project.scenes}
 
     def template_name(self, frame: model.Frame) -> str:
-        scene = self._scenes[frame.scene_id]
-        return frame.template or scene.template or self.project.default_template
+        return self.project.template_for(self._scenes[frame.scene_id], frame)
 
     def sequence_template_name(self, scene: model.Scene) -> str:
         return scene.sequence_template or self.project.sequence_template

@@ -146,3 +146,16 @@ def test_changes_name_the_source_that_changed_the_prompt(run, applied: Path) -> 
     assert run("-C", applied, "apply", "--auto-approve").code == 0
     text = "".join(Page(applied / "out/v0002/changes.html").text)
     assert "Because: prompt (character theo)" in text
+
+
+def test_changes_page_without_an_earlier_image_links_nothing_missing(run, applied: Path) -> None:
+    (applied / "out/v0001/01-morning/04-pour.png").unlink()
+    (applied / "out/v0001/thumbs/01-morning/04-pour.jpg").unlink()
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    version = applied / "out/v0002"
+    changes = Page(version / "changes.html")
+    assert [p["data-address"] for p in changes.panels] == ["morning/pour"]
+    assert "no earlier image" in "".join(changes.text)
+    assert [img["src"] for img in changes.all("img")] == ["thumbs/01-morning/04-pour.jpg"]
+    assert all((version / img["src"]).is_file() for img in changes.all("img"))

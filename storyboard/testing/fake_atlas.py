@@ -31,14 +31,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from storyboard.sizes import SEEDREAM_SIZES
+
 SEQUENTIAL = "bytedance/seedream-v4.5/sequential"
 EDIT_SEQUENTIAL = "bytedance/seedream-v4.5/edit-sequential"
 MODELS = {SEQUENTIAL: 0.036, EDIT_SEQUENTIAL: 0.036}
-SIZES = frozenset({
-    "2048*2048", "2304*1728", "1728*2304", "2848*1600", "1600*2848", "2496*1664", "1664*2496",
-    "3136*1344", "4096*4096", "4704*3520", "3520*4704", "5504*3040", "3040*5504", "4992*3328",
-    "3328*4992", "6240*2656",
-})
+SIZES = frozenset(size.replace("x", "*") for size in SEEDREAM_SIZES)  # as the service writes them
 KINDS = ("submit", "poll", "upload", "download", "models")
 
 
