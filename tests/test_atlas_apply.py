@@ -6,6 +6,7 @@ was paid for twice.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -100,6 +101,24 @@ def test_parallelism_caps_predictions_in_flight_at_the_server(run, atlas: FakeAt
     assert result.code == 0, result.err
     assert atlas.count("submit") == 12
     assert atlas.max_in_flight == 3
+
+
+def test_requests_per_minute_spaces_the_submits(run, atlas: FakeAtlas, tmp_path: Path) -> None:
+    from conftest import build_tree
+
+    frames = "".join(f"      - {{id: f{n}, action: frame {n}}}\n" for n in range(5))
+    project = build_tree(tmp_path / "p", {
+        "storyboard.yaml": "version: 1\nproject: paced\nprovider:\n  name: atlascloud\n  parallelism: 5\n"
+                           "  requests_per_minute: 600\n" + FAST + "defaults: {size: 2048x2048}\n"
+                           "templates: {frame: '{{ frame.action }}'}\ninclude: [scenes.yaml]\n",
+        "scenes.yaml": "scenes:\n  - id: s\n    sequential: false\n    frames:\n" + frames,
+    })
+    result = run("-C", project, "apply", "--auto-approve")
+    assert result.code == 0, result.err
+    arrivals = [c.at for c in atlas.calls if c.kind == "submit"]
+    assert len(arrivals) == 5
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    assert min(gaps) >= 0.09  # 600 a minute: one every 0.1 s, though all 5 could go at once
 
 
 @pytest.mark.parametrize("parallelism", [1, 4])

@@ -7,6 +7,7 @@ for twice.
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -356,3 +357,12 @@ def test_any_2xx_submit_answer_with_a_prediction_is_accepted(fake_atlas: FakeAtl
     fake_atlas.script("submit", Fault(status=202, accept=True))
     assert is_png(generate(request(2)), range(2))
     assert fake_atlas.count("submit") == 1 and len(fake_atlas.accepted) == 1
+
+
+def test_a_base_url_from_the_environment_that_is_no_url_is_a_clear_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATLASCLOUD_API_KEY", "k")
+    monkeypatch.setenv("ATLASCLOUD_BASE_URL", "api.atlascloud.ai")
+    with pytest.raises(UserError, match=re.escape("base URL `api.atlascloud.ai` is not an http")) as caught:
+        AtlasCloudProvider(config())
+    assert "ATLASCLOUD_BASE_URL" in (caught.value.hint or "")

@@ -278,3 +278,19 @@ def test_load_project_raises_project_error_with_all_diagnostics(minimal: Path) -
     assert [d.crumb for d in caught.value.diagnostics] == ["scenes[0].frames[0].shot",
                                                           "scenes[0].frames[0].seed"]
     assert all(d.location and d.location.line > 0 for d in caught.value.diagnostics)
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("  base_url: ftp://example.com", "5:13: provider.base_url: 'ftp://example.com' does not match"),
+    ("  poll_interval: 0", "5:18: provider.poll_interval: 0 is less than or equal to the minimum"),
+    ("  retries: 50", "5:12: provider.retries: 50 is greater than the maximum of 20"),
+    ("  base64_outputs: yes please", "5:19: provider.base64_outputs: expected a boolean"),
+])
+def test_bad_atlascloud_settings_name_file_and_line(run, minimal: Path, line: str, expected: str) -> None:
+    (minimal / "storyboard.yaml").write_text(
+        f"version: 1\nproject: demo\nprovider:\n  name: atlascloud\n{line}\n")
+    result = validate(run, minimal)
+    assert result.code == 1
+    assert f"storyboard.yaml:{expected}" in result.err, result.err
+    if "base_url" in line:
+        assert "an http(s) URL such as" in result.err
