@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import edit, images, run_process, start_apply, submitted, wait_for
+from conftest import build_tree, edit, images, run_process, start_apply, submitted, wait_for
 
 from storyboard.testing.fake_atlas import EDIT_SEQUENTIAL, FakeAtlas, Fault, Outcome
 
@@ -78,24 +78,19 @@ def test_one_edited_frame_is_one_request_with_its_unchanged_neighbours(run, atla
     assert neighbours == 2
 
 
-def test_parallelism_caps_predictions_in_flight_at_the_server(run, atlas: FakeAtlas, tmp_path: Path) -> None:
-    from conftest import build_tree
-
-    frames = "".join(f"      - {{id: f{n}, action: frame {n}}}\n" for n in range(12))
-    project = build_tree(tmp_path / "p", {
-        "storyboard.yaml": f"""
-            version: 1
-            project: wide
-            provider:
-              name: atlascloud
-              parallelism: 3
-            {FAST.replace(chr(10), chr(10) + '            ')}
-            defaults: {{size: 2048x2048}}
-            templates: {{frame: "{{{{ frame.action }}}}"}}
-            include: [scenes.yaml]
-        """,
-        "scenes.yaml": "scenes:\n  - id: s\n    sequential: false\n    frames:\n" + frames,
+def one_frame_requests(root: Path, frames: int, provider: str) -> Path:
+    """A project of `frames` frames in a non-sequential scene: one request each."""
+    lines = "".join(f"      - {{id: f{n}, action: frame {n}}}\n" for n in range(frames))
+    return build_tree(root, {
+        "storyboard.yaml": f"version: 1\nproject: single\nprovider:\n  name: atlascloud\n{provider}{FAST}"
+                           "defaults: {size: 2048x2048}\ntemplates: {frame: '{{ frame.action }}'}\n"
+                           "include: [scenes.yaml]\n",
+        "scenes.yaml": "scenes:\n  - id: s\n    sequential: false\n    frames:\n" + lines,
     })
+
+
+def test_parallelism_caps_predictions_in_flight_at_the_server(run, atlas: FakeAtlas, tmp_path: Path) -> None:
+    project = one_frame_requests(tmp_path / "p", 12, "  parallelism: 3\n")
     atlas.latency = 0.3
     result = run("-C", project, "apply", "--auto-approve")
     assert result.code == 0, result.err
@@ -104,15 +99,7 @@ def test_parallelism_caps_predictions_in_flight_at_the_server(run, atlas: FakeAt
 
 
 def test_requests_per_minute_spaces_the_submits(run, atlas: FakeAtlas, tmp_path: Path) -> None:
-    from conftest import build_tree
-
-    frames = "".join(f"      - {{id: f{n}, action: frame {n}}}\n" for n in range(5))
-    project = build_tree(tmp_path / "p", {
-        "storyboard.yaml": "version: 1\nproject: paced\nprovider:\n  name: atlascloud\n  parallelism: 5\n"
-                           "  requests_per_minute: 600\n" + FAST + "defaults: {size: 2048x2048}\n"
-                           "templates: {frame: '{{ frame.action }}'}\ninclude: [scenes.yaml]\n",
-        "scenes.yaml": "scenes:\n  - id: s\n    sequential: false\n    frames:\n" + frames,
-    })
+    project = one_frame_requests(tmp_path / "p", 5, "  parallelism: 5\n  requests_per_minute: 600\n")
     result = run("-C", project, "apply", "--auto-approve")
     assert result.code == 0, result.err
     arrivals = [c.at for c in atlas.calls if c.kind == "submit"]
