@@ -308,18 +308,11 @@ def history(settings: Settings) -> None:
 @pass_settings
 def show(settings: Settings, version: str | None, as_json: bool) -> None:
     """Show a version's frames (default: the latest)."""
-    from storyboard.outputs import latest_version, read_manifest, version_name
-
-    project = settings.load()
-    output = project.output_path
-    number = _version_number(version) if version else latest_version(output)
-    if number is None:
-        raise UserError("no versions yet", hint="run `storyboard apply` first")
-    manifest = read_manifest(output, number)
+    folder, manifest = _version_folder(settings, version)
     if as_json:
         click.echo(json.dumps(manifest, indent=2, ensure_ascii=False))
         return
-    click.echo(f"{version_name(number)} of {manifest['project']}, {manifest['created_at']}")
+    click.echo(f"{folder.name} of {manifest['project']}, {manifest['created_at']}")
     for frame in manifest["frames"]:
         click.echo(f"  {frame['address']:<32} {frame['status']:<12} v{frame['generated_in']:04d}  "
                    f"{frame['path']}")

@@ -48,3 +48,10 @@ def test_contact_sheet_size_matches_its_grid(run, applied: Path, tmp_path: Path)
 def test_export_of_a_missing_version_is_a_clear_error(run, applied: Path, tmp_path: Path) -> None:
     result = run("-C", applied, "export", "pdf", "v7", "-o", tmp_path / "x.pdf")
     assert result.code == 1 and "v0007" in result.err and "Traceback" not in result.err
+
+
+@pytest.mark.parametrize("command", [["show"], ["export", "contact-sheet", "-o", "sheet.png"]])
+def test_before_any_apply_there_is_nothing_to_show_or_export(run, example: Path, command: list[str]) -> None:
+    result = run("-C", example, *command)
+    assert result.code == 1 and "no versions yet" in result.err and "storyboard apply" in result.err
+    assert not (example / "sheet.png").exists()
