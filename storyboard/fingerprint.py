@@ -19,10 +19,12 @@ from storyboard.prompts import RenderedFrame, Renderer
 from storyboard.providers.base import Capabilities
 from storyboard.sizes import SEEDREAM_SIZES, nearest_size_for_aspect, nearest_sizes, parse_size
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
 
 def canonical_json(value: Any) -> bytes:
     """Sorted keys, no spaces, UTF-8: the same value always gives the same bytes."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL.encode(value).encode()  # one encoder: json.dumps would build one per call
 
 
 def sha256_hex(data: bytes) -> str:
@@ -87,19 +89,31 @@ def frame_specs(
     renderer = renderer or Renderer(project)
     scenes = {scene.id: scene for scene in project.scenes}
     sequence_hashes: dict[str, str] = {}
+    scene_sizes: dict[str, str] = {}  # of frames that set no size or aspect of their own
+    cast_references: dict[tuple[str, ...], list[model.Reference]] = {}  # of frames with none of their own
     specs: list[FrameSpec] = []
     problems: dict[str, Diagnostic] = {}
     config = project.provider
     for item in rendered:
         frame, scene = item.frame, scenes[item.frame.scene_id]
-        size = _size(project, scene, frame, capabilities, problems)
+        if frame.size or frame.aspect:
+            size = _size(project, scene, frame, capabilities, problems)
+        else:
+            if scene.id not in scene_sizes:
+                scene_sizes[scene.id] = _size(project, scene, frame, capabilities, problems)
+            size = scene_sizes[scene.id]
         sequence = None
         if is_sequential(scene, capabilities):
             name = renderer.sequence_template_name(scene)
             if name not in sequence_hashes:
                 sequence_hashes[name] = sha256_hex(renderer.template_source(name).encode())
             sequence = sequence_hashes[name]
-        references = _references(project, frame)
+        if frame.references:
+            references = _references(project, frame)
+        else:
+            if frame.characters not in cast_references:
+                cast_references[frame.characters] = _references(project, frame)
+            references = cast_references[frame.characters]
         specs.append(FrameSpec(
             address=frame.address,
             scene_id=frame.scene_id,

@@ -187,6 +187,7 @@ class StatCache:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._prefix = str(root) + os.sep
         self.path = root / ".storyboard" / "stat-cache.json"
         self.entries: dict[str, list[Any]] = {}
         with contextlib.suppress(OSError, ValueError):
@@ -226,5 +227,5 @@ class StatCache:
         atomic_write(self.path, json.dumps(kept, sort_keys=True).encode())
 
     def _key(self, file: Path | str) -> str:
-        text, root = str(file), str(self.root) + os.sep
-        return (text[len(root):] if text.startswith(root) else text).replace(os.sep, "/")
+        text = str(file)
+        return (text[len(self._prefix):] if text.startswith(self._prefix) else text).replace(os.sep, "/")

@@ -20,7 +20,7 @@ from storyboard.errors import Diagnostic, ProjectError, UserError
 from storyboard.images import image_format
 from storyboard.schema import validate_file
 from storyboard.sizes import size_problem
-from storyboard.yamlsrc import Origin, YamlFile
+from storyboard.yamlsrc import Origin, YamlFile, read_all
 
 ROOT_FILE = "storyboard.yaml"
 TEMPLATE_DIR = "templates"
@@ -88,7 +88,7 @@ class _Reader:
 
     def _included_files(self, root: YamlFile) -> list[YamlFile]:
         seen: set[Path] = {self.root_file}
-        sources: list[YamlFile] = []
+        paths: list[Path] = []
         for position, pattern in enumerate(root.data.get("include", [])):
             origin = Origin(root, ("include", position))
             if not self._inside(pattern, origin, "include pattern"):
@@ -103,8 +103,13 @@ class _Reader:
                     self._error(origin, f"`{match}` is outside the project folder")
                 elif resolved not in seen:
                     seen.add(resolved)
-                    if (source := self._read(resolved)) is not None:
-                        sources.append(source)
+                    paths.append(resolved)
+        sources: list[YamlFile] = []
+        for result in read_all(paths):
+            if isinstance(result, ProjectError):
+                self.diagnostics.extend(result.diagnostics)
+            else:
+                sources.append(result)
         return sources
 
     def _inside(self, written: str, origin: Origin, what: str) -> bool:

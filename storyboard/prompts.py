@@ -10,6 +10,7 @@ import re
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import jinja2
@@ -72,13 +73,32 @@ def _filename(template: model.Template) -> str:
     return str(template.file)
 
 
+class _DataFirstEnvironment(ImmutableSandboxedEnvironment):
+    """`{{ frame.shot }}` reads the key `shot` first when the object is a mapping that has it.
+
+    Jinja tries the attribute first, and on a dict that raises (and catches) an
+    AttributeError for every `x.y` in every prompt: most of a 10,000-frame render. The
+    context is plain data, so the key is what a template means; the one difference is
+    that a variable named like a dict method (`vars.items`) gives its value, not the method.
+    Everything else (methods, undefined names) goes through the sandbox as before.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) in _MAPPINGS and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
+_MAPPINGS = (dict, MappingProxyType)
+
+
 class Renderer:
     """Renders frame prompts and batch prompts of one project."""
 
     def __init__(self, project: model.Project) -> None:
         self.project = project
         self._loader = _ProjectLoader(project.templates)
-        self.env = ImmutableSandboxedEnvironment(
+        self.env = _DataFirstEnvironment(
             loader=self._loader,
             undefined=jinja2.StrictUndefined,
             autoescape=False,

@@ -89,6 +89,24 @@ def test_whitespace_is_collapsed_and_characters_resolved(tmp_path: Path) -> None
     assert render(load_project(project_dir))[0].prompt == "walks in Ada: tall, calm"
 
 
+def test_dotted_names_read_the_data_first(tmp_path: Path) -> None:
+    """`vars.items` is the variable called items (not dict.items); methods on values still work."""
+    project_dir = build_tree(tmp_path / "p", {
+        "storyboard.yaml": """
+            version: 1
+            project: p
+            variables: {items: three cups, keys: brass}
+            templates:
+              frame: "{{ vars.items }} / {{ vars.keys }} / {{ frame.shot.upper() }} /
+                      {{ vars.get('none', 'x') }}"
+            scenes:
+              - id: s
+                frames: [{id: f, shot: wide}]
+        """,
+    })
+    assert render(load_project(project_dir))[0].prompt == "three cups / brass / WIDE / x"
+
+
 @pytest.mark.parametrize("template, message", [
     ("{{ ''.__class__.__mro__ }}", "unsafe"),
     ("{% include '../../etc/passwd' %}", "not found"),

@@ -13,6 +13,7 @@ from conftest import EXAMPLE, REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from storyboard.lockfile import LockEntry, _plainly_valid_frames
 from storyboard.schema import FILE_SCHEMAS, is_valid, validator
 
 SCHEMA_OF = {"storyboard.yaml": "storyboard", "characters": "character", "scenes": "scene"}
@@ -120,3 +121,27 @@ def test_parsed_yaml_is_cached_by_content_and_survives_damage(tmp_path: Path,
     with pytest.raises(ProjectError) as caught:
         YamlFile.read(broken)
     assert "YAML syntax error" in caught.value.diagnostics[0].message
+
+
+GOLDEN_LOCK = json.loads((REPO / "tests/golden/storyboard.lock").read_text())
+WITH_SOURCES = copy.deepcopy(GOLDEN_LOCK)
+next(iter(WITH_SOURCES["frames"].values()))["sources"] = {"template frame": "0123456789ab", "variables": "x"}
+
+
+def test_the_lockfile_fast_path_takes_what_storyboard_writes() -> None:
+    for document in (GOLDEN_LOCK, WITH_SOURCES):
+        fast = _plainly_valid_frames(document)
+        assert fast == {a: LockEntry.from_json(e) for a, e in document["frames"].items()}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_the_lockfile_fast_path_never_accepts_what_the_schema_rejects(data: st.DataObject) -> None:
+    document = data.draw(st.sampled_from([GOLDEN_LOCK, WITH_SOURCES]))
+    path = data.draw(st.sampled_from(paths(document)))
+    action = data.draw(st.sampled_from(["replace", "delete", "add"]))
+    changed = mutate(document, path, action, data.draw(ODD_VALUES | st.just("a" * 64)))
+    fast = _plainly_valid_frames(changed)
+    if fast is not None:
+        assert validator("lockfile").is_valid(changed), (path, action)
+        assert fast == {a: LockEntry.from_json(e) for a, e in changed["frames"].items()}

@@ -1,0 +1,107 @@
+"""Reading many YAML files: a helper process parses part of them, with the same results."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLE
+
+from storyboard import load_project, yamlsrc
+from storyboard.errors import ProjectError
+from storyboard.yamlsrc import YamlFile, read_all
+
+HELPER_STARTS: list[list[str]] = []
+
+
+def _watch_processes(event: str, args: tuple[object, ...]) -> None:
+    if event == "subprocess.Popen" and "storyboard.parse_helper" in [str(a) for a in args[1] or ()]:
+        HELPER_STARTS.append([str(a) for a in args[1]])
+
+
+sys.addaudithook(_watch_processes)  # audit hooks cannot be removed; this one only records
+
+
+@pytest.fixture
+def helper_for_small_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Use the helper for any two files, with an empty parse cache; returns its recorded starts."""
+    monkeypatch.setenv("STORYBOARD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(yamlsrc, "HELPER_MIN_BYTES", 0)
+    monkeypatch.setattr(yamlsrc, "_HELPER_START_BYTES", 0)
+    monkeypatch.setattr(yamlsrc, "_cores", lambda: 2)  # the machine's, not ours: CI has two
+    HELPER_STARTS.clear()
+    return HELPER_STARTS
+
+
+def files(tmp_path: Path, texts: list[str]) -> list[Path]:
+    paths = []
+    for number, text in enumerate(texts):
+        path = tmp_path / f"f{number}.yaml"
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def outcome(result: YamlFile | ProjectError) -> object:
+    return result.format() if isinstance(result, ProjectError) else result.data
+
+
+def test_the_helper_parses_the_last_files_with_the_same_results(
+        tmp_path: Path, helper_for_small_files: list[list[str]]) -> None:
+    texts = ["a: 1\n" * 1 + "list: [1, 2]\n", "b: café\n" + "x: y\n" * 50, "c: [\n",  # a syntax error
+             "when: 2026-01-01\n",  # a timestamp: marshal cannot carry it
+             "é: ü\n" + "k: v\n" * 80]
+    paths = files(tmp_path, texts)
+    together = read_all(paths)
+    assert len(helper_for_small_files) == 1
+    started = helper_for_small_files[0]
+    assert started[-1] == str(paths[-1]) and str(paths[0]) not in started
+    one_by_one: list[object] = []
+    for path in paths:
+        try:
+            one_by_one.append(YamlFile.read(path).data)
+        except ProjectError as error:
+            one_by_one.append(error.format())
+    assert [outcome(r) for r in together] == one_by_one
+    assert "f2.yaml:2:1" in str(outcome(together[2]))
+
+
+def test_a_helper_that_fails_only_costs_time(tmp_path: Path, helper_for_small_files: list[list[str]],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = files(tmp_path, ["a: 1\n", "b: 2\n", "c: [3]\n"])
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # the helper starts and exits 1
+    assert [outcome(r) for r in read_all(paths)] == [{"a": 1}, {"b": 2}, {"c": [3]}]
+    assert len(helper_for_small_files) == 1
+
+
+def test_small_projects_are_parsed_in_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORYBOARD_CACHE_DIR", str(tmp_path / "cache"))
+    HELPER_STARTS.clear()
+    load_project(EXAMPLE)
+    assert HELPER_STARTS == []
+
+
+def test_a_project_read_with_the_helper_is_the_same_project(
+        tmp_path: Path, helper_for_small_files: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    with_helper = load_project(EXAMPLE)
+    assert len(helper_for_small_files) == 1
+    monkeypatch.setenv("STORYBOARD_CACHE_DIR", str(tmp_path / "other-cache"))
+    monkeypatch.setattr(yamlsrc, "HELPER_MIN_BYTES", 10**12)
+    alone = load_project(EXAMPLE)
+    assert len(helper_for_small_files) == 1
+    assert with_helper.frames == alone.frames and with_helper.characters == alone.characters
+
+
+def test_the_helper_answers_digest_and_data_per_file(tmp_path: Path) -> None:
+    import hashlib
+    import marshal
+    import subprocess
+
+    paths = files(tmp_path, ["a: [1, 2]\n", "b: [\n", "when: 2026-01-01\n"])
+    answer = subprocess.run([sys.executable, "-m", "storyboard.parse_helper", *map(str, paths)],
+                            capture_output=True, check=True).stdout
+    results = marshal.loads(answer)
+    assert [digest for digest, _ in results] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
+    assert marshal.loads(results[0][1]) == {"a": [1, 2]}
+    assert results[1][1] is None and results[2][1] is None  # a syntax error; a timestamp
