@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from storyboard import model
+from storyboard.fingerprint import FrameSpec
 from storyboard.images import EXTENSIONS, thumbnail, with_provenance
 from storyboard.journal import StagedImage
 from storyboard.lockfile import Lock, LockEntry, write_lock
@@ -130,21 +131,33 @@ def _add_before_thumb(version: _Version, change: Change, entry: LockEntry) -> st
     return path if _add_thumb(version, path, source) else None
 
 
+def provenance(project_name: str, spec: FrameSpec, version: int, job: str) -> dict[str, object]:
+    """What a generated PNG says about itself (an iTXt chunk; see images.with_provenance)."""
+    return {"project": project_name, "address": spec.address, "version": version,
+            "fingerprint": spec.fingerprint, "prompt": spec.prompt, "model": spec.model, "seed": spec.seed,
+            "job": job}
+
+
 def _add_new_image(version: _Version, project: model.Project, change: Change,
                    staged: StagedImage) -> tuple[LockEntry, str]:
-    """A generated image, with its provenance written into the file."""
+    """A generated image with its provenance, linked as staged when that names this version."""
     spec = change.spec
     assert spec is not None and change.path is not None
     path = change.path + EXTENSIONS.get(staged.format, ".png")
-    data = with_provenance(staged.file.read_bytes(), staged.format, {
-        "project": project.name, "address": change.address, "version": version.number,
-        "fingerprint": spec.fingerprint, "prompt": spec.prompt, "model": spec.model, "seed": spec.seed,
-        "job": staged.job,
-    })
-    entry = LockEntry(spec.fingerprint, spec.prompt, lock_inputs(spec), hashlib.sha256(data).hexdigest(),
-                      len(data), path, version.number, staged.job, change.sources)
-    version.placements.append(Placement(path, data=data))
-    version.placements.append(Placement(_thumb_path(path), data=thumbnail(staged.file), durable=False))
+    if staged.stamped == version.number:  # the usual case: linked, not written again
+        sha256, size = staged.sha256, staged.file.stat().st_size
+        version.placements.append(Placement(path, staged.file))
+    else:  # staged by a run whose version was never committed, or before stamping existed
+        data = with_provenance(staged.file.read_bytes(), staged.format,
+                               provenance(project.name, spec, version.number, staged.job))
+        sha256, size = hashlib.sha256(data).hexdigest(), len(data)
+        version.placements.append(Placement(path, data=data))
+    entry = LockEntry(spec.fingerprint, spec.prompt, lock_inputs(spec), sha256, size, path, version.number,
+                      staged.job, change.sources)
+    if staged.thumbnail.is_file():
+        version.placements.append(Placement(_thumb_path(path), staged.thumbnail))
+    else:
+        _add_thumb(version, _thumb_path(path), staged.file)
     return entry, STATUS[change.action]
 
 

@@ -10,18 +10,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from storyboard.assemble import assemble
+from storyboard.assemble import assemble, provenance
 from storyboard.batch import Batch, make_batches, with_references
 from storyboard.errors import AuthError, JobLost, ProviderError, UserError
 from storyboard.fingerprint import FrameSpec
-from storyboard.images import image_format
+from storyboard.images import image_format, thumbnail_or_none, with_provenance
 from storyboard.journal import Journal, Recovered, RunLock, StagedImage
+from storyboard.outputs import next_version
 from storyboard.planner import Plan
 from storyboard.providers.base import GeneratedImage, ImageRequest, JobResult, Provider, create_provider
 
@@ -58,7 +59,7 @@ async def apply(plan: Plan, *, on_event: EventSink | None = None, parallelism: i
         journal = Journal(state)
         recovered = journal.read()
         runner = _Runner(plan, journal, emit, stop or threading.Event(),
-                         parallelism or project.provider.parallelism)
+                         parallelism or project.provider.parallelism, next_version(project.output_path))
         await runner.run(recovered, provider)
         result = runner.result
         version, lock_written = assemble(plan, runner.images, result.failed, emit)
@@ -69,8 +70,9 @@ async def apply(plan: Plan, *, on_event: EventSink | None = None, parallelism: i
 
 class _Runner:
     def __init__(self, plan: Plan, journal: Journal, emit: EventSink, stop: threading.Event,
-                 parallelism: int) -> None:
+                 parallelism: int, version: int) -> None:
         self.plan = plan
+        self.version = version  # the number the new version will have: staged images name it
         self.provider: Provider | None = None
         self.journal = journal
         self.emit = emit
@@ -248,12 +250,24 @@ class _Runner:
                 missing.add(address)
             else:
                 keep.append((address, fingerprint, image))
-        # hashing and fsyncs run in a worker thread: the loop keeps polling the other jobs
-        for staged in await anyio.to_thread.run_sync(self.journal.keep_images, job_id, keep):
+        # stamping, thumbnails, hashing and fsyncs run in a worker thread: the loop keeps polling
+        for staged in await anyio.to_thread.run_sync(self._keep, job_id, keep):
             self.images[staged.fingerprint] = staged
             self.result.cost = round(self.result.cost + self.price, 4)
             self._done(staged.address)
         return missing
+
+    def _keep(self, job_id: str, images: list[tuple[str, str, GeneratedImage]]) -> list[StagedImage]:
+        """Stage images as the version will hold them: provenance written in, thumbnail made.
+
+        Done here, while other jobs run, so that assembling the version only links files.
+        """
+        finished = []
+        for address, fingerprint, image in images:
+            fields = provenance(self.plan.project.name, self.wanted[fingerprint], self.version, job_id)
+            stamped = replace(image, data=with_provenance(image.data, image.format, fields))
+            finished.append((address, fingerprint, stamped, thumbnail_or_none(stamped.data)))
+        return self.journal.keep_images(job_id, finished, stamped=self.version)
 
     def _done(self, address: str, reused: bool = False) -> None:
         self.result.generated.append(address)

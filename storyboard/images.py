@@ -66,7 +66,10 @@ def with_provenance(data: bytes, image_format_name: str, fields: dict[str, objec
     body = PROVENANCE_KEY.encode() + b"\0" + b"\0\0" + b"\0" + b"\0" + text
     chunk = struct.pack(">I", len(body)) + b"iTXt" + body + struct.pack(">I", zlib.crc32(b"iTXt" + body))
     at = _first_chunk(data, b"IDAT")  # before the pixels, where every reader looks
-    return data if at is None else data[:at] + chunk + data[at:]
+    if at is None:
+        return data
+    head = b"".join(_chunks_before(data, at, skip=b"iTXt" + PROVENANCE_KEY.encode() + b"\0"))
+    return head + chunk + data[at:]  # an earlier provenance chunk is replaced, not repeated
 
 
 def _first_chunk(data: bytes, kind: bytes) -> int | None:
@@ -82,6 +85,19 @@ def _first_chunk(data: bytes, kind: bytes) -> int | None:
     return None
 
 
+def _chunks_before(data: bytes, end: int, skip: bytes) -> list[bytes]:
+    """The signature and each chunk before offset `end`, less those whose type+data start with `skip`."""
+    import struct
+
+    parts, offset = [data[:8]], 8
+    while offset < end:
+        (length,) = struct.unpack(">I", data[offset:offset + 4])
+        if not data.startswith(skip, offset + 4):
+            parts.append(data[offset:offset + 12 + length])
+        offset += 12 + length
+    return parts
+
+
 def read_provenance(path: object) -> dict[str, object] | None:
     """The provenance fields of a PNG written by storyboard, read back with Pillow."""
     import json
@@ -91,6 +107,16 @@ def read_provenance(path: object) -> dict[str, object] | None:
     with Image.open(path) as image:  # type: ignore[arg-type]
         text = image.info.get(PROVENANCE_KEY)
     return json.loads(text) if isinstance(text, str) else None
+
+
+def thumbnail_or_none(data: bytes) -> bytes | None:
+    """The thumbnail of image bytes, or None when Pillow cannot read them."""
+    import io
+
+    try:
+        return thumbnail(io.BytesIO(data))
+    except (OSError, ValueError, SyntaxError):  # what Pillow raises for bytes it cannot decode
+        return None
 
 
 def thumbnail(source: object, width: int = 480) -> bytes:

@@ -37,6 +37,16 @@ class StagedImage:
     width: int
     height: int
     job: str
+    stamped: int | None = None  # the version number its provenance chunk names, if any
+
+    @property
+    def thumbnail(self) -> Path:
+        """Where its thumbnail was made while staging (it may be missing: then make it again)."""
+        return thumbnail_beside(self.file)
+
+
+def thumbnail_beside(file: Path) -> Path:
+    return file.with_name(f"{file.name.split('.')[0]}.thumb.jpg")
 
 
 @dataclass
@@ -66,20 +76,30 @@ class Journal:
             self._file.flush()
             os.fsync(self._file.fileno())
 
-    def keep_images(self, job: str, images: list[tuple[str, str, GeneratedImage]]) -> list[StagedImage]:
-        """Stage (address, fingerprint, image) of one job durably, then journal them together."""
+    def keep_images(self, job: str, images: list[tuple[str, str, GeneratedImage, bytes | None]],
+                    stamped: int | None = None) -> list[StagedImage]:
+        """Stage (address, fingerprint, image, thumbnail) of one job durably, then journal them.
+
+        `stamped`: the version number the images' provenance names. Thumbnails are kept
+        beside their image but not fsynced: they can always be made again.
+        """
         self.images_dir.mkdir(parents=True, exist_ok=True)
         staged = []
-        for address, fingerprint, image in images:
+        for address, fingerprint, image, thumbnail in images:
             digest = hashlib.sha256(image.data).hexdigest()
             file = self._stage(image.data, digest, image.format)
+            if thumbnail is not None:  # whole or not at all, but not fsynced
+                target = thumbnail_beside(file)
+                temp = target.with_suffix(f".tmp-{threading.get_ident()}")
+                temp.write_bytes(thumbnail)
+                temp.replace(target)
             staged.append(StagedImage(address, fingerprint, file, digest, image.format, image.width,
-                                      image.height, job))
+                                      image.height, job, stamped))
         if staged:
             fsync_dir(self.images_dir)
             self.append(*({"event": "image", "address": s.address, "fingerprint": s.fingerprint,
                            "file": s.file.name, "sha256": s.sha256, "format": s.format, "width": s.width,
-                           "height": s.height, "job": job} for s in staged))
+                           "height": s.height, "job": job, "stamped": stamped} for s in staged))
         return staged
 
     def _stage(self, data: bytes, sha256: str, image_format: str) -> Path:
@@ -153,7 +173,8 @@ def _staged(images_dir: Path, record: dict[str, Any]) -> StagedImage | None:
     if not file.is_file():
         return None
     return StagedImage(record["address"], record["fingerprint"], file, record["sha256"],
-                       record["format"], record["width"], record["height"], record["job"])
+                       record["format"], record["width"], record["height"], record["job"],
+                       record.get("stamped"))
 
 
 class RunLock:

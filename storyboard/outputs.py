@@ -42,6 +42,11 @@ def versions(output: Path) -> list[int]:
     return sorted(int(match.group(1)) for match in found if match)
 
 
+def next_version(output: Path) -> int:
+    """The number the next version written to `output` gets."""
+    return max(versions(output), default=0) + 1
+
+
 def latest_version(output: Path) -> int | None:
     link = output / LATEST
     with contextlib.suppress(OSError):

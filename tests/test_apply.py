@@ -332,3 +332,45 @@ def test_sigkill_then_resume_reattaches_instead_of_resubmitting(example: Path) -
     assert len(all_jobs) == 7  # what one uninterrupted run submits: nothing was paid twice
     assert len(images(example / "out/v0001")) == FRAMES
     assert not (example / ".storyboard/journal.jsonl").exists()
+
+
+def test_an_image_staged_for_another_version_is_stamped_again_once(run, example: Path) -> None:
+    """A journaled image whose provenance names a version never committed (a run killed
+    after staging, or a journal from before stamping) gets this version's, in one chunk."""
+    import hashlib
+    import io
+
+    from PIL import Image
+
+    from storyboard import load_project, plan
+    from storyboard.images import with_provenance
+    from storyboard.journal import Journal
+    from storyboard.providers.base import GeneratedImage
+
+    change = next(c for c in plan(load_project(example)).changes if c.address == "morning/pour")
+    assert change.spec is not None
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 36), (200, 40, 40)).save(buffer, format="PNG")
+    old = with_provenance(buffer.getvalue(), "png", {"version": 7, "address": "morning/pour"})
+    journal = Journal(example / ".storyboard")
+    journal.keep_images("earlier-job", [("morning/pour", change.spec.fingerprint,
+                                         GeneratedImage(old, "png", 64, 36), None)], stamped=7)
+    journal.close()
+
+    result = run("-C", example, "apply", "--auto-approve")
+    assert result.code == 0, result.err
+    pour = next(p for p in (example / "out/v0001").rglob("*.png") if "pour" in p.name)
+    data = pour.read_bytes()
+    assert data.count(b"iTXtstoryboard\0") == 1
+    assert read_provenance(pour) == {"project": "coffee-launch", "address": "morning/pour", "version": 1,
+                                     "fingerprint": change.spec.fingerprint, "prompt": change.spec.prompt,
+                                     "model": change.spec.model, "seed": change.spec.seed,
+                                     "job": "earlier-job"}
+    with Image.open(pour) as image:
+        assert image.getpixel((3, 3)) == (200, 40, 40)  # the paid-for picture, not a new one
+    lock = json.loads((example / "storyboard.lock").read_text())
+    assert lock["frames"]["morning/pour"]["image"]["sha256"] == hashlib.sha256(data).hexdigest()
+    thumb = example / "out/v0001/thumbs" / pour.relative_to(example / "out/v0001").with_suffix(".jpg")
+    with Image.open(thumb) as small:
+        assert small.format == "JPEG" and small.size == (64, 36)
+    assert run("-C", example, "plan", "--detailed-exitcode").code == 0
