@@ -28,6 +28,7 @@ import httpx
 from storyboard.errors import AuthError, JobLost, ProviderError, UserError
 from storyboard.images import image_format
 from storyboard.providers import atlas_wire as wire
+from storyboard.providers import http_pool
 from storyboard.providers.base import Capabilities, GeneratedImage, ImageRequest, JobResult
 from storyboard.providers.http_retry import (
     Expired,
@@ -97,9 +98,12 @@ class AtlasCloudProvider:
         # connections are closed and reopened: a small pool, all kept alive, serves best.
         connections = min(MAX_CONNECTIONS, config.parallelism + 4)
         timeout = self.settings.request_timeout
+        self._transport = httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
+        http_pool.install(self._transport)
         self._client = httpx.AsyncClient(
+            transport=self._transport,
             timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
             follow_redirects=True,
         )
         # at most as many calls as connections: httpcore's pool queue grows costly when long
