@@ -28,6 +28,7 @@ from storyboard.providers.base import GeneratedImage, ImageRequest, JobResult, P
 
 EventSink = Callable[[dict[str, Any]], None]
 PARTIAL_RETRIES = 2
+DISK_THREADS = 2
 
 
 @dataclass
@@ -78,6 +79,9 @@ class _Runner:
         self.emit = emit
         self.stop = stop
         self.limiter = anyio.CapacityLimiter(parallelism)
+        # threads writing to .storyboard/ at once: dozens of them creating files in one folder
+        # spin on its lock (measured: 1.5 ms of CPU per image at 40 threads)
+        self.disk = anyio.CapacityLimiter(DISK_THREADS)
         self.pace = _Pace(plan.project.provider.requests_per_minute)
         self.images: dict[str, StagedImage] = {}  # by fingerprint
         self.unfinished: dict[str, dict[str, Any]] = {}  # job id -> its journal record, until collected
@@ -174,7 +178,7 @@ class _Runner:
             return
         record = {"event": "submitted", "job": job_id, "frames": list(request.frames), "at": time.time(),
                   "fingerprints": list(request.fingerprints), "request": _request_json(request)}
-        await anyio.to_thread.run_sync(self.journal.append, record)
+        await anyio.to_thread.run_sync(self.journal.append, record, limiter=self.disk)
         self.unfinished[job_id] = record
         self.emit({"event": "job_submitted", "job": job_id, "frames": list(request.frames)})
         try:
@@ -229,7 +233,8 @@ class _Runner:
             self.emit({"event": "stopping", "reason": error.message})
 
     async def _finished(self, job_id: str) -> None:
-        await anyio.to_thread.run_sync(self.journal.append, {"event": "job_done", "job": job_id})
+        await anyio.to_thread.run_sync(self.journal.append, {"event": "job_done", "job": job_id},
+                                       limiter=self.disk)
         self.unfinished.pop(job_id, None)
 
     def _kept_images(self, request: ImageRequest, outcome: JobResult) -> list[Path]:
@@ -251,7 +256,7 @@ class _Runner:
             else:
                 keep.append((address, fingerprint, image))
         # stamping, thumbnails, hashing and fsyncs run in a worker thread: the loop keeps polling
-        for staged in await anyio.to_thread.run_sync(self._keep, job_id, keep):
+        for staged in await anyio.to_thread.run_sync(self._keep, job_id, keep, limiter=self.disk):
             self.images[staged.fingerprint] = staged
             self.result.cost = round(self.result.cost + self.price, 4)
             self._done(staged.address)
