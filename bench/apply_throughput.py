@@ -7,7 +7,10 @@ fixed latency per prediction; `storyboard.apply` runs in this process, so its CP
 time is ours alone. efficiency = ideal / measured, ideal = ceil(requests /
 parallelism) × latency. A second pass answers 10% of submits with 429 (Retry-After
 a fifth of the latency) and 5% of polls with 503; the fake's counts prove no frame
-was paid for twice.
+was paid for twice. Our CPU per frame is set beside its floor on this machine,
+measured in the same run by bench/apply_floor.py: the least work any client must do
+for the same predictions (one submit and one poll each, the downloads, the uploads,
+and each image kept durably and linked into the version).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 import anyio
 
 import storyboard
+from bench.apply_floor import Floor, measure_floor
 from bench.make_project import make_project
 from bench.measure import WORK, fresh_copy, table
 
@@ -112,19 +116,20 @@ def measure(fake: Fake, frames: int, parallelism: int, mode: str, label: str) ->
                    len(result.failed))
 
 
-def report(outcomes: list[Outcome], latency: float) -> str:
+def report(outcomes: list[Outcome], latency: float, floor: Floor) -> str:
     rows = []
     for o in outcomes:
         ideal = math.ceil(o.requests / o.parallelism) * latency
         paid_once = o.stats["images_billed"] == o.frames + o.failed and o.stats["predictions"] == o.requests
+        least = floor.per_frame(o.mode, o.requests, max(o.frames, 1), o.stats["calls"]["upload"])
         rows.append((o.mode, o.parallelism, o.requests, o.frames, o.failed, f"{ideal:.2f}", f"{o.wall:.2f}",
-                     f"**{ideal / o.wall:.3f}**", f"{o.cpu / max(o.frames, 1) * 1000:.2f}",
-                     f"{o.stats['cpu']:.1f}", o.stats["max_in_flight"], o.stats["calls"]["submit"],
-                     o.stats["statuses"].get("429", 0), o.stats["statuses"].get("503", 0),
-                     "yes" if paid_once else "**NO**"))
+                     f"**{ideal / o.wall:.3f}**", f"**{o.cpu / max(o.frames, 1) * 1000:.2f}**",
+                     f"{least:.2f}", f"{o.stats['cpu']:.1f}", o.stats["max_in_flight"],
+                     o.stats["calls"]["submit"], o.stats["calls"]["poll"], o.stats["statuses"].get("429", 0),
+                     o.stats["statuses"].get("503", 0), "yes" if paid_once else "**NO**"))
     return table(["outputs", "parallelism", "requests", "frames", "failed", "ideal s", "measured s",
-                  "efficiency", "our CPU ms / frame", "fake's CPU s", "max in flight", "submits", "429s",
-                  "503s", "each frame paid once"], rows)
+                  "efficiency", "our CPU ms / frame", "floor CPU ms / frame", "fake's CPU s", "max in flight",
+                  "submits", "polls", "429s", "503s", "each frame paid once"], rows)
 
 
 def main() -> None:
@@ -144,9 +149,15 @@ def main() -> None:
             modes = args.modes[:1] if faults else args.modes  # faults: the default mode is enough
             outcomes = [measure(fake, args.frames, p, mode, label)
                         for mode in modes for p in args.parallelism]
+            if not faults:  # the floor is measured once, against the fake without faults
+                floor = measure_floor(fake.url, KEY)
         title = ("with 10% of submits 429 and 5% of polls 503" if faults else "no faults")
         print(f"\nApply {args.frames} frames in sequential scenes, latency {args.latency} s, {title}\n")
-        print(report(outcomes, args.latency), flush=True)
+        print(report(outcomes, args.latency, floor), flush=True)
+        if not faults:
+            print(f"\nFloor parts (CPU ms): one exchange {floor.exchange_ms['urls']:.3f} (URL outputs) / "
+                  f"{floor.exchange_ms['base64']:.3f} (base64), one download {floor.download_ms:.3f}, "
+                  f"one image kept and linked {floor.file_ms:.3f}", flush=True)
 
 
 if __name__ == "__main__":
