@@ -186,12 +186,12 @@ def read_all(paths: Sequence[Path]) -> list[YamlFile | ProjectError]:
     caches = [_ParseCache(raw) for raw in raws]
     parsed: list[Any] = [cache.load() for cache in caches]
     misses = [i for i, data in enumerate(parsed) if data is _MISSING]
-    shared = _helper_share([len(raws[i]) for i in misses])
-    helper = _Helper.start([paths[i] for i in misses[len(misses) - shared:]]) if shared else None
+    delegated = misses[len(misses) - _helper_share([len(raws[i]) for i in misses]):]
+    helper = _Helper.start([paths[i] for i in delegated]) if delegated else None
     results: list[YamlFile | ProjectError] = []
     for index, path in enumerate(paths):
-        if helper is not None and index == misses[len(misses) - shared]:
-            for position, (digest, blob) in zip(misses[len(misses) - shared:], helper.results(), strict=True):
+        if helper is not None and index == delegated[0]:  # this process parsed its share: collect
+            for position, (digest, blob) in zip(delegated, helper.results(), strict=True):
                 if blob is not None and digest == hashlib.sha256(raws[position]).hexdigest():
                     parsed[position] = marshal.loads(blob)
                     caches[position].store_blob(blob)
@@ -234,6 +234,8 @@ class _Helper:
         package_parent = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
+        if not sys.executable:  # an embedded interpreter: no Python to start
+            return cls(None, len(paths))
         try:
             process = subprocess.Popen([sys.executable, "-m", "storyboard.parse_helper", *map(str, paths)],
                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
