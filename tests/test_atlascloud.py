@@ -238,6 +238,29 @@ def test_the_key_is_redacted_from_an_error_the_service_echoes(fake_atlas: FakeAt
 # --- polling ------------------------------------------------------------------------------------------
 
 
+def test_polling_learns_how_long_sets_take(fake_atlas: FakeAtlas) -> None:
+    """After sets have finished, a new set sleeps through most of the expected time and
+    costs a few polls; a size not seen yet borrows the time of a smaller one."""
+    fake_atlas.latency = 0.4
+    polls: list[int] = []
+
+    async def main() -> None:
+        provider = AtlasCloudProvider(config(poll_interval=0.01))
+        try:
+            for frames in (2, 2, 2, 3):
+                before = fake_atlas.count("poll")
+                job = request(frames)
+                result = await provider.wait(await provider.submit(job), job)
+                assert sorted(result.images) == list(range(frames))
+                polls.append(fake_atlas.count("poll") - before)
+        finally:
+            await provider.aclose()
+
+    anyio.run(main)
+    assert polls[0] >= 6  # nothing known yet: 10 ms, then growing to 50 ms, for 0.4 s
+    assert all(n <= 4 for n in polls[1:]), polls  # the first poll at 90% of what the first took
+
+
 @pytest.mark.parametrize("fault", [
     Fault(status=503), Fault(status=500), Fault(status=429, retry_after=0), Fault(drop=True),
     Fault(body="{not json"), Fault(status=502, body="<html><h1>502 Bad Gateway</h1></html>"),
