@@ -197,10 +197,21 @@ def write_lock(path: Path, lock: Lock) -> bool:
     return True
 
 
+def _umask() -> int:
+    """The process umask, read once at import (setting it to read it is not thread-safe)."""
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+_FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file; mkstemp gives 0600
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write a temp file beside `path`, fsync it, rename it over `path`, fsync the folder."""
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, _FILE_MODE)
         with os.fdopen(handle, "wb") as file:
             file.write(data)
             file.flush()

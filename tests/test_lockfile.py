@@ -29,6 +29,13 @@ def test_golden_bytes(tmp_path: Path) -> None:
     assert path.read_bytes() == GOLDEN.read_bytes()
 
 
+def test_the_lockfile_gets_the_permissions_of_any_new_file(tmp_path: Path) -> None:
+    """Not mkstemp's 0600: teammates and CI users reading the checkout must be able to read it."""
+    write_lock(tmp_path / "storyboard.lock", sample())
+    (tmp_path / "plain").write_text("x")
+    assert (tmp_path / "storyboard.lock").stat().st_mode == (tmp_path / "plain").stat().st_mode
+
+
 def test_round_trip_and_not_rewritten_when_unchanged(tmp_path: Path) -> None:
     path = tmp_path / "storyboard.lock"
     write_lock(path, sample())
