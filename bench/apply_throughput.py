@@ -7,7 +7,9 @@ fixed latency per prediction; `storyboard.apply` runs in this process, so its CP
 time is ours alone. efficiency = ideal / measured, ideal = ceil(requests /
 parallelism) × latency. A second pass answers 10% of submits with 429 (Retry-After
 a fifth of the latency) and 5% of polls with 503; the fake's counts prove no frame
-was paid for twice. Our CPU per frame is set beside its floor on this machine,
+was paid for twice. Our CPU per frame is set beside the part of it spent on image
+work (thumbnails made, base64 decoded: measured per thread around those functions)
+and beside its floor on this machine,
 measured in the same run by bench/apply_floor.py: the least work any client must do
 for the same predictions (one submit and one poll each, the downloads, the uploads,
 and each image kept durably and linked into the version).
@@ -24,7 +26,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,11 +111,45 @@ def measure(fake: Fake, frames: int, parallelism: int, mode: str, label: str) ->
     project = storyboard.load_project(root)
     plan = storyboard.plan(project)
     cpu_start, started = time.process_time(), time.perf_counter()
-    result = anyio.run(lambda: storyboard.apply(plan, parallelism=parallelism))
+    with image_work() as pixels:
+        result = anyio.run(lambda: storyboard.apply(plan, parallelism=parallelism))
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_start
-    stats = {**fake_stats(url), "cpu": fake.cpu() - fake_cpu}
+    stats = {**fake_stats(url), "cpu": fake.cpu() - fake_cpu, "pixels": pixels()}
     return Outcome(mode, parallelism, len(plan.batches), len(result.generated), wall, cpu, stats,
                    len(result.failed))
+
+
+@contextmanager
+def image_work() -> Iterator[Callable[[], float]]:
+    """CPU seconds spent decoding and encoding images (thumbnails, base64), measured per thread
+    around the functions that do it; yields a function reading the total so far."""
+    import threading
+
+    import storyboard.execute
+    import storyboard.providers.atlascloud as atlascloud
+
+    total = [0.0]
+    lock = threading.Lock()
+    originals = {(storyboard.execute, "thumbnail_or_none"): storyboard.execute.thumbnail_or_none,
+                 (atlascloud.wire, "decode_output"): atlascloud.wire.decode_output}
+
+    def timed(function: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any) -> Any:
+            start = time.thread_time()
+            try:
+                return function(*args)
+            finally:
+                with lock:
+                    total[0] += time.thread_time() - start
+        return wrapper
+
+    for (module, name), function in originals.items():
+        setattr(module, name, timed(function))
+    try:
+        yield lambda: total[0]
+    finally:
+        for (module, name), function in originals.items():
+            setattr(module, name, function)
 
 
 def report(outcomes: list[Outcome], latency: float, floor: Floor) -> str:
@@ -124,11 +160,13 @@ def report(outcomes: list[Outcome], latency: float, floor: Floor) -> str:
         least = floor.per_frame(o.mode, o.requests, max(o.frames, 1), o.stats["calls"]["upload"])
         rows.append((o.mode, o.parallelism, o.requests, o.frames, o.failed, f"{ideal:.2f}", f"{o.wall:.2f}",
                      f"**{ideal / o.wall:.3f}**", f"**{o.cpu / max(o.frames, 1) * 1000:.2f}**",
-                     f"{least:.2f}", f"{o.stats['cpu']:.1f}", o.stats["max_in_flight"],
+                     f"{o.stats['pixels'] / max(o.frames, 1) * 1000:.2f}", f"{least:.2f}",
+                     f"{o.stats['cpu']:.1f}", o.stats["max_in_flight"],
                      o.stats["calls"]["submit"], o.stats["calls"]["poll"], o.stats["statuses"].get("429", 0),
                      o.stats["statuses"].get("503", 0), "yes" if paid_once else "**NO**"))
     return table(["outputs", "parallelism", "requests", "frames", "failed", "ideal s", "measured s",
-                  "efficiency", "our CPU ms / frame", "floor CPU ms / frame", "fake's CPU s", "max in flight",
+                  "efficiency", "our CPU ms / frame", "of which image work", "floor CPU ms / frame",
+                  "fake's CPU s", "max in flight",
                   "submits", "polls", "429s", "503s", "each frame paid once"], rows)
 
 
