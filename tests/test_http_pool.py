@@ -69,6 +69,26 @@ def test_a_connection_the_server_closed_is_replaced_not_reused(closing_server: t
     assert len(accepted) == 2
 
 
+def test_an_idle_connection_is_always_polled(closing_server: tuple[str, list[int]],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """However long a "still open" answer is trusted, not for a connection idle past IN_USE."""
+    url, accepted = closing_server
+    monkeypatch.setattr(http_pool, "RECHECK_AFTER", 3600.0)
+    monkeypatch.setattr(http_pool, "IN_USE", 0.1)
+
+    async def two_requests() -> list[int]:
+        transport = httpx.AsyncHTTPTransport()
+        assert http_pool.install(transport)
+        async with httpx.AsyncClient(transport=transport) as client:
+            first = await client.get(url)
+            await anyio.sleep(0.3)
+            second = await client.get(url)
+        return [first.status_code, second.status_code]
+
+    assert anyio.run(two_requests) == [200, 200]
+    assert len(accepted) == 2
+
+
 def test_the_atlas_client_uses_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fails when an httpx upgrade moves the pool: the speed-up would be silently gone."""
     monkeypatch.setenv("ATLASCLOUD_API_KEY", "test-key")

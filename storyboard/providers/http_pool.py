@@ -6,9 +6,10 @@ anyio streams answer by building a dict of socket attributes, with a getpeername
 system call, then poll the socket: about 1 ms of CPU per request with 8 connections, a
 quarter of `apply`'s CPU at high parallelism (see bench/RESULTS.md). Here a connection
 keeps its socket from the start, polls it as httpcore does, and trusts a "still open"
-answer for RECHECK_AFTER seconds. Servers close idle connections after seconds of
-keep-alive, so this widens the race every client has (a close already in flight when a
-request is sent) from microseconds to those few milliseconds, no more.
+answer for RECHECK_AFTER seconds, but only while it carried a request in the last
+IN_USE seconds. Servers close connections after seconds of keep-alive idleness, so a
+connection that busy cannot be closed for idleness between the poll and its next use;
+an idle one is polled every time, as before.
 
 httpx has no public way to choose the pool's network backend, so `install` wraps the
 one the transport's pool has and does nothing if that pool looks different (a newer
@@ -28,6 +29,7 @@ import httpcore
 import httpx
 
 RECHECK_AFTER = 0.025  # seconds
+IN_USE = 1.0  # seconds; far below any server's keep-alive timeout (uvicorn's is 5 s, nginx's 75 s)
 
 
 def install(transport: httpx.AsyncHTTPTransport) -> bool:
@@ -58,12 +60,16 @@ class _Stream(httpcore.AsyncNetworkStream):
         self._stream = stream
         self._socket: socket.socket | None = stream.get_extra_info("socket")
         self._open_at = float("-inf")  # when a poll last found it still open
+        self._used_at = float("-inf")  # when it last read or wrote
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._stream.read(max_bytes, timeout)
+        data = await self._stream.read(max_bytes, timeout)
+        self._used_at = time.monotonic()
+        return data
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         await self._stream.write(buffer, timeout)
+        self._used_at = time.monotonic()
 
     async def aclose(self) -> None:
         await self._stream.aclose()
@@ -75,7 +81,7 @@ class _Stream(httpcore.AsyncNetworkStream):
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable" and self._socket is not None:
             now = time.monotonic()
-            if now - self._open_at < RECHECK_AFTER:
+            if now - self._open_at < RECHECK_AFTER and now - self._used_at < IN_USE:
                 return False
             if readable(self._socket):
                 return True
