@@ -28,10 +28,10 @@ from storyboard.outputs import (
     build_version,
     collect_garbage,
     latest_version,
+    next_version,
     now_iso,
     read_manifest,
     version_name,
-    versions,
 )
 from storyboard.pages import render_pages
 from storyboard.planner import Change, Plan, lock_inputs
@@ -66,7 +66,7 @@ def assemble(plan: Plan, images: Mapping[str, StagedImage], failed: Mapping[str,
     output = project.output_path
     latest = latest_version(output)
     previous_manifest = _frames_by_address(output, latest)
-    version = _Version(max(versions(output), default=0) + 1, output, latest)
+    version = _Version(next_version(output), output, latest)
     frames = {frame.address: frame for frame in project.frames}
     for change in plan.changes:
         if change.action == "remove":
