@@ -7,7 +7,8 @@ fixed latency per prediction; `storyboard.apply` runs in this process, so its CP
 time is ours alone. efficiency = ideal / measured, ideal = ceil(requests /
 parallelism) × latency. A second pass answers 10% of submits with 429 (Retry-After
 a fifth of the latency) and 5% of polls with 503; the fake's counts prove no frame
-was paid for twice. Our CPU per frame is set beside the part of it spent on image
+was paid for twice. Our CPU per frame (user + system: on a VM the system part swings
+several-fold between runs of the same code) is set beside the part of it spent on image
 work (thumbnails made, base64 decoded: measured per thread around those functions)
 and beside its floor on this machine,
 measured in the same run by bench/apply_floor.py: the least work any client must do
@@ -21,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -110,11 +112,14 @@ def measure(fake: Fake, frames: int, parallelism: int, mode: str, label: str) ->
     fake_cpu = fake.cpu()
     project = storyboard.load_project(root)
     plan = storyboard.plan(project)
-    cpu_start, started = time.process_time(), time.perf_counter()
+    before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     with image_work() as pixels:
         result = anyio.run(lambda: storyboard.apply(plan, parallelism=parallelism))
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_start
-    stats = {**fake_stats(url), "cpu": fake.cpu() - fake_cpu, "pixels": pixels()}
+    wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
+    user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+    stats = {**fake_stats(url), "cpu": fake.cpu() - fake_cpu, "pixels": pixels(), "user": user,
+             "system": system}
+    cpu = user + system
     return Outcome(mode, parallelism, len(plan.batches), len(result.generated), wall, cpu, stats,
                    len(result.failed))
 
@@ -160,12 +165,15 @@ def report(outcomes: list[Outcome], latency: float, floor: Floor) -> str:
         least = floor.per_frame(o.mode, o.requests, max(o.frames, 1), o.stats["calls"]["upload"])
         rows.append((o.mode, o.parallelism, o.requests, o.frames, o.failed, f"{ideal:.2f}", f"{o.wall:.2f}",
                      f"**{ideal / o.wall:.3f}**", f"**{o.cpu / max(o.frames, 1) * 1000:.2f}**",
+                     f"{o.stats['user'] / max(o.frames, 1) * 1000:.2f}",
+                     f"{o.stats['system'] / max(o.frames, 1) * 1000:.2f}",
                      f"{o.stats['pixels'] / max(o.frames, 1) * 1000:.2f}", f"{least:.2f}",
                      f"{o.stats['cpu']:.1f}", o.stats["max_in_flight"],
                      o.stats["calls"]["submit"], o.stats["calls"]["poll"], o.stats["statuses"].get("429", 0),
                      o.stats["statuses"].get("503", 0), "yes" if paid_once else "**NO**"))
     return table(["outputs", "parallelism", "requests", "frames", "failed", "ideal s", "measured s",
-                  "efficiency", "our CPU ms / frame", "of which image work", "floor CPU ms / frame",
+                  "efficiency", "our CPU ms / frame", "user", "system", "of which image work",
+                  "floor CPU ms / frame",
                   "fake's CPU s", "max in flight",
                   "submits", "polls", "429s", "503s", "each frame paid once"], rows)
 
