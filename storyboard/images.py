@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 _SIGNATURES = (
     (b"\x89PNG\r\n\x1a\n", "png"),
     (b"\xff\xd8\xff", "jpeg"),
@@ -65,37 +67,24 @@ def with_provenance(data: bytes, image_format_name: str, fields: dict[str, objec
     # keyword, NUL, not compressed, method 0, no language tag, no translated keyword, then the text
     body = PROVENANCE_KEY.encode() + b"\0" + b"\0\0" + b"\0" + b"\0" + text
     chunk = struct.pack(">I", len(body)) + b"iTXt" + body + struct.pack(">I", zlib.crc32(b"iTXt" + body))
-    at = _first_chunk(data, b"IDAT")  # before the pixels, where every reader looks
+    chunks = list(_png_chunks(data))
+    at = next((start for start, kind, _ in chunks if kind == b"IDAT"), None)  # before the pixels
     if at is None:
         return data
-    head = b"".join(_chunks_before(data, at, skip=b"iTXt" + PROVENANCE_KEY.encode() + b"\0"))
-    return head + chunk + data[at:]  # an earlier provenance chunk is replaced, not repeated
+    ours = b"iTXt" + PROVENANCE_KEY.encode() + b"\0"  # an earlier provenance chunk is replaced
+    kept = [data[start:end] for start, _, end in chunks if end <= at and not data.startswith(ours, start + 4)]
+    return data[:8] + b"".join(kept) + chunk + data[at:]
 
 
-def _first_chunk(data: bytes, kind: bytes) -> int | None:
-    """Offset of the first PNG chunk of type `kind`."""
+def _png_chunks(data: bytes) -> Iterator[tuple[int, bytes, int]]:
+    """(start, type, end) of each chunk of a PNG, in order."""
     import struct
 
-    offset = 8
-    while offset + 8 <= len(data):
-        (length,) = struct.unpack(">I", data[offset:offset + 4])
-        if data[offset + 4:offset + 8] == kind:
-            return offset
-        offset += 12 + length
-    return None
-
-
-def _chunks_before(data: bytes, end: int, skip: bytes) -> list[bytes]:
-    """The signature and each chunk before offset `end`, less those whose type+data start with `skip`."""
-    import struct
-
-    parts, offset = [data[:8]], 8
-    while offset < end:
-        (length,) = struct.unpack(">I", data[offset:offset + 4])
-        if not data.startswith(skip, offset + 4):
-            parts.append(data[offset:offset + 12 + length])
-        offset += 12 + length
-    return parts
+    start = 8
+    while start + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[start:start + 4])
+        yield start, data[start + 4:start + 8], start + 12 + length
+        start += 12 + length
 
 
 def read_provenance(path: object) -> dict[str, object] | None:
