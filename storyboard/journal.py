@@ -87,12 +87,10 @@ class Journal:
         staged = []
         for address, fingerprint, image, thumbnail in images:
             digest = hashlib.sha256(image.data).hexdigest()
-            file = self._stage(image.data, digest, image.format)
-            if thumbnail is not None:  # whole or not at all, but not fsynced
-                target = thumbnail_beside(file)
-                temp = target.with_suffix(f".tmp-{threading.get_ident()}")
-                temp.write_bytes(thumbnail)
-                temp.replace(target)
+            name = f"{digest}{EXTENSIONS.get(image.format, '.bin')}"
+            file = self._stage(image.data, self.images_dir / name)
+            if thumbnail is not None:
+                self._stage(thumbnail, thumbnail_beside(file), durable=False)
             staged.append(StagedImage(address, fingerprint, file, digest, image.format, image.width,
                                       image.height, job, stamped))
         if staged:
@@ -102,15 +100,16 @@ class Journal:
                            "height": s.height, "job": job, "stamped": stamped} for s in staged))
         return staged
 
-    def _stage(self, data: bytes, sha256: str, image_format: str) -> Path:
-        """Write image bytes under images/<sha256>.<ext> and fsync them (the folder: by the caller)."""
-        target = self.images_dir / f"{sha256}{EXTENSIONS.get(image_format, '.bin')}"
+    @staticmethod
+    def _stage(data: bytes, target: Path, durable: bool = True) -> Path:
+        """Write `target` whole or not at all, fsynced if `durable` (its folder: by the caller)."""
         if not target.exists():
             temp = target.with_suffix(f".tmp-{threading.get_ident()}")
             with temp.open("wb") as file:
                 file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
+                if durable:
+                    file.flush()
+                    os.fsync(file.fileno())
             temp.replace(target)
         return target
 
