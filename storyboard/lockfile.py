@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,28 +197,22 @@ def write_lock(path: Path, lock: Lock) -> bool:
     return True
 
 
-def _umask() -> int:
-    """The process umask, read once at import (setting it to read it is not thread-safe)."""
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
-
-
-_FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file; mkstemp gives 0600
-
-
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write a temp file beside `path`, fsync it, rename it over `path`, fsync the folder."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write a temp file beside `path`, fsync it, rename it over `path`, fsync the folder.
+
+    The temp file is made like any new file (0666 less the umask), not 0600 as mkstemp does:
+    the lockfile and manifests are read by teammates and CI users too.
+    """
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        os.fchmod(handle, _FILE_MODE)
         with os.fdopen(handle, "wb") as file:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
-        Path(temp).replace(path)
+        temp.replace(path)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
 
