@@ -75,12 +75,16 @@ class YamlFile:
         self.data = data
 
     @classmethod
-    def read(cls, path: Path, raw: bytes | None = None, parsed: Any = _MISSING) -> YamlFile:
-        """Parse `path`; a syntax error becomes a ProjectError at its line and column.
+    def read(cls, path: Path) -> YamlFile:
+        """Parse `path`; a syntax error becomes a ProjectError at its line and column."""
+        result = read_all([path])[0]
+        if isinstance(result, ProjectError):
+            raise result
+        return result
 
-        `raw` is the file's bytes if already read; `parsed`, their data if already parsed.
-        """
-        raw = path.read_bytes() if raw is None else raw
+    @classmethod
+    def _from_bytes(cls, path: Path, raw: bytes, cache: _ParseCache, parsed: Any) -> YamlFile:
+        """The file from its bytes and its data if already known (cache or helper), else parsed."""
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -89,10 +93,6 @@ class YamlFile:
             ) from None
         if parsed is not _MISSING:
             return cls(path, text, parsed)
-        cache = _ParseCache(raw)
-        data = cache.load()
-        if data is not _MISSING:
-            return cls(path, text, data)
         try:
             data = parse_text(text)
         except yaml.MarkedYAMLError as exc:
@@ -196,7 +196,7 @@ def read_all(paths: Sequence[Path]) -> list[YamlFile | ProjectError]:
                     parsed[position] = marshal.loads(blob)
                     caches[position].store_blob(blob)
         try:
-            results.append(YamlFile.read(path, raws[index], parsed[index]))
+            results.append(YamlFile._from_bytes(path, raws[index], caches[index], parsed[index]))
         except ProjectError as error:
             results.append(error)
     return results
