@@ -65,7 +65,7 @@ def main() -> None:
                   f"{apply.cpu:.3f}", f"**{apply.wall - args.latency:.3f}**", clean)]))
     print(f"\nVersions on disk: bytes the new version adds to out/ (1 of {args.frames} frames new; "
           "a file linked from an older version adds nothing)\n")
-    kinds = ["images", "thumbnails", "manifest.json", "pages"]
+    kinds = ["images", "thumbnails", "manifests", "pages", "other"]
     print(table(["total added", *kinds, "gc --keep 1 wall s", "bytes gc freed"],
                 [(f"{sum(added.values()):,}", *(f"{added.get(kind, 0):,}" for kind in kinds),
                   f"{gc.wall:.3f}", f"{freed:,}")]))
@@ -90,7 +90,7 @@ def added_bytes(before: dict[tuple[int, int], tuple[int, str]],
         if inode not in before:
             parts = Path(path).parts
             kind = ("thumbnails" if "thumbs" in parts else "pages" if path.endswith(".html")
-                    else "manifest.json" if path.endswith("manifest.json") else
+                    else "manifests" if path.endswith(("manifest.json", "scene.json")) else
                     "images" if path.endswith((".png", ".jpg", ".webp")) else "other")
             kinds[kind] = kinds.get(kind, 0) + size
     return kinds

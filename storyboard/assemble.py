@@ -5,13 +5,16 @@ then `latest`, then the lockfile (atomic replace), then the stat cache. A frame 
 failed keeps its previous image and lock entry, so the next plan shows it again.
 
 A version holds the images (new ones carry their provenance in a PNG text chunk),
-`thumbs/` (small JPEGs for the pages), `manifest.json`, `index.html` (the storyboard)
-and `changes.html` (what this version changed, for review).
+`thumbs/` (small JPEGs for the pages), `manifest.json` with a `scene.json` per scene
+(see manifest.py), `index.html` with a page per scene (the storyboard) and
+`changes.html` (what this version changed, for review). Only what changed is written:
+images, thumbnails and the files of untouched scenes are hard-linked.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +25,7 @@ from storyboard.fingerprint import FrameSpec
 from storyboard.images import EXTENSIONS, thumbnail, with_provenance
 from storyboard.journal import StagedImage
 from storyboard.lockfile import Lock, LockEntry, write_lock
+from storyboard.manifest import MANIFEST, read_manifest, split
 from storyboard.outputs import (
     Placement,
     StatCache,
@@ -30,7 +34,6 @@ from storyboard.outputs import (
     latest_version,
     next_version,
     now_iso,
-    read_manifest,
     version_name,
 )
 from storyboard.pages import render_pages
@@ -78,13 +81,9 @@ def assemble(plan: Plan, images: Mapping[str, StagedImage], failed: Mapping[str,
     if not version.changed:
         return None, False
     number = version.number
-    manifest = {"format": 1, "project": project.name, "version": number, "created_at": now_iso(),
-                "changes": version.counts, "frames": version.manifest_frames}
-    scenes = {scene.id: scene.title or scene.id for scene in project.scenes}
-    removed = [change.address for change in plan.changes if change.action == "remove"]
-    for name, page in render_pages(manifest, scenes, failed, removed).items():
-        version.placements.append(Placement(name, data=page.encode(), durable=False))
-    folder = build_version(output, number, version.placements, manifest)
+    _add_manifest_and_pages(version, project, failed,
+                            [change.address for change in plan.changes if change.action == "remove"])
+    folder = build_version(output, number, version.placements)
     emit({"event": "version_written", "version": number, "path": str(folder), "changes": version.counts})
     lock_written = write_lock(project.lockfile_path, Lock(project.name, number, version.frames))
     cache = StatCache(project.root)
@@ -94,6 +93,23 @@ def assemble(plan: Plan, images: Mapping[str, StagedImage], failed: Mapping[str,
     if project.keep_versions:
         collect_garbage(output, project.keep_versions)
     return number, lock_written
+
+
+def _add_manifest_and_pages(version: _Version, project: model.Project, failed: Mapping[str, str],
+                            removed: list[str]) -> None:
+    """The root manifest, the scene manifests and the pages; an untouched scene's files are linked."""
+    titles = {scene.id: scene.title or scene.id for scene in project.scenes}
+    own = {"project": project.name, "version": version.number, "created_at": now_iso(),
+           "changes": version.counts}
+    root, scene_files = split(own, version.manifest_frames, titles)
+    pages = render_pages({**root, "frames": version.manifest_frames}, root["scenes"], failed, removed)
+    for path, data in scene_files.items():
+        version.placements.append(Placement(path, data=data, same_as=version.old_file(path)))
+    for path, page in pages.items():
+        version.placements.append(Placement(path, data=page.encode(), same_as=version.old_file(path),
+                                            durable=False))
+    text = json.dumps(root, indent=2, ensure_ascii=False) + "\n"
+    version.placements.append(Placement(MANIFEST, data=text.encode()))
 
 
 def _add_frame(version: _Version, project: model.Project, change: Change, images: Mapping[str, StagedImage],

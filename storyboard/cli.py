@@ -283,7 +283,8 @@ def _run_apply(settings: Settings, the_plan: Any, parallelism: int | None, max_c
 @pass_settings
 def history(settings: Settings) -> None:
     """List the output versions with their change counts."""
-    from storyboard.outputs import latest_version, read_manifest, version_name, versions
+    from storyboard.manifest import frame_count, read_manifest
+    from storyboard.outputs import latest_version, version_name, versions
 
     project = settings.load()
     output = project.output_path
@@ -293,18 +294,19 @@ def history(settings: Settings) -> None:
         click.echo("No versions yet: run `storyboard apply`.")
         return
     for number in numbers:
-        manifest = read_manifest(output, number)
+        manifest = read_manifest(output, number, frames=False)
         counts = manifest.get("changes", {})
         marker = "  (latest)" if number == latest else ""
         click.echo(f"{version_name(number)}  {manifest.get('created_at', '?')}  "
-                   f"{len(manifest.get('frames', []))} frames: {counts.get('create', 0)} new, "
+                   f"{frame_count(manifest)} frames: {counts.get('create', 0)} new, "
                    f"{counts.get('regenerate', 0)} regenerated, {counts.get('repair', 0)} repaired, "
                    f"{counts.get('remove', 0)} removed, {counts.get('failed', 0)} failed{marker}")
 
 
 @cli.command()
 @click.argument("version", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print the manifest.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the manifest, every frame in it (merged from the scene manifests).")
 @pass_settings
 def show(settings: Settings, version: str | None, as_json: bool) -> None:
     """Show a version's frames (default: the latest)."""
@@ -324,7 +326,8 @@ def export() -> None:
 
 
 def _version_folder(settings: Settings, version: str | None) -> tuple[Path, dict[str, Any]]:
-    from storyboard.outputs import latest_version, read_manifest, version_name
+    from storyboard.manifest import read_manifest
+    from storyboard.outputs import latest_version, version_name
 
     project = settings.load()
     output = project.output_path

@@ -1,11 +1,13 @@
 """Version folders on disk: naming, finding, assembling, the manifest, and gc.
 
     out/v0001/01-morning/04-pour.png   one image per frame, scene folders in story order
-    out/v0001/manifest.json            every frame: path, sha256, fingerprint, prompt, …
+    out/v0001/manifest.json            the version; 01-morning/scene.json its frames (see manifest.py)
     out/latest -> v0001
 
 A version is built under a temporary name, unchanged frames hard-linked (copied
-where links fail), then renamed into place; `latest` moves only after that.
+where links fail), then renamed into place; `latest` moves only after that. Any other
+file identical to the previous version's (an untouched scene's manifest and page) is
+hard-linked too.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from storyboard.lockfile import atomic_write, fsync_dir
 
 VERSION_PATTERN = re.compile(r"^v(\d{4,})$")
 LATEST = "latest"
-MANIFEST = "manifest.json"
 
 
 def version_name(number: int) -> str:
@@ -68,17 +69,6 @@ def frame_paths(project: model.Project) -> dict[str, str]:
     return paths
 
 
-def read_manifest(output: Path, number: int) -> dict[str, Any]:
-    path = output / version_name(number) / MANIFEST
-    try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"version {version_name(number)} has no {MANIFEST} in {output}") from None
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path}:{error.lineno}:{error.colno}: corrupt manifest: {error.msg}") from None
-    return data
-
-
 SYNC_ALL_ABOVE = 16  # files; past this one sync(2) beats an fsync per file
 
 
@@ -88,12 +78,12 @@ class Placement:
 
     path: str  # relative to the version folder, with extension
     source: Path | None = None  # a file to hard-link (or copy) …
-    data: bytes | None = None  # … or bytes to write
+    data: bytes | None = None  # … or bytes to write,
+    same_as: Path | None = None  # … linked from this file instead when it holds the same bytes
     durable: bool = True  # fsync written bytes (thumbnails can be made again)
 
 
-def build_version(output: Path, number: int, placements: Iterable[Placement],
-                  manifest: dict[str, Any]) -> Path:
+def build_version(output: Path, number: int, placements: Iterable[Placement]) -> Path:
     """Write version `number` under a temporary name, rename it into place, move `latest`."""
     output.mkdir(parents=True, exist_ok=True)
     final = output / version_name(number)
@@ -110,7 +100,10 @@ def build_version(output: Path, number: int, placements: Iterable[Placement],
             if target.parent not in folders:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 folders.add(target.parent)
-            if placement.data is not None:
+            if placement.data is not None and _holds(placement.same_as, placement.data):
+                assert placement.same_as is not None
+                link_or_copy(placement.same_as, target)
+            elif placement.data is not None:
                 target.write_bytes(placement.data)
                 if placement.durable:
                     durable.append(target)
@@ -118,7 +111,6 @@ def build_version(output: Path, number: int, placements: Iterable[Placement],
                 assert placement.source is not None
                 link_or_copy(placement.source, target)
         _sync(durable)
-        atomic_write(temp / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
         for folder in folders:
             fsync_dir(folder)
         temp.rename(final)
@@ -128,6 +120,18 @@ def build_version(output: Path, number: int, placements: Iterable[Placement],
     fsync_dir(output)
     point_latest(output, number)
     return final
+
+
+def _holds(file: Path | None, data: bytes) -> bool:
+    """Whether `file` exists with exactly `data` in it (compared, not trusted from a record)."""
+    if file is None:
+        return False
+    try:
+        if file.stat().st_size != len(data):
+            return False
+        return file.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _sync(files: list[Path]) -> None:

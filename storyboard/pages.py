@@ -1,15 +1,22 @@
-"""The pages of a version: index.html (the storyboard) and changes.html (the review page).
+"""The pages of a version: index.html (the scenes), a page per scene, and changes.html.
 
-Both are rendered from the version's manifest alone, self-contained (inline CSS, no
-scripts, no fonts or files from elsewhere) and work opened straight from disk. Jinja
-escapes every value, so a prompt holding `<script>` is shown as text.
+    out/v0002/index.html            every scene: its first frame, count, what changed in it
+    out/v0002/01-morning/index.html the scene's panels, in story order
+    out/v0002/changes.html          the review page: before and after, why, the prompt diff
+
+A scene page shows only what stays true of its frames from version to version (each
+frame says which version made it), so an untouched scene's page is byte-identical to
+the previous version's and is hard-linked, not written again. What is new in *this*
+version is on index.html and changes.html. Every page is rendered from the manifest
+alone, self-contained (inline CSS, no scripts, nothing from elsewhere) and works opened
+straight from disk. Jinja escapes every value, so a prompt holding `<script>` is text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jinja2
@@ -17,7 +24,9 @@ import jinja2
 TEMPLATES = Path(__file__).parent / "page_templates"
 BADGES = {"new": "New", "regenerated": "Regenerated", "repaired": "Repaired",
           "failed": "Failed: previous image"}
+MADE = ("new", "regenerated", "repaired")
 THUMB_WIDTH = 480
+SCENE_PAGE = "index.html"
 
 
 @cache
@@ -26,32 +35,60 @@ def _environment() -> jinja2.Environment:
                               trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
 
 
-def render_pages(manifest: Mapping[str, Any], scene_titles: Mapping[str, str], failed: Mapping[str, str],
+def render_pages(manifest: Mapping[str, Any], scenes: Sequence[Mapping[str, Any]], failed: Mapping[str, str],
                  removed: Iterable[str] = ()) -> dict[str, str]:
-    """{"index.html": …, "changes.html": …} for one version."""
+    """{path in the version: page} for index.html, changes.html and each scene's page.
+
+    `manifest` is the merged one (every frame, with its status); `scenes` its root's list.
+    """
+    environment = _environment()
+    common = {"project": manifest["project"], "css": _css()}
     frames = [_view(frame) for frame in manifest["frames"]]
-    scenes: list[dict[str, Any]] = []
+    by_scene: dict[str, list[dict[str, Any]]] = {}
     for frame in frames:
-        if not scenes or scenes[-1]["id"] != frame["scene"]:
-            scenes.append({"id": frame["scene"], "title": scene_titles.get(frame["scene"], frame["scene"]),
-                           "frames": []})
-        scenes[-1]["frames"].append(frame)
+        by_scene.setdefault(PurePosixPath(frame["path"]).parent.as_posix(), []).append(frame)
+    pages: dict[str, str] = {}
+    contents = []
+    for number, scene in enumerate(scenes, 1):
+        page = f"{scene['folder']}/{SCENE_PAGE}"
+        members = by_scene.get(scene["folder"], [])
+        neighbours = {"previous": _link(scenes, number - 2), "next": _link(scenes, number)}
+        pages[page] = environment.get_template("scene.html.j2").render(
+            number=number, title=scene["title"], frames=members, **neighbours, **common)
+        contents.append(_scene_entry(scene, page, members))
     statuses = [frame["status"] for frame in frames]
     badges = [(BADGES[s].split(":")[0].lower(), statuses.count(s)) for s in BADGES if s in statuses]
-    css = (TEMPLATES / "style.css").read_text(encoding="utf-8")
-    common = {"project": manifest["project"], "version": manifest["version"],
-              "created_at": manifest["created_at"], "css": css}
-    environment = _environment()
-    index = environment.get_template("index.html.j2").render(frames=frames, scenes=scenes, badges=badges,
-                                                              **common)
-    changed = [frame for frame in frames if frame["status"] in ("new", "regenerated", "repaired")]
-    changes = environment.get_template("changes.html.j2").render(
-        changed=changed, removed=sorted(removed), failed=sorted(failed.items()), **common)
-    return {"index.html": index, "changes.html": changes}
+    this_version = {"version": manifest["version"], "created_at": manifest["created_at"], **common}
+    pages["index.html"] = environment.get_template("index.html.j2").render(
+        scenes=contents, badges=badges, frame_count=len(frames), **this_version)
+    changed = [frame for frame in frames if frame["status"] in MADE]
+    pages["changes.html"] = environment.get_template("changes.html.j2").render(
+        changed=changed, removed=sorted(removed), failed=sorted(failed.items()), **this_version)
+    return pages
+
+
+@cache
+def _css() -> str:
+    return (TEMPLATES / "style.css").read_text(encoding="utf-8")
+
+
+def _link(scenes: Sequence[Mapping[str, Any]], position: int) -> dict[str, str] | None:
+    if not 0 <= position < len(scenes):
+        return None
+    return {"title": scenes[position]["title"], "page": f"{scenes[position]['folder']}/{SCENE_PAGE}"}
+
+
+def _scene_entry(scene: Mapping[str, Any], page: str, frames: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    first = frames[0] if frames else None
+    return {"id": scene["id"], "title": scene["title"], "page": page, "frames": len(frames),
+            "poster": first["thumbnail"] if first else None, "poster_alt": first["alt"] if first else "",
+            "poster_height": first["thumb_height"] if first else 0,
+            "changed": [frame for frame in frames if frame["status"] != "kept"]}
 
 
 def _view(frame: Mapping[str, Any]) -> dict[str, Any]:
     width, height = frame.get("width") or 16, frame.get("height") or 9
+    path = PurePosixPath(frame["path"])
     return {
         **frame,
         "number": frame.get("index") or "",
@@ -62,6 +99,10 @@ def _view(frame: Mapping[str, Any]) -> dict[str, Any]:
         "alt": frame.get("action") or f"frame {frame['address']}",
         "badge": BADGES.get(frame["status"], ""),
         "thumb_height": max(1, round(THUMB_WIDTH * height / width)),
+        "anchor": frame["address"].replace("/", "--"),
+        "href": path.name,  # from the scene's page, which sits beside its images
+        "thumb": f"../{frame.get('thumbnail', '')}",
+        "scene_page": f"{path.parent.as_posix()}/{SCENE_PAGE}",
         "before": frame.get("before"),
         "previous": frame.get("previous"),
         "reasons": frame.get("reasons", []),

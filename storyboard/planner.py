@@ -24,7 +24,8 @@ from storyboard.batch import Batch, make_batches
 from storyboard.errors import PlanError, UserError
 from storyboard.fingerprint import FrameSpec, canonical_json, frame_sources, frame_specs, sha256_hex
 from storyboard.lockfile import Lock, LockEntry, read_lock
-from storyboard.outputs import StatCache, frame_paths, latest_version, read_manifest, version_name, versions
+from storyboard.manifest import read_manifest
+from storyboard.outputs import StatCache, frame_paths, latest_version, version_name, versions
 from storyboard.prompts import Renderer, render
 from storyboard.providers.base import Capabilities, capabilities_for
 

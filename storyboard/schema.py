@@ -21,7 +21,7 @@ from storyboard.usercache import cache_dir
 from storyboard.yamlsrc import YamlFile, crumb
 
 FILE_SCHEMAS = ("storyboard", "character", "scene")
-ALL_SCHEMAS = (*FILE_SCHEMAS, "plan", "manifest", "lockfile", "events")
+ALL_SCHEMAS = (*FILE_SCHEMAS, "plan", "manifest", "scene-manifest", "lockfile", "events")
 _SECRET_WORDS = ("key", "token", "secret", "password")
 
 

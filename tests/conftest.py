@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -129,6 +130,15 @@ def minimal(tmp_path: Path) -> Path:
 def images(version: Path) -> dict[str, int]:
     """Relative image path -> inode, for every image of a version folder."""
     return {str(p.relative_to(version)): p.stat().st_ino for p in version.rglob("*.png")}
+
+
+def version_frames(version: Path) -> list[dict[str, Any]]:
+    """Every frame of a version folder with its status, merged from manifest.json and the
+    scene manifests (what `storyboard show --json` prints)."""
+    from storyboard.manifest import read_manifest
+
+    frames: list[dict[str, Any]] = read_manifest(version.parent, int(version.name[1:]))["frames"]
+    return frames
 
 
 def edit(path: Path, old: str, new: str) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import REPO, edit, images, run_process, start_apply, submitted, wait_for
+from conftest import REPO, edit, images, run_process, start_apply, submitted, version_frames, wait_for
 
 from storyboard.images import read_provenance
 from storyboard.schema import validator
@@ -49,7 +49,10 @@ def test_first_apply_writes_a_complete_version_manifest_and_lock(run, example: P
         "index.html", "manifest.json", "thumbs"]
     manifest = json.loads((out / "v0001" / "manifest.json").read_text())
     jsonschema.validate(manifest, schema("manifest"))
-    assert [f["address"] for f in manifest["frames"]][:2] == ["morning/skyline", "morning/shutter"]
+    assert [scene["frames"] for scene in manifest["scenes"]] == [4, 16, 5, 4, 2]
+    first = json.loads((out / "v0001" / manifest["scenes"][0]["manifest"]).read_text())
+    jsonschema.validate(first, schema("scene-manifest"))
+    assert [f["address"] for f in first["frames"]][:2] == ["morning/skyline", "morning/shutter"]
     lock = json.loads((example / "storyboard.lock").read_text())
     jsonschema.validate(lock, schema("lockfile"))
     assert len(lock["frames"]) == FRAMES
@@ -286,8 +289,7 @@ def test_first_ctrl_c_finishes_submitted_jobs_commits_and_exits_130(example: Pat
     assert "no new requests" in err
     jobs = list((example / ".storyboard/local-jobs").iterdir())
     assert len(jobs) == 2  # nothing was submitted after the interrupt
-    manifest = json.loads((example / "out/v0001/manifest.json").read_text())
-    assert len(manifest["frames"]) == 4 + 13  # the two submitted batches, paid for and kept
+    assert len(version_frames(example / "out/v0001")) == 4 + 13  # the 2 submitted batches, paid for, kept
     plan = json.loads(run_process("plan", "--json", cwd=example).stdout)
     assert plan["summary"]["create"] == FRAMES - 17
 

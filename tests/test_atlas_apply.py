@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import build_tree, edit, images, run_process, start_apply, submitted, wait_for
+from conftest import build_tree, edit, images, run_process, start_apply, submitted, version_frames, wait_for
 
 from storyboard.testing.fake_atlas import EDIT_SEQUENTIAL, FakeAtlas, Fault, Outcome
 
@@ -54,8 +54,7 @@ def test_apply_generates_every_frame_in_planned_requests_then_nothing(run, atlas
     assert {b["size"] for b in bodies} == {"2848*1600", "2048*2048"}  # packshot/square is aspect 1:1
     assert all(b["model"] == EDIT_SEQUENTIAL and len(b["images"]) + b["max_images"] <= 15
                for b in bodies if "images" in b)
-    manifest = json.loads((example / "out/v0001/manifest.json").read_text())
-    jobs = {frame["job"] for frame in manifest["frames"]}
+    jobs = {frame["job"] for frame in version_frames(example / "out/v0001")}
     assert jobs == {p.id for p in atlas.accepted}
     again = run("-C", example, "apply", "--auto-approve")
     assert again.code == 0 and "No changes" in again.out

@@ -82,7 +82,8 @@ def two_versions(run, example: Path) -> Path:
     return example / "out/v0002"
 
 
-@pytest.mark.parametrize("name, images", [("index.html", 31), ("changes.html", 2)])
+@pytest.mark.parametrize("name, images", [("index.html", 5), ("02-roastery/index.html", 16),
+                                          ("changes.html", 2)])
 def test_page_loads_every_image_from_disk_only(two_versions: Path, tmp_path: Path, name: str,
                                               images: int) -> None:
     report = check_page(two_versions / name, tmp_path)

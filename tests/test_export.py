@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import pytest
+from conftest import version_frames
 from pypdf import PdfReader
 
 FRAMES = 31
@@ -29,8 +29,7 @@ def test_pdf_has_one_captioned_panel_per_frame_in_order(run, applied: Path, tmp_
     assert [len(page.images) for page in reader.pages] == [
         min(per_page, FRAMES - n * per_page) for n in range(len(reader.pages))]
     text = "\n".join(page.extract_text() for page in reader.pages)
-    manifest = json.loads((applied / "out/v0001/manifest.json").read_text())
-    positions = [text.index(frame["address"]) for frame in manifest["frames"]]
+    positions = [text.index(frame["address"]) for frame in version_frames(applied / "out/v0001")]
     assert positions == sorted(positions)  # story order
     assert "coffee-launch" in text and "version 0001" in text and f"page 1 of {len(reader.pages)}" in text
     assert "First one's always for me." in text and "2.5 s" in text and "close-up" in text

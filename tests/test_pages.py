@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import edit
+from conftest import edit, version_frames
 
 from storyboard.images import read_provenance
 
@@ -52,39 +52,75 @@ def manifest(version: Path) -> dict[str, Any]:
     return json.loads((version / "manifest.json").read_text())
 
 
+def scene_pages(version: Path) -> list[Path]:
+    return [version / scene["folder"] / "index.html" for scene in manifest(version)["scenes"]]
+
+
+def inodes(version: Path) -> dict[str, int]:
+    return {p.relative_to(version).as_posix(): p.stat().st_ino for p in version.rglob("*") if p.is_file()}
+
+
 @pytest.fixture
 def applied(run, example: Path) -> Path:
     assert run("-C", example, "apply", "--auto-approve").code == 0
     return example
 
 
-def test_index_shows_every_frame_in_story_order_with_thumbnails_and_alt_text(applied: Path) -> None:
+def test_index_lists_every_scene_with_its_page_poster_and_what_changed(applied: Path) -> None:
     version = applied / "out/v0001"
     page = Page(version / "index.html")
-    frames = manifest(version)["frames"]
-    assert [p["data-address"] for p in page.panels] == [f["address"] for f in frames]
-    assert len(frames) == 31
-    assert page.headings[0] == "h1" and page.headings.count("h2") == 5
-    assert "h3" not in page.headings[: page.headings.index("h2")]  # headings in order
-    images = page.all("img")
-    assert len(images) == 31
-    for image, frame in zip(images, frames, strict=True):
-        assert image["alt"] == frame["action"] and image["alt"]
-        thumb = version / image["src"]
-        assert thumb.read_bytes()[:3] == b"\xff\xd8\xff" and thumb.stat().st_size < 60_000
-    links = [a["href"] for a in page.all("a", **{"class": "image"})]
-    assert links == [f["path"] for f in frames] and all((version / link).is_file() for link in links)
+    scenes = manifest(version)["scenes"]
+    entries = page.all("li", **{"class": "scene"})
+    assert [e["data-scene"] for e in entries] == [s["id"] for s in scenes] == [
+        "morning", "roastery", "commute", "first-sip", "packshot"]
+    links = {a["href"] for a in page.all("a", **{"class": "image"})}
+    assert links == {f"{s['folder']}/index.html" for s in scenes}
+    assert all((version / link).is_file() for link in links)
+    posters = page.all("img")
+    firsts = ["01-skyline.jpg", "01-door.jpg", "01-alarm.jpg", "01-order.jpg", "01-hero.jpg"]
+    assert [img["src"] for img in posters] == [
+        f"thumbs/{s['folder']}/{first}" for s, first in zip(scenes, firsts, strict=True)]
+    assert all((version / img["src"]).read_bytes()[:3] == b"\xff\xd8\xff" and img["alt"] for img in posters)
+    frames = version_frames(version)
+    assert [p["data-address"] for p in page.panels] == [f["address"] for f in frames]  # all new in v1
     assert [p["data-status"] for p in page.panels] == ["new"] * 31
-    assert len(page.all("span", **{"class": "badge"})) == 31
+    assert "31 frames in 5 scenes" in "".join(page.text) and "31 new" in "".join(page.text)
+
+
+def test_scene_pages_show_every_frame_in_story_order_with_thumbnails_and_alt_text(applied: Path) -> None:
+    version = applied / "out/v0001"
+    frames = version_frames(version)
+    shown: list[str] = []
+    pages = scene_pages(version)
+    for number, file in enumerate(pages):
+        page = Page(file)
+        shown += [p["data-address"] for p in page.panels]
+        assert page.headings[0] == "h1" and "h3" not in page.headings
+        for panel, image in zip(page.panels, page.all("img"), strict=True):
+            frame = next(f for f in frames if f["address"] == panel["data-address"])
+            assert image["alt"] == frame["action"] and image["alt"]
+            thumb = file.parent / image["src"]
+            assert thumb.resolve() == (version / frame["thumbnail"]).resolve()
+            assert thumb.read_bytes()[:3] == b"\xff\xd8\xff" and thumb.stat().st_size < 60_000
+            assert panel["data-generated-in"] == "1"
+        links = [a["href"] for a in page.all("a", **{"class": "image"})]
+        assert all((file.parent / link).is_file() and link.endswith(".png") for link in links)
+        navigation = {a["href"] for a in page.all("a") if "class" not in a}
+        neighbours = pages[max(0, number - 1):number + 2]
+        expected = {"../index.html"} | {f"../{p.parent.name}/index.html" for p in neighbours if p != file}
+        assert navigation == expected and all((file.parent / link).is_file() for link in navigation)
+    assert shown == [f["address"] for f in frames] and len(shown) == 31
 
 
 def test_pages_are_self_contained(applied: Path) -> None:
-    for name in ("index.html", "changes.html"):
-        html = (applied / "out/v0001" / name).read_text()
-        page = Page(applied / "out/v0001" / name)
+    version = applied / "out/v0001"
+    for file in [version / "index.html", version / "changes.html", *scene_pages(version)]:
+        html = file.read_text()
+        page = Page(file)
         assert "<script" not in html and "@import" not in html and "url(" not in html
         references = [a.get("src") or a.get("href") for t, a in page.tags if t in ("img", "a", "link")]
         assert references and not [r for r in references if r and (":" in r or r.startswith("/"))]
+        assert all((file.parent / r.split("#")[0]).resolve().is_relative_to(version) for r in references if r)
 
 
 def test_changes_page_shows_before_after_reasons_and_prompt_diff(run, applied: Path) -> None:
@@ -92,11 +128,15 @@ def test_changes_page_shows_before_after_reasons_and_prompt_diff(run, applied: P
     assert run("-C", applied, "apply", "--auto-approve").code == 0
     version = applied / "out/v0002"
     index = Page(version / "index.html")
-    statuses = {p["data-address"]: p["data-status"] for p in index.panels}
-    assert statuses.pop("morning/pour") == "regenerated"
-    assert set(statuses.values()) == {"kept"}
+    assert {p["data-address"]: p["data-status"] for p in index.panels} == {"morning/pour": "regenerated"}
+    assert "".join(index.text).count("unchanged in this version") == 4
+    morning = Page(version / "01-morning/index.html")
+    made = {p["data-address"]: p["data-generated-in"] for p in morning.panels}
+    assert made == {"morning/skyline": "1", "morning/shutter": "1", "morning/grinder": "1",
+                    "morning/pour": "2"}
     changes = Page(version / "changes.html")
     assert [p["data-address"] for p in changes.panels] == ["morning/pour"]
+    assert "01-morning/index.html#morning--pour" in [a["href"] for a in changes.all("a")]
     before, after = (version / img["src"] for img in changes.all("img"))
     assert before.is_file() and after.is_file() and before.read_bytes() != after.read_bytes()
     text = "".join(changes.text)
@@ -104,18 +144,29 @@ def test_changes_page_shows_before_after_reasons_and_prompt_diff(run, applied: P
     assert changes.all("span", **{"class": "add"}) and changes.all("span", **{"class": "del"})
 
 
+def test_a_version_writes_only_what_changed_and_links_the_rest(run, applied: Path) -> None:
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    old, new = inodes(applied / "out/v0001"), inodes(applied / "out/v0002")
+    written = sorted(path for path, inode in new.items() if old.get(path) != inode)
+    assert written == ["01-morning/04-pour.png", "01-morning/index.html", "01-morning/scene.json",
+                       "changes.html", "index.html", "manifest.json", "thumbs/01-morning/04-pour.jpg",
+                       "thumbs/before/01-morning/04-pour.jpg"]
+    assert "02-roastery/scene.json" in new and "02-roastery/index.html" in new  # linked, not missing
+
+
 def test_a_prompt_with_markup_is_shown_as_text(run, example: Path) -> None:
     edit(example / "scenes/01-morning.yaml", "one café window already glowing amber",
          "a sign reading <script>alert(1)</script> & more")
     assert run("-C", example, "apply", "--auto-approve").code == 0
-    html = (example / "out/v0001/index.html").read_text()
+    html = (example / "out/v0001/01-morning/index.html").read_text()
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html
 
 
 def test_provenance_in_each_new_png_matches_the_manifest(run, applied: Path) -> None:
     version = applied / "out/v0001"
-    for frame in manifest(version)["frames"]:
+    for frame in version_frames(version):
         file = version / frame["path"]
         assert hashlib.sha256(file.read_bytes()).hexdigest() == frame["sha256"]
         found = read_provenance(file)
@@ -129,9 +180,12 @@ def test_provenance_in_each_new_png_matches_the_manifest(run, applied: Path) -> 
 def test_manifest_carries_the_frame_fields(applied: Path) -> None:
     from storyboard.schema import validator
 
-    data = manifest(applied / "out/v0001")
+    version = applied / "out/v0001"
+    data = manifest(version)
     assert validator("manifest").is_valid(data)
-    pour = next(f for f in data["frames"] if f["address"] == "morning/pour")
+    for scene in data["scenes"]:
+        assert validator("scene-manifest").is_valid(json.loads((version / scene["manifest"]).read_text()))
+    pour = next(f for f in version_frames(version) if f["address"] == "morning/pour")
     assert (pour["index"], pour["shot"], pour["dialogue"], pour["duration"]) == (
         4, "close-up", "First one's always for me.", 3)
 

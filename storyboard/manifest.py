@@ -1,0 +1,97 @@
+"""What a version holds, written as one small root manifest and one manifest per scene.
+
+    out/v0002/manifest.json          the version: counts, its scenes, the frames it changed
+    out/v0002/01-morning/scene.json  the scene's frames: path, sha256, fingerprint, prompt, …
+
+A scene manifest holds only what stays true of its frames from one version to the
+next (no "new in this version"), so the file of a scene a version did not touch is
+byte-identical to the previous one and is hard-linked like the images. A version that
+changes 1 frame of 10,000 then adds about one image, not a 10 MB manifest.
+`read_manifest` merges the parts back into one mapping with every frame and its status,
+and still reads the single-file manifests (format 1) of versions written before.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from storyboard.errors import UserError
+
+FORMAT = 2
+MANIFEST = "manifest.json"
+SCENE_MANIFEST = "scene.json"
+# True of a frame in this version only; kept in the root manifest's "changed" list.
+VERSION_FIELDS = ("status", "reasons", "prompt_diff", "previous", "before")
+
+
+def split(root: Mapping[str, Any], frames: Sequence[Mapping[str, Any]],
+          titles: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The root manifest and {scene manifest path: bytes} for a version's frames in story order.
+
+    `root` holds the version's own fields (project, version, created_at, changes).
+    """
+    scenes: list[dict[str, Any]] = []
+    files: dict[str, bytes] = {}
+    changed: list[dict[str, Any]] = []
+    by_folder: dict[str, list[dict[str, Any]]] = {}
+    for frame in frames:
+        folder = Path(frame["path"]).parent.as_posix()
+        if folder not in by_folder:
+            by_folder[folder] = []
+            scenes.append({"id": frame["scene"], "title": titles.get(frame["scene"], frame["scene"]),
+                           "folder": folder, "manifest": f"{folder}/{SCENE_MANIFEST}"})
+        by_folder[folder].append({k: v for k, v in frame.items() if k not in VERSION_FIELDS})
+        if frame["status"] != "kept":
+            changed.append({"address": frame["address"],
+                            **{k: frame[k] for k in VERSION_FIELDS if k in frame}})
+    for scene in scenes:
+        scene["frames"] = len(by_folder[scene["folder"]])
+        files[scene["manifest"]] = scene_manifest(scene["id"], by_folder[scene["folder"]])
+    return {"format": FORMAT, **root, "scenes": scenes, "changed": changed}, files
+
+
+def scene_manifest(scene: str, frames: Sequence[Mapping[str, Any]]) -> bytes:
+    """A scene's frames, one JSON object per line: deterministic bytes, readable diffs."""
+    lines = ",\n".join(json.dumps(frame, ensure_ascii=False) for frame in frames)
+    head = json.dumps({"format": FORMAT, "scene": scene}, ensure_ascii=False)[:-1]
+    return f'{head}, "frames": [\n{lines}\n]}}\n'.encode()
+
+
+def read_manifest(output: Path, number: int, *, frames: bool = True) -> dict[str, Any]:
+    """Version `number`'s manifest with every frame under "frames" (status "kept" unless changed).
+
+    With frames=False only the root is read (fast: `history` over many large versions).
+    """
+    from storyboard.outputs import version_name
+
+    folder = output / version_name(number)
+    root = _load(folder / MANIFEST, f"version {version_name(number)} has no {MANIFEST} in {output}")
+    if root.get("format") == 1 or not frames:
+        return root
+    changed = {entry["address"]: entry for entry in root.get("changed", [])}
+    merged: list[dict[str, Any]] = []
+    for scene in root.get("scenes", []):
+        part = _load(folder / scene["manifest"], f"{version_name(number)} has no {scene['manifest']}")
+        merged.extend({**frame, "status": "kept", **changed.get(frame["address"], {})}
+                      for frame in part.get("frames", []))
+    return {**root, "frames": merged}
+
+
+def frame_count(manifest: Mapping[str, Any]) -> int:
+    """How many frames a version holds, from its root manifest alone."""
+    if "frames" in manifest:
+        return len(manifest["frames"])
+    return sum(int(scene.get("frames", 0)) for scene in manifest.get("scenes", []))
+
+
+def _load(path: Path, missing: str) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(missing) from None
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path}:{error.lineno}:{error.colno}: corrupt manifest: {error.msg}") from None
+    return data

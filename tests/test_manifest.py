@@ -1,0 +1,75 @@
+"""The version manifest on disk: a root manifest.json plus one scene.json per scene, merged
+back for `show`, `history` and `export`; versions written before the split still read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import edit, images, version_frames
+
+FRAMES = 31
+
+
+@pytest.fixture
+def applied(run, example: Path) -> Path:
+    assert run("-C", example, "apply", "--auto-approve").code == 0
+    return example
+
+
+def to_single_file_manifest(version: Path) -> None:
+    """Rewrite a version as storyboard wrote them before scene manifests (format 1)."""
+    root = json.loads((version / "manifest.json").read_text())
+    frames = version_frames(version)
+    for scene in root["scenes"]:
+        (version / scene["manifest"]).unlink()
+    old = {key: root[key] for key in ("project", "version", "created_at", "changes")}
+    (version / "manifest.json").write_text(json.dumps({"format": 1, **old, "frames": frames}, indent=2))
+
+
+def test_show_json_prints_every_frame_merged_with_its_status(run, applied: Path) -> None:
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    shown = json.loads(run("-C", applied, "show", "--json").out)
+    statuses = {frame["address"]: frame["status"] for frame in shown["frames"]}
+    assert len(statuses) == FRAMES and statuses.pop("morning/pour") == "regenerated"
+    assert set(statuses.values()) == {"kept"}
+    pour = next(frame for frame in shown["frames"] if frame["address"] == "morning/pour")
+    assert "heart" in pour["prompt"] and pour["previous"]["version"] == 1
+    assert pour["reasons"] == ["prompt (frame text)"]
+    history = run("-C", applied, "history").out
+    assert "v0001" in history and "v0002  " in history and history.count(f"{FRAMES} frames") == 2
+
+
+def test_versions_written_before_scene_manifests_still_read(run, applied: Path) -> None:
+    to_single_file_manifest(applied / "out/v0001")
+    assert len(json.loads(run("-C", applied, "show", "--json").out)["frames"]) == FRAMES
+    assert f"{FRAMES} frames: {FRAMES} new" in run("-C", applied, "history").out
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    result = run("-C", applied, "apply", "--auto-approve")
+    assert result.code == 0, result.err
+    version = applied / "out/v0002"
+    assert json.loads((version / "manifest.json").read_text())["format"] == 2
+    assert len(version_frames(version)) == FRAMES
+    old, new = images(applied / "out/v0001"), images(version)
+    assert [path for path in new if new[path] != old.get(path)] == ["01-morning/04-pour.png"]
+    assert run("-C", applied, "plan", "--detailed-exitcode").code == 0
+
+
+def test_a_corrupt_scene_manifest_is_named_with_line_and_column(run, applied: Path) -> None:
+    scene = applied / "out/v0001/02-roastery/scene.json"
+    lines = scene.read_text().splitlines()
+    lines[2] = lines[2][:40]  # a frame cut short on the third line
+    scene.write_text("\n".join(lines))
+    result = run("-C", applied, "show")
+    assert result.code == 1
+    assert "out/v0001/02-roastery/scene.json:3:" in result.err and "corrupt manifest" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_a_missing_scene_manifest_is_named(run, applied: Path) -> None:
+    (applied / "out/v0001/03-commute/scene.json").unlink()
+    result = run("-C", applied, "export", "pdf", "-o", applied / "board.pdf")
+    assert result.code == 1 and not (applied / "board.pdf").exists()
+    assert "v0001 has no 03-commute/scene.json" in result.err and "Traceback" not in result.err
