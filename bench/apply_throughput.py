@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import anyio
@@ -130,13 +131,14 @@ def image_work() -> Iterator[Callable[[], float]]:
     around the functions that do it; yields a function reading the total so far."""
     import threading
 
-    import storyboard.execute
-    import storyboard.providers.atlascloud as atlascloud
+    import storyboard.execute as execute
+    import storyboard.providers.atlas_wire as wire
 
     total = [0.0]
     lock = threading.Lock()
-    originals = {(storyboard.execute, "thumbnail_or_none"): storyboard.execute.thumbnail_or_none,
-                 (atlascloud.wire, "decode_output"): atlascloud.wire.decode_output}
+    patched: list[tuple[ModuleType, str]] = [(execute, "thumbnail_or_none"), (wire, "decode_output")]
+    originals: dict[tuple[ModuleType, str], Callable[..., Any]] = {
+        (module, name): getattr(module, name) for module, name in patched}
 
     def timed(function: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(*args: Any) -> Any:
