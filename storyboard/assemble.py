@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,10 +57,15 @@ class _Version:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
         ("create", "regenerate", "repair", "remove", "keep", "failed"), 0))
     changed: bool = False
+    latest_folder: Path | None = None
 
-    def old_file(self, relative: str, number: int | None = None) -> Path | None:
-        number = self.latest if number is None else number
-        return None if number is None else self.output / version_name(number) / relative
+    def old_file(self, relative: str) -> Path | None:
+        """`relative` in the latest version, the one this version follows."""
+        if self.latest is None:
+            return None
+        if self.latest_folder is None:
+            self.latest_folder = self.output / version_name(self.latest)
+        return self.latest_folder / relative
 
 
 def assemble(plan: Plan, images: Mapping[str, StagedImage], failed: Mapping[str, str],
@@ -212,7 +218,8 @@ def _add_thumb(version: _Version, path: str, source: Path) -> bool:
 
 
 def _thumb_path(image_path: str) -> str:
-    return f"{THUMBS}/{Path(image_path).with_suffix('.jpg').as_posix()}"
+    """`thumbs/01-morning/04-pour.jpg` for `01-morning/04-pour.png` (string work: 3 per frame)."""
+    return f"{THUMBS}/{posixpath.splitext(image_path)[0]}.jpg"
 
 
 def _manifest_frame(change: Change, entry: LockEntry, status: str, staged: StagedImage | None,

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path, PurePosixPath
+from types import SimpleNamespace
 from typing import Any
 
 import jinja2
@@ -44,9 +45,9 @@ def render_pages(manifest: Mapping[str, Any], scenes: Sequence[Mapping[str, Any]
     environment = _environment()
     common = {"project": manifest["project"], "css": _css()}
     frames = [_view(frame) for frame in manifest["frames"]]
-    by_scene: dict[str, list[dict[str, Any]]] = {}
+    by_scene: dict[str, list[SimpleNamespace]] = {}
     for frame in frames:
-        by_scene.setdefault(PurePosixPath(frame["path"]).parent.as_posix(), []).append(frame)
+        by_scene.setdefault(PurePosixPath(frame.path).parent.as_posix(), []).append(frame)
     pages: dict[str, str] = {}
     contents = []
     for number, scene in enumerate(scenes, 1):
@@ -56,12 +57,12 @@ def render_pages(manifest: Mapping[str, Any], scenes: Sequence[Mapping[str, Any]
         pages[page] = environment.get_template("scene.html.j2").render(
             number=number, title=scene["title"], frames=members, **neighbours, **common)
         contents.append(_scene_entry(scene, page, members))
-    statuses = [frame["status"] for frame in frames]
+    statuses = [frame.status for frame in frames]
     badges = [(BADGES[s].split(":")[0].lower(), statuses.count(s)) for s in BADGES if s in statuses]
     this_version = {"version": manifest["version"], "created_at": manifest["created_at"], **common}
     pages["index.html"] = environment.get_template("index.html.j2").render(
         scenes=contents, badges=badges, frame_count=len(frames), **this_version)
-    changed = [frame for frame in frames if frame["status"] in MADE]
+    changed = [frame for frame in frames if frame.status in MADE]
     pages["changes.html"] = environment.get_template("changes.html.j2").render(
         changed=changed, removed=sorted(removed), failed=sorted(failed.items()), **this_version)
     return pages
@@ -78,18 +79,20 @@ def _link(scenes: Sequence[Mapping[str, Any]], position: int) -> dict[str, str] 
     return {"title": scenes[position]["title"], "page": f"{scenes[position]['folder']}/{SCENE_PAGE}"}
 
 
-def _scene_entry(scene: Mapping[str, Any], page: str, frames: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _scene_entry(scene: Mapping[str, Any], page: str, frames: Sequence[SimpleNamespace]) -> dict[str, Any]:
     first = frames[0] if frames else None
     return {"id": scene["id"], "title": scene["title"], "page": page, "frames": len(frames),
-            "poster": first["thumbnail"] if first else None, "poster_alt": first["alt"] if first else "",
-            "poster_height": first["thumb_height"] if first else 0,
-            "changed": [frame for frame in frames if frame["status"] != "kept"]}
+            "poster": first.thumbnail if first else None, "poster_alt": first.alt if first else "",
+            "poster_height": first.thumb_height if first else 0,
+            "changed": [frame for frame in frames if frame.status != "kept"]}
 
 
-def _view(frame: Mapping[str, Any]) -> dict[str, Any]:
+def _view(frame: Mapping[str, Any]) -> SimpleNamespace:
+    """What the templates show of a frame: attributes, which Jinja reads directly (a dict's keys
+    it reads only after a failed attribute lookup, a third of the render time)."""
     width, height = frame.get("width") or 16, frame.get("height") or 9
     path = PurePosixPath(frame["path"])
-    return {
+    return SimpleNamespace(**{
         **frame,
         "number": frame.get("index") or "",
         "shot": frame.get("shot", ""),
@@ -101,13 +104,15 @@ def _view(frame: Mapping[str, Any]) -> dict[str, Any]:
         "thumb_height": max(1, round(THUMB_WIDTH * height / width)),
         "anchor": frame["address"].replace("/", "--"),
         "href": path.name,  # from the scene's page, which sits beside its images
+        "thumbnail": frame.get("thumbnail", ""),
         "thumb": f"../{frame.get('thumbnail', '')}",
         "scene_page": f"{path.parent.as_posix()}/{SCENE_PAGE}",
         "before": frame.get("before"),
         "previous": frame.get("previous"),
         "reasons": frame.get("reasons", []),
         "diff_lines": _diff_lines(frame.get("prompt_diff", "")),
-    }
+        "made": f"v{frame.get('generated_in', 0):04d}",
+    })
 
 
 def _diff_lines(diff: str) -> list[tuple[str, str]]:
