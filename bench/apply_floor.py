@@ -6,6 +6,9 @@ version links it. This does exactly that and nothing else: blocking sockets, one
 hand-written HTTP/1.1 keep-alive connection, json + base64 from the standard library,
 and for each frame a temp file written, fsynced, renamed, hard-linked and unlinked.
 bench/apply_throughput.py sets it beside storyboard's own CPU per frame.
+
+The same exchanges are also measured through httpx.AsyncClient on anyio, the HTTP stack
+storyboard is built on: the floor for any client using it, whatever else it does.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
+
+import anyio
 
 from storyboard.providers.atlascloud import POLL_PATH, SUBMIT_PATH
 
@@ -34,11 +40,16 @@ class Floor:
     exchange_ms: dict[str, float]  # a poll of a finished 6-image set and its decoding, by output mode
     download_ms: float  # one image downloaded (URL outputs)
     file_ms: float  # one image kept durably, linked into a version, its staging name removed
+    httpx_exchange_ms: dict[str, float]  # the same poll through httpx.AsyncClient
+    httpx_download_ms: float
 
-    def per_frame(self, mode: str, predictions: int, frames: int, uploads: int) -> float:
-        """The least CPU per frame any client spends: 1 submit and 1 poll per prediction."""
-        exchanges = (2 * predictions + uploads) * self.exchange_ms[mode]
-        downloads = frames * self.download_ms if mode == "urls" else 0.0
+    def per_frame(self, mode: str, predictions: int, frames: int, uploads: int, stack: str = "raw") -> float:
+        """The least CPU per frame a client spends (1 submit and 1 poll per prediction) with
+        hand-written HTTP ("raw") or through httpx ("httpx")."""
+        exchange = self.exchange_ms if stack == "raw" else self.httpx_exchange_ms
+        download = self.download_ms if stack == "raw" else self.httpx_download_ms
+        exchanges = (2 * predictions + uploads) * exchange[mode]
+        downloads = frames * download if mode == "urls" else 0.0
         return (exchanges + downloads) / frames + self.file_ms
 
 
@@ -71,13 +82,12 @@ def measure_floor(url: str, key: str) -> Floor:
     """Measure each part of the floor against the fake at `url` (already running)."""
     connection = _Connection(url, key)
     exchange: dict[str, float] = {}
+    polls: dict[str, str] = {}
     for mode in ("urls", "base64"):
-        poll, outputs = _finished_set(connection, url, key, 6, mode == "base64")
+        polls[mode], outputs = _finished_set(connection, url, key, 6, mode == "base64")
         started = time.process_time()
         for _ in range(SAMPLES):
-            for item in json.loads(connection.get(poll))["data"]["outputs"]:
-                if not item.startswith("http"):
-                    base64.b64decode(item.split(",")[-1])
+            _decode(json.loads(connection.get(polls[mode])))
         exchange[mode] = (time.process_time() - started) / SAMPLES * 1000
     image = urlsplit(outputs[0]).path
     started = time.process_time()
@@ -85,7 +95,34 @@ def measure_floor(url: str, key: str) -> Floor:
         connection.get(image)
     download = (time.process_time() - started) / SAMPLES * 1000
     connection.sock.close()
-    return Floor(exchange, download, _file_cost() * 1000)
+    httpx_exchange, httpx_download = anyio.run(_through_httpx, url, key, polls, image)
+    return Floor(exchange, download, _file_cost() * 1000, httpx_exchange, httpx_download)
+
+
+def _decode(answer: dict[str, Any]) -> None:
+    for item in answer["data"]["outputs"]:
+        if not item.startswith("http"):
+            base64.b64decode(item.split(",")[-1])
+
+
+async def _through_httpx(url: str, key: str, polls: dict[str, str],
+                         image: str) -> tuple[dict[str, float], float]:
+    """CPU ms of the same poll (by mode) and download through one httpx.AsyncClient."""
+    import httpx
+
+    exchange: dict[str, float] = {}
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client:
+        await client.get(image)  # the connection is open before timing, as with the raw socket
+        for mode, poll in polls.items():
+            started = time.process_time()
+            for _ in range(SAMPLES):
+                _decode((await client.get(poll)).json())
+            exchange[mode] = (time.process_time() - started) / SAMPLES * 1000
+        started = time.process_time()
+        for _ in range(SAMPLES):
+            (await client.get(image)).read()
+        download = (time.process_time() - started) / SAMPLES * 1000
+    return exchange, download
 
 
 def _finished_set(connection: _Connection, url: str, key: str, images: int,
