@@ -268,7 +268,8 @@ def _run_apply(settings: Settings, the_plan: Any, parallelism: int | None, max_c
         click.echo(json.dumps({"event": "apply_finished", "version": result.version, "failed": result.failed,
                                "interrupted": result.interrupted, "cost": result.cost}, sort_keys=True))
     elif result.version is not None:
-        click.echo(f"Apply complete: version {result.version:04d}, {len(result.generated)} frames "
+        made = len(result.generated)
+        click.echo(f"Apply complete: version {result.version:04d}, {made} frame{'' if made == 1 else 's'} "
                    f"generated, {len(result.failed)} failed, cost ${result.cost:.2f}.")
     if result.interrupted:
         return EXIT_INTERRUPTED

@@ -77,7 +77,9 @@ def test_one_edited_frame_regenerates_exactly_that_image(run, applied: Path) -> 
     assert "-Mara pours a slow spiral of milk into the first cup of the day." in plan.out
     assert "+Mara pours a slow heart of milk into the first cup of the day." in plan.out
     assert "Plan: 0 to create, 1 to regenerate, 0 to repair, 0 to remove, 30 unchanged. 1 request" in plan.out
-    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    applied_once = run("-C", applied, "apply", "--auto-approve")
+    assert applied_once.code == 0
+    assert "Apply complete: version 0002, 1 frame generated, 0 failed" in applied_once.out
     old, new = images(applied / "out/v0001"), images(applied / "out/v0002")
     assert old.keys() == new.keys()
     changed = [path for path in new if new[path] != old[path]]
