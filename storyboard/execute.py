@@ -65,7 +65,7 @@ async def apply(plan: Plan, *, on_event: EventSink | None = None, parallelism: i
         result = runner.result
         version, lock_written = assemble(plan, runner.images, result.failed, emit)
         result.version, result.lock_written = version, lock_written
-        journal.clear(keep=runner.unfinished.values())  # what was paid for is in the version now
+        journal.clear(*runner.left_for_later())  # what was paid for is in the version now
     return result
 
 
@@ -85,6 +85,7 @@ class _Runner:
         self.pace = _Pace(plan.project.provider.requests_per_minute)
         self.images: dict[str, StagedImage] = {}  # by fingerprint
         self.unfinished: dict[str, dict[str, Any]] = {}  # job id -> its journal record, until collected
+        self.set_aside = Recovered()  # an earlier run's jobs and images this plan does not want
         self.wanted: dict[str, FrameSpec] = {}  # by fingerprint
         self.refused: str | None = None  # why the service will take no more submits
         self.result = ApplyResult()
@@ -112,14 +113,26 @@ class _Runner:
             if fingerprint in wanted:
                 self.images[fingerprint] = image
                 self._done(wanted[fingerprint].address, reused=True)
+            else:
+                self.set_aside.images[fingerprint] = image
         reattach = [job for job in recovered.jobs
                     if all(fp in wanted for fp in job["fingerprints"] if fp not in self.images)]
+        self.set_aside.jobs = [job for job in recovered.jobs if job not in reattach]
         pending_fps = {fp for job in reattach for fp in job["fingerprints"]}
         remaining = [spec for fp, spec in wanted.items() if fp not in self.images and fp not in pending_fps]
         batches = self._batches(remaining)
         self.emit({"event": "apply_started", "frames": len(wanted), "requests": len(batches) + len(reattach),
                    "reused": len(self.images), "reattached": len(reattach), "cost": self.plan.cost})
         return (reattach, batches) if reattach or batches else None
+
+    def left_for_later(self) -> tuple[list[dict[str, Any]], list[StagedImage]]:
+        """Paid-for work the new version does not hold and a later plan may still want: jobs not
+        collected, and an earlier run's jobs and images for frames this plan left out (--target).
+        Work for frames whose image is now locked, or that changed again, is dropped."""
+        later = self.plan.outstanding - self.images.keys()
+        jobs = [*self.unfinished.values(),
+                *(job for job in self.set_aside.jobs if later.intersection(job["fingerprints"]))]
+        return jobs, [image for fingerprint, image in self.set_aside.images.items() if fingerprint in later]
 
     async def _execute(self, reattach: list[dict[str, Any]], batches: list[Batch]) -> None:
         async with anyio.create_task_group() as group:

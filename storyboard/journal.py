@@ -95,9 +95,7 @@ class Journal:
                                       image.height, job, stamped))
         if staged:
             fsync_dir(self.images_dir)
-            self.append(*({"event": "image", "address": s.address, "fingerprint": s.fingerprint,
-                           "file": s.file.name, "sha256": s.sha256, "format": s.format, "width": s.width,
-                           "height": s.height, "job": job, "stamped": stamped} for s in staged))
+            self.append(*(_image_record(image) for image in staged))
         return staged
 
     @staticmethod
@@ -148,23 +146,33 @@ class Journal:
                 recovered.jobs.append(job)
         return recovered
 
-    def clear(self, keep: Iterable[dict[str, Any]] = ()) -> None:
-        """Forget the journal and staged images once a version holds them.
+    def clear(self, jobs: Iterable[dict[str, Any]] = (), images: Iterable[StagedImage] = ()) -> None:
+        """Forget what a version now holds; the journal is rewritten to hold only what is left.
 
-        `keep`: submitted-job records still to be collected by a later run (a poll that
-        timed out, a refused key); the journal is rewritten to hold only them.
+        `jobs`: submitted-job records still to be collected by a later run (a poll that
+        timed out, a refused key, a job for frames outside `--target`). `images`: staged
+        images paid for that a later run still wants. Every other staged file is removed.
         """
         self.close()
-        records = list(keep)
+        kept = list(images)
+        records = [*jobs, *(_image_record(image) for image in kept)]
         if records:
             text = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records)
             atomic_write(self.path, text.encode())
         else:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
+        files = {name for image in kept for name in (image.file.name, image.thumbnail.name)}
         if self.images_dir.is_dir():
             for file in self.images_dir.iterdir():
-                file.unlink()
+                if file.name not in files:
+                    file.unlink()
+
+
+def _image_record(image: StagedImage) -> dict[str, Any]:
+    return {"event": "image", "address": image.address, "fingerprint": image.fingerprint,
+            "file": image.file.name, "sha256": image.sha256, "format": image.format, "width": image.width,
+            "height": image.height, "job": image.job, "stamped": image.stamped}
 
 
 def _staged(images_dir: Path, record: dict[str, Any]) -> StagedImage | None:

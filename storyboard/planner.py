@@ -72,6 +72,9 @@ class Plan:
     options: PlanOptions = field(default_factory=PlanOptions)
     lock_sha256: str = ""
     neighbours: Mapping[str, Path] = field(default_factory=dict)  # unchanged frames' current images
+    # fingerprints of every frame whose image is not the locked one, --target or not: what a
+    # staged image or a submitted job of an interrupted run may still be wanted for
+    outstanding: frozenset[str] = frozenset()
 
     def count(self, action: str) -> int:
         return sum(1 for change in self.changes if change.action == action)
@@ -145,8 +148,11 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     frames = {frame.address: frame for frame in project.frames}
     scenes = {scene.id: scene for scene in project.scenes}
     changes: list[Change] = []
+    outstanding: set[str] = set()
     for spec in specs:
         previous = lock.frames.get(spec.address)
+        if previous is None or previous.fingerprint != spec.fingerprint:
+            outstanding.add(spec.fingerprint)
         if targeted is not None and spec.address not in targeted:
             if previous is not None:
                 changes.append(Change(spec.address, "keep", None, previous, paths[spec.address]))
@@ -165,7 +171,7 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     neighbours = inspector.images(changes) if to_generate else {}
     batches = make_batches(project, to_generate, capabilities, renderer, neighbours)
     return Plan(project, tuple(changes), tuple(batches), capabilities, lock, options, lock.sha256,
-                MappingProxyType(neighbours))
+                MappingProxyType(neighbours), frozenset(outstanding))
 
 
 def _decide(spec: FrameSpec, previous: LockEntry | None, path: str, inspector: _LatestVersion,

@@ -12,7 +12,17 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import REPO, edit, images, run_process, start_apply, submitted, version_frames, wait_for
+from conftest import (
+    REPO,
+    edit,
+    images,
+    png_bytes,
+    run_process,
+    start_apply,
+    submitted,
+    version_frames,
+    wait_for,
+)
 
 from storyboard.images import read_provenance
 from storyboard.schema import validator
@@ -378,3 +388,56 @@ def test_an_image_staged_for_another_version_is_stamped_again_once(run, example:
     with Image.open(thumb) as small:
         assert small.format == "JPEG" and small.size == (64, 36)
     assert run("-C", example, "plan", "--detailed-exitcode").code == 0
+
+
+def test_a_staged_image_outside_the_target_is_kept_for_the_apply_that_wants_it(run, example: Path) -> None:
+    """An interrupted run left a paid-for image of morning/pour; an apply of other frames must
+    not throw it away, and the next apply uses it instead of paying again."""
+    from PIL import Image
+
+    from storyboard import load_project, plan
+    from storyboard.journal import Journal
+    from storyboard.providers.base import GeneratedImage
+
+    change = next(c for c in plan(load_project(example)).changes if c.address == "morning/pour")
+    assert change.spec is not None
+    red, black = (GeneratedImage(png_bytes(color), "png", 8, 8) for color in ((200, 40, 40), (0, 0, 0)))
+    journal = Journal(example / ".storyboard")
+    journal.keep_images("earlier-job", [("morning/pour", change.spec.fingerprint, red, None),
+                                        ("morning/gone", "0" * 64, black, None)])  # wanted by nothing
+    journal.close()
+    targeted = run("-C", example, "apply", "--auto-approve", "--target", "packshot")
+    assert targeted.code == 0, targeted.err
+    assert "morning/pour" not in targeted.out
+    staged = list((example / ".storyboard/images").glob("*.png"))
+    assert len(staged) == 1 and "morning/pour" in (example / ".storyboard/journal.jsonl").read_text()
+    full = run("-C", example, "apply", "--auto-approve")
+    assert full.code == 0, full.err
+    assert "done morning/pour (from an interrupted run)" in full.out
+    assert len(list((example / ".storyboard/local-jobs").iterdir())) == 7  # 1 for packshot, 6 more
+    with Image.open(example / "out/v0002/01-morning/04-pour.png") as image:
+        assert image.getpixel((3, 3)) == (200, 40, 40)  # the paid-for picture
+    assert not (example / ".storyboard/journal.jsonl").exists()
+    assert not list((example / ".storyboard/images").iterdir())
+
+
+@pytest.mark.slow
+def test_jobs_of_a_killed_run_survive_an_apply_of_other_frames(example: Path) -> None:
+    slow_project(example, 3)
+    process = start_apply(example)
+    wait_for(lambda: submitted(example) >= 2)
+    process.kill()
+    process.communicate()
+    jobs_dir = example / ".storyboard/local-jobs"
+    killed_jobs = {p.name for p in jobs_dir.iterdir()}
+    assert len(killed_jobs) == 2
+    edit(example / "storyboard.yaml", "  latency: 3\n", "  latency: 0\n")
+    targeted = run_process("apply", "--auto-approve", "--target", "packshot", cwd=example, timeout=120)
+    assert targeted.returncode == 0, targeted.stderr
+    assert "re-attached" not in targeted.stdout
+    assert submitted(example) == 2  # the journal still holds both paid-for jobs
+    resumed = run_process("apply", "--auto-approve", cwd=example, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.count("re-attached to local-") == 2
+    assert len(list(jobs_dir.iterdir())) == 7  # what one uninterrupted run submits: nothing paid twice
+    assert len(images(example / "out/v0002")) == FRAMES
