@@ -4,8 +4,10 @@
 
 A copy of the applied project from bench/plan_noop.py (images hard-linked) gets a
 simulated provider latency (the local provider's `latency`, which no fingerprint
-covers) and one edited frame. Then `plan` must show one frame and one request, and
-`apply` must submit one job; its overhead is its wall time minus that latency.
+covers), one untimed edit and apply (so the version before is written by this build,
+whatever wrote the cached project), and then the measured edit of one frame. Then
+`plan` must show one frame and one request, and `apply` must submit one job; its
+overhead is its wall time minus that latency.
 Versions on disk: the bytes the new version adds to out/ (each file counted once
 however many versions link it, as `du` does), and `storyboard gc --keep 1` timed.
 """
@@ -35,10 +37,10 @@ def main() -> None:
         config.write_text(config.read_text().replace("  parallelism: 8\n",
                                                      f"  parallelism: 8\n  latency: {args.latency}\n"))
         scene_files = sorted((root / "scenes").glob("*.yaml"))
-        scene_file = scene_files[len(scene_files) // 2]
-        text = scene_file.read_text()
-        first_action = text.index("action: ") + len("action: ")
-        scene_file.write_text(text[:first_action] + f"edited {attempt} " + text[first_action:])
+        # first a version written by this build (the cached project may be older), then the edit
+        edit_first_action(scene_files[0], f"warm-up {attempt}")
+        run(storyboard("-q", "apply", "--auto-approve"), cwd=root)
+        edit_first_action(scene_files[len(scene_files) // 2], f"edited {attempt}")
         plan = run(storyboard("plan", "--json"), cwd=root)
         summary = json.loads(plan.output)["summary"]
         before = files_by_inode(root / "out")
@@ -69,6 +71,12 @@ def main() -> None:
     print(table(["total added", *kinds, "gc --keep 1 wall s", "bytes gc freed"],
                 [(f"{sum(added.values()):,}", *(f"{added.get(kind, 0):,}" for kind in kinds),
                   f"{gc.wall:.3f}", f"{freed:,}")]))
+
+
+def edit_first_action(scene_file: Path, words: str) -> None:
+    text = scene_file.read_text()
+    first_action = text.index("action: ") + len("action: ")
+    scene_file.write_text(text[:first_action] + f"{words} " + text[first_action:])
 
 
 def files_by_inode(folder: Path) -> dict[tuple[int, int], tuple[int, str]]:
