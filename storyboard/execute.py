@@ -7,6 +7,7 @@ submissions; jobs already submitted are still collected and committed.
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 from collections.abc import Callable
@@ -207,10 +208,7 @@ class _Runner:
         assert self.provider is not None
         try:
             try:
-                if submitted_at is None:  # providers written before `submitted_at` keep working
-                    outcome = await self.provider.wait(job_id, request)
-                else:
-                    outcome = await self.provider.wait(job_id, request, submitted_at=submitted_at)
+                outcome = await self.provider.wait(job_id, request, **self._wait_options(submitted_at, slot))
             finally:
                 self.emit({"event": "job_finished", "job": job_id})
         except JobLost:
@@ -229,6 +227,17 @@ class _Runner:
         else:
             for address in missing:
                 self._fail(address, f"the provider returned no image for it (job {job_id})")
+
+    def _wait_options(self, submitted_at: float | None, slot: _Slot) -> dict[str, Any]:
+        """The optional arguments of `wait` this provider takes (third-party ones may predate them)."""
+        assert self.provider is not None
+        takes = inspect.signature(self.provider.wait).parameters
+        options: dict[str, Any] = {}
+        if submitted_at is not None and "submitted_at" in takes:
+            options["submitted_at"] = submitted_at
+        if "on_finished" in takes:
+            options["on_finished"] = slot.release  # the service is done: the next job may start
+        return options
 
     async def _uncollected(self, job_id: str, request: ImageRequest, error: ProviderError) -> None:
         """A job that could not be collected now: keep it for the next run if it may still finish."""

@@ -97,6 +97,20 @@ def test_parallelism_caps_predictions_in_flight_at_the_server(run, atlas: FakeAt
     assert atlas.max_in_flight == 3
 
 
+def test_the_next_prediction_starts_while_the_last_one_downloads(run, atlas: FakeAtlas, tmp_path: Path) -> None:
+    """`parallelism` caps predictions at the service: a finished one's slot is free while its
+    images download (from a CDN, in real life, for seconds)."""
+    project = one_frame_requests(tmp_path / "p", 2, "  parallelism: 1\n")
+    atlas.latency = 0.2
+    atlas.script("download", Fault(delay=1.5))  # the first image is slow to arrive
+    result = run("-C", project, "apply", "--auto-approve")
+    assert result.code == 0, result.err
+    submits = [call for call in atlas.calls if call.kind == "submit"]
+    first_download = next(call for call in atlas.calls if call.kind == "download")
+    assert len(submits) == 2 and atlas.max_in_flight == 1
+    assert submits[1].at < first_download.at + 1.0  # not held back until the slow image arrived
+
+
 def test_requests_per_minute_spaces_the_submits(run, atlas: FakeAtlas, tmp_path: Path) -> None:
     project = one_frame_requests(tmp_path / "p", 5, "  parallelism: 5\n  requests_per_minute: 600\n")
     result = run("-C", project, "apply", "--auto-approve")

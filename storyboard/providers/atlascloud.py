@@ -145,12 +145,14 @@ class AtlasCloudProvider:
         self._submitted_at[job_id] = time.time()
         return job_id
 
-    async def wait(self, job_id: str, request: ImageRequest, *,
-                   submitted_at: float | None = None) -> JobResult:
+    async def wait(self, job_id: str, request: ImageRequest, *, submitted_at: float | None = None,
+                   on_finished: Callable[[], None] | None = None) -> JobResult:
         prediction = self._finished_at_submit.pop(job_id, None)
         if prediction is None:
             started = self._submitted_at.get(job_id) or submitted_at or time.time()
             prediction = await self._poll_until_finished(job_id, started, request.count)
+        if on_finished is not None:
+            on_finished()  # the outputs are downloaded while the next prediction runs
         if prediction.state == "failed":
             reason = f"the service failed the prediction: {self._redact(prediction.error)}"
             return JobResult(images={}, failed=dict.fromkeys(range(request.count), reason))

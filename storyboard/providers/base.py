@@ -6,7 +6,7 @@ Third-party providers register a class under the entry-point group
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -84,11 +84,14 @@ class Provider(Protocol):
         """Start a job and return its id (the id is journaled before anything else)."""
         ...
 
-    async def wait(self, job_id: str, request: ImageRequest, *,
-                   submitted_at: float | None = None) -> JobResult:
+    async def wait(self, job_id: str, request: ImageRequest, *, submitted_at: float | None = None,
+                   on_finished: Callable[[], None] | None = None) -> JobResult:
         """Wait for a job, submitted by this run or an earlier one, and return its images.
 
         `submitted_at` (epoch seconds) is given for jobs an earlier run submitted.
+        `on_finished` is called once the service is done with the job, before its images
+        are downloaded: the caller submits the next job meanwhile. Both are optional for
+        providers: a provider's `wait` may leave them out of its signature.
         Raises JobLost when the service does not know the job.
         """
         ...

@@ -14,6 +14,7 @@ import json
 import textwrap
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,8 +58,8 @@ class LocalProvider:
         path.write_text(json.dumps(record), encoding="utf-8")
         return job_id
 
-    async def wait(self, job_id: str, request: ImageRequest, *,
-                   submitted_at: float | None = None) -> JobResult:
+    async def wait(self, job_id: str, request: ImageRequest, *, submitted_at: float | None = None,
+                   on_finished: Callable[[], None] | None = None) -> JobResult:
         path = self.jobs_dir / f"{job_id}.json"
         try:
             submitted_at = json.loads(path.read_text(encoding="utf-8"))["submitted_at"]
@@ -67,6 +68,8 @@ class LocalProvider:
         remaining = submitted_at + self.config.latency - time.time()
         if remaining > 0:
             await anyio.sleep(remaining)
+        if on_finished is not None:
+            on_finished()
         failed = {
             position: "failed on purpose (provider.fail_frames)"
             for position, address in enumerate(request.frames)
