@@ -327,16 +327,22 @@ def test_second_ctrl_c_leaves_at_once_with_the_journal_intact(example: Path) -> 
     assert len(list((example / ".storyboard/local-jobs").iterdir())) == 7  # nothing paid twice
 
 
-@pytest.mark.slow
-def test_sigkill_then_resume_reattaches_instead_of_resubmitting(example: Path) -> None:
+def killed_after_two_submits(example: Path) -> set[str]:
+    """kill -9 an apply of 3 s jobs once it has journaled two submits; the jobs it left."""
     slow_project(example, 3)
     process = start_apply(example)
     wait_for(lambda: submitted(example) >= 2)
     process.kill()
     process.communicate()
-    jobs_dir = example / ".storyboard/local-jobs"
-    killed_jobs = {p.name for p in jobs_dir.iterdir()}
+    killed_jobs = {p.name for p in (example / ".storyboard/local-jobs").iterdir()}
     assert len(killed_jobs) == 2
+    return killed_jobs
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_reattaches_instead_of_resubmitting(example: Path) -> None:
+    killed_jobs = killed_after_two_submits(example)
+    jobs_dir = example / ".storyboard/local-jobs"
     assert not (example / "out").exists()
     resumed = run_process("apply", "--auto-approve", cwd=example, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
@@ -423,14 +429,8 @@ def test_a_staged_image_outside_the_target_is_kept_for_the_apply_that_wants_it(r
 
 @pytest.mark.slow
 def test_jobs_of_a_killed_run_survive_an_apply_of_other_frames(example: Path) -> None:
-    slow_project(example, 3)
-    process = start_apply(example)
-    wait_for(lambda: submitted(example) >= 2)
-    process.kill()
-    process.communicate()
+    killed_after_two_submits(example)
     jobs_dir = example / ".storyboard/local-jobs"
-    killed_jobs = {p.name for p in jobs_dir.iterdir()}
-    assert len(killed_jobs) == 2
     edit(example / "storyboard.yaml", "  latency: 3\n", "  latency: 0\n")
     targeted = run_process("apply", "--auto-approve", "--target", "packshot", cwd=example, timeout=120)
     assert targeted.returncode == 0, targeted.stderr

@@ -97,7 +97,8 @@ def test_parallelism_caps_predictions_in_flight_at_the_server(run, atlas: FakeAt
     assert atlas.max_in_flight == 3
 
 
-def test_the_next_prediction_starts_while_the_last_one_downloads(run, atlas: FakeAtlas, tmp_path: Path) -> None:
+def test_the_next_prediction_starts_while_the_last_one_downloads(run, atlas: FakeAtlas,
+                                                                 tmp_path: Path) -> None:
     """`parallelism` caps predictions at the service: a finished one's slot is free while its
     images download (from a CDN, in real life, for seconds)."""
     project = one_frame_requests(tmp_path / "p", 2, "  parallelism: 1\n")
