@@ -86,6 +86,7 @@ class _Runner:
         self.pace = _Pace(plan.project.provider.requests_per_minute)
         self.images: dict[str, StagedImage] = {}  # by fingerprint
         self.unfinished: dict[str, dict[str, Any]] = {}  # job id -> its journal record, until collected
+        self.wait_takes: set[str] = set()
         self.set_aside = Recovered()  # an earlier run's jobs and images this plan does not want
         self.wanted: dict[str, FrameSpec] = {}  # by fingerprint
         self.refused: str | None = None  # why the service will take no more submits
@@ -100,6 +101,8 @@ class _Runner:
             return
         self.provider = provider or create_provider(self.plan.project.provider,
                                                     state_dir=self.plan.project.state_path)
+        # the optional arguments of `wait` this provider takes (third-party ones may predate them)
+        self.wait_takes = set(inspect.signature(self.provider.wait).parameters)
         try:
             await self._execute(*work)
         finally:
@@ -231,13 +234,10 @@ class _Runner:
                 self._fail(address, f"the provider returned no image for it (job {job_id})")
 
     def _wait_options(self, submitted_at: float | None, slot: _Slot) -> dict[str, Any]:
-        """The optional arguments of `wait` this provider takes (third-party ones may predate them)."""
-        assert self.provider is not None
-        takes = inspect.signature(self.provider.wait).parameters
         options: dict[str, Any] = {}
-        if submitted_at is not None and "submitted_at" in takes:
+        if submitted_at is not None and "submitted_at" in self.wait_takes:
             options["submitted_at"] = submitted_at
-        if "on_finished" in takes:
+        if "on_finished" in self.wait_takes:
             options["on_finished"] = slot.release  # the service is done: the next job may start
         return options
 

@@ -14,6 +14,7 @@ and still reads the single-file manifests (format 1) of versions written before.
 from __future__ import annotations
 
 import json
+import posixpath
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ def split(root: Mapping[str, Any], frames: Sequence[Mapping[str, Any]],
     changed: list[dict[str, Any]] = []
     by_folder: dict[str, list[dict[str, Any]]] = {}
     for frame in frames:
-        folder = Path(frame["path"]).parent.as_posix()
+        folder = scene_folder(frame["path"])
         if folder not in by_folder:
             by_folder[folder] = []
             scenes.append({"id": frame["scene"], "title": titles.get(frame["scene"], frame["scene"]),
@@ -51,6 +52,11 @@ def split(root: Mapping[str, Any], frames: Sequence[Mapping[str, Any]],
         scene["frames"] = len(by_folder[scene["folder"]])
         files[scene["manifest"]] = scene_manifest(scene["id"], by_folder[scene["folder"]])
     return {"format": FORMAT, **root, "scenes": scenes, "changed": changed}, files
+
+
+def scene_folder(path: str) -> str:
+    """The scene folder of a frame's path in a version: `01-morning` for `01-morning/04-pour.png`."""
+    return posixpath.dirname(path)
 
 
 def scene_manifest(scene: str, frames: Sequence[Mapping[str, Any]]) -> bytes:

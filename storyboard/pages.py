@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import jinja2
+
+from storyboard.manifest import scene_folder
 
 TEMPLATES = Path(__file__).parent / "page_templates"
 BADGES = {"new": "New", "regenerated": "Regenerated", "repaired": "Repaired",
@@ -47,7 +49,7 @@ def render_pages(manifest: Mapping[str, Any], scenes: Sequence[Mapping[str, Any]
     frames = [_view(frame) for frame in manifest["frames"]]
     by_scene: dict[str, list[SimpleNamespace]] = {}
     for frame in frames:
-        by_scene.setdefault(PurePosixPath(frame.path).parent.as_posix(), []).append(frame)
+        by_scene.setdefault(frame.folder, []).append(frame)
     pages: dict[str, str] = {}
     contents = []
     for number, scene in enumerate(scenes, 1):
@@ -91,7 +93,7 @@ def _view(frame: Mapping[str, Any]) -> SimpleNamespace:
     """What the templates show of a frame: attributes, which Jinja reads directly (a dict's keys
     it reads only after a failed attribute lookup, a third of the render time)."""
     width, height = frame.get("width") or 16, frame.get("height") or 9
-    path = PurePosixPath(frame["path"])
+    folder = scene_folder(frame["path"])
     return SimpleNamespace(**{
         **frame,
         "number": frame.get("index") or "",
@@ -103,10 +105,11 @@ def _view(frame: Mapping[str, Any]) -> SimpleNamespace:
         "badge": BADGES.get(frame["status"], ""),
         "thumb_height": max(1, round(THUMB_WIDTH * height / width)),
         "anchor": frame["address"].replace("/", "--"),
-        "href": path.name,  # from the scene's page, which sits beside its images
+        "folder": folder,
+        "href": frame["path"][len(folder) + 1:],  # from the scene's page, which sits beside its images
         "thumbnail": frame.get("thumbnail", ""),
         "thumb": f"../{frame.get('thumbnail', '')}",
-        "scene_page": f"{path.parent.as_posix()}/{SCENE_PAGE}",
+        "scene_page": f"{folder}/{SCENE_PAGE}",
         "before": frame.get("before"),
         "previous": frame.get("previous"),
         "reasons": frame.get("reasons", []),
