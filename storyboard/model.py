@@ -19,6 +19,9 @@ EMPTY: Mapping[str, Any] = MappingProxyType({})
 DEFAULT_SIZE = "2048x2048"
 DEFAULT_TEMPLATE = "frame"
 DEFAULT_SEQUENCE_TEMPLATE = "sequence"
+# A rendered frame prompt may be this long: about the 600 English words the service advises.
+DEFAULT_MAX_PROMPT_CHARS = 4000
+DEFAULT_RENDER_SECONDS = 2.0  # per frame prompt (or batch prompt) rendered
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,8 @@ class Project:
     output_dir: str = "out"
     keep_versions: int | None = None
     max_cost: float | None = None
+    max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS
+    render_seconds: float = DEFAULT_RENDER_SECONDS
     files: tuple[Path, ...] = ()  # every YAML file read, root first
     origin: Origin | None = field(default=None, compare=False, repr=False)
 

@@ -16,15 +16,16 @@ from types import MappingProxyType
 from typing import Any
 
 from storyboard import model
-from storyboard.errors import Diagnostic, ProjectError, UserError
+from storyboard.errors import Diagnostic, Location, ProjectError, UserError
 from storyboard.images import image_format
 from storyboard.schema import validate_file
 from storyboard.sizes import size_problem
-from storyboard.yamlsrc import Origin, YamlFile, read_all
+from storyboard.yamlsrc import Origin, YamlFile, bad_bytes, read_all
 
 ROOT_FILE = "storyboard.yaml"
 TEMPLATE_DIR = "templates"
 TEMPLATE_SUFFIX = ".j2"
+MAX_TEMPLATE_BYTES = 256 * 1024
 
 
 def find_root(path: Path) -> Path:
@@ -49,6 +50,7 @@ class _Reader:
         self.root = root_file.parent
         self.diagnostics: list[Diagnostic] = []
         self._hashes: dict[Path, str | None] = {}
+        self._unreadable_templates: set[str] = set()  # reported already: not "unknown" as well
 
     def load(self) -> model.Project:
         root = self._read(self.root_file)
@@ -128,7 +130,11 @@ class _Reader:
         folder = self.root / TEMPLATE_DIR
         for path in sorted(folder.rglob(f"*{TEMPLATE_SUFFIX}")) if folder.is_dir() else []:
             name = path.relative_to(folder).as_posix().removesuffix(TEMPLATE_SUFFIX)
-            templates[name] = model.Template(name, path.read_text(encoding="utf-8"), path)
+            source = self._template_source(path)
+            if source is not None:
+                templates[name] = model.Template(name, source, path)
+            else:
+                self._unreadable_templates.add(name)
         for name, source in root.data.get("templates", {}).items():
             if name in templates:
                 self._error(Origin(root, ("templates", name)),
@@ -137,6 +143,36 @@ class _Reader:
             offset = root.block_offset(("templates", name))
             templates[name] = model.Template(name, source, root.path, offset)
         return templates
+
+    def _template_source(self, path: Path) -> str | None:
+        """A template file's text, if it is a readable UTF-8 file that stays inside the project.
+
+        A link is followed only to see where it leads: a template that resolves outside the
+        project folder is refused (its contents would end up in prompts, the lockfile, the
+        pages and the requests sent to the service).
+        """
+        where = Location(path, 1, 1)
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self.root):
+            self.diagnostics.append(Diagnostic(
+                f"template `{path.name}` is a link to a file outside the project folder",
+                where, hint="copy the template into the project instead of linking to it"))
+            return None
+        try:
+            raw = resolved.read_bytes()
+        except OSError as exc:
+            self.diagnostics.append(Diagnostic(f"template cannot be read: {exc.strerror}", where))
+            return None
+        if len(raw) > MAX_TEMPLATE_BYTES:
+            self.diagnostics.append(Diagnostic(
+                f"template is {len(raw):,} bytes, more than the {MAX_TEMPLATE_BYTES:,} a template may hold",
+                where, hint="templates write prompts of a few sentences; split or shorten it"))
+            return None
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.diagnostics.append(bad_bytes(path, raw, exc))
+            return None
 
     def _characters(self, sources: list[YamlFile]) -> dict[str, model.Character]:
         characters: dict[str, model.Character] = {}
@@ -250,6 +286,7 @@ class _Reader:
         self._check_size(defaults, Origin(root, ("defaults",)))
         provider = data.get("provider", {})
         output = data.get("output", {})
+        limits = data.get("limits", {})
         output_dir = output.get("dir", "out")
         self._inside(output_dir, Origin(root, ("output", "dir")), "output folder")
         return model.Project(
@@ -272,6 +309,8 @@ class _Reader:
             output_dir=output_dir,
             keep_versions=output.get("keep"),
             max_cost=data.get("budget", {}).get("max_cost"),
+            max_prompt_chars=limits.get("prompt_chars", model.DEFAULT_MAX_PROMPT_CHARS),
+            render_seconds=limits.get("render_seconds", model.DEFAULT_RENDER_SECONDS),
             files=(root.path, *(source.path for source in includes)),
             origin=Origin(root, ()),
         )
@@ -321,7 +360,7 @@ class _Reader:
             self._check_template(frame.template, _sub(frame.origin, "template"), templates)
 
     def _check_template(self, name: str, origin: Origin, known: list[str]) -> None:
-        if name in known:
+        if name in known or name in self._unreadable_templates:
             return
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"did you mean `{close[0]}`?" if close else \

@@ -14,11 +14,14 @@ from types import MappingProxyType
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from storyboard import model
 from storyboard.errors import Diagnostic, Location, ProjectError
+from storyboard.sandbox import MAX_VALUE, BoundedEnvironment, Budget, RenderLimit
 from storyboard.usercache import cache_dir
+
+TEMPLATE_NAMES_HINT = "templates/NAME.j2 or NAME under `templates:` in storyboard.yaml"
+LIMITS_HINT = "see \"Limits\" in the README; the project's `limits:` can raise them"
 
 BUILTIN_SEQUENCE_TEMPLATE = """\
 A sequence of {{ frames | length }} storyboard images
@@ -73,7 +76,7 @@ def _filename(template: model.Template) -> str:
     return str(template.file)
 
 
-class _DataFirstEnvironment(ImmutableSandboxedEnvironment):
+class _DataFirstEnvironment(BoundedEnvironment):
     """`{{ frame.shot }}` reads the key `shot` first when the object is a mapping that has it.
 
     Jinja tries the attribute first, and on a dict that raises (and catches) an
@@ -118,6 +121,8 @@ class Renderer:
         self._character_contexts = {c.id: _character_context(c) for c in project.characters.values()}
         self._scenes = {scene.id: scene for scene in project.scenes}
         self._scene_vars = {s.id: {**project.variables, **s.vars} for s in project.scenes}
+        self._max_output = max(MAX_VALUE, 10 * project.max_prompt_chars)
+        self._exhausted: dict[str, Diagnostic] = {}  # template name -> the limit it hit
 
     def template_name(self, frame: model.Frame) -> str:
         return self.project.template_for(self._scenes[frame.scene_id], frame)
@@ -131,7 +136,10 @@ class Renderer:
 
     def prompt(self, frame: model.Frame) -> str:
         """The frame's rendered prompt, whitespace collapsed; raises ProjectError."""
-        template = self._template(self.template_name(frame), frame)
+        name = self.template_name(frame)
+        if name in self._exhausted:  # it hit a limit already: do not spend it again per frame
+            raise ProjectError([self._exhausted[name]])
+        template = self._template(name, frame)
         scene_vars = self._scene_vars[frame.scene_id]
         context = {
             "project": self._project_context,
@@ -141,7 +149,19 @@ class Renderer:
             "vars": {**scene_vars, **frame.vars} if frame.vars else scene_vars,
             "index": frame.index,
         }
-        return collapse(self._run(template, context, frame))
+        try:
+            prompt = collapse(self._run(template, context, frame))
+        except ProjectError as error:
+            if any(d.message.startswith(_LIMIT_PREFIX) for d in error.diagnostics):
+                self._exhausted[name] = error.diagnostics[0]
+            raise
+        if len(prompt) > self.project.max_prompt_chars:
+            raise ProjectError([Diagnostic(
+                f"the prompt of frame {frame.address} is {len(prompt):,} characters, more than "
+                f"limits.prompt_chars ({self.project.max_prompt_chars:,})", _where(frame),
+                hint=f"shorten template `{name}` or the frame's text (the service advises at most "
+                     f"600 English words); {LIMITS_HINT}")])
+        return prompt
 
     def sequence_prompt(self, scene: model.Scene, frames: Sequence[RenderedFrame]) -> str:
         """The prompt of one request for several frames of a sequential scene."""
@@ -166,15 +186,22 @@ class Renderer:
             raise ProjectError([Diagnostic(message, _where(frame))]) from None
 
     def _run(self, template: jinja2.Template, context: dict[str, Any], frame: model.Frame) -> str:
+        self.env.start(Budget(self.project.render_seconds, self._max_output))
         try:
             return template.render(context)
+        except RenderLimit as error:
+            raise ProjectError([self._runtime_diagnostic(error, template, frame)]) from None
+        except (RecursionError, MemoryError) as error:
+            resource = "stack" if isinstance(error, RecursionError) else "memory"
+            limit = RenderLimit(f"the template ran out of {resource}")
+            limit.__traceback__ = error.__traceback__
+            raise ProjectError([self._runtime_diagnostic(limit, template, frame)]) from None
         except jinja2.TemplateSyntaxError as error:  # an {% include %} with a syntax error
             raise ProjectError([self._syntax_diagnostic(error, frame)]) from None
-        except jinja2.TemplateNotFound as error:
-            message = f"template `{error.name}` not found (rendering frame {frame.address})"
-            raise ProjectError([Diagnostic(message, _where(frame))]) from None
         except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as error:
             raise ProjectError([self._runtime_diagnostic(error, template, frame)]) from None
+        finally:
+            self.env.start(Budget(float("inf"), 1 << 62))  # compiling (and folding constants) is not charged
 
     def _syntax_diagnostic(self, error: jinja2.TemplateSyntaxError, frame: model.Frame) -> Diagnostic:
         found = self._loader.by_filename.get(error.filename or "")
@@ -192,17 +219,29 @@ class Renderer:
             candidate = self._loader.by_filename.get(entry.filename)
             if candidate is not None:
                 found, line = candidate, entry.lineno or 0
+        if isinstance(error, RenderLimit) and error.lineno:
+            found, line = self._loader.by_filename.get(error.filename or ""), error.lineno
         if found is None:
             found = self._loader.by_filename.get(template.filename or "")
         message = getattr(error, "message", None) or str(error)
         hint = f"frame defined at {_where(frame)}"
-        if isinstance(error, jinja2.UndefinedError):
+        if isinstance(error, jinja2.TemplateNotFound):  # an include, import or extends
+            message = f"template `{error.name}` not found"
+            hint += ("; a template loads only the project's own templates, by name "
+                     f"({TEMPLATE_NAMES_HINT})")
+        elif isinstance(error, RenderLimit):
+            message = f"{_LIMIT_PREFIX}{message}"
+            hint += f"; a prompt template must stay small and quick: {LIMITS_HINT}"
+        elif isinstance(error, jinja2.UndefinedError):
             missing = re.search(r"has no attribute '([^']+)'|'([^']+)' is undefined", message)
             if missing:
                 message = f"undefined variable `{missing.group(1) or missing.group(2)}`"
             hint += "; define it under `variables:`, the scene's or the frame's `vars:`"
         return Diagnostic(f"{message} (rendering frame {frame.address})",
                           _template_location(found, line), hint=hint)
+
+
+_LIMIT_PREFIX = "template stopped: "
 
 
 def _template_location(template: model.Template | None, line: int) -> Location | None:
@@ -251,7 +290,7 @@ def render(project: model.Project, frames: Iterable[model.Frame] | None = None,
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
     """Compiled templates kept in the user's cache folder (keyed by source), if it can be made."""
-    folder = cache_dir("jinja")
+    folder = cache_dir("jinja-bounded")  # compiled by the bounded sandbox: never share with others
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:

@@ -7,6 +7,11 @@ Files not in the cache are parsed partly in a second process when there is much 
 parse and a second core (`read_all`): a 10,000-frame campaign is ~1.5 MB of YAML.
 Positions are only needed on the error path, so a file is composed into nodes, which
 keep their marks, lazily and at most once, the first time a location is asked for.
+
+Hostile files are refused before anything uses their data: a duplicate key in a mapping
+is an error at the second key (not last-one-wins), bytes that are not UTF-8 are reported
+at their line and column, and a document whose aliases would expand past
+MAX_EXPANDED_SIZE (a "billion laughs") is an error at the alias that crosses it.
 """
 
 from __future__ import annotations
@@ -29,12 +34,41 @@ from storyboard.errors import Diagnostic, Location, ProjectError
 from storyboard.usercache import cache_dir
 
 try:
-    _Loader: Any = yaml.CSafeLoader
+    _BaseLoader: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+    _BaseLoader = yaml.SafeLoader
 
 KeyPath = tuple[str | int, ...]
 _MISSING = object()
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+# The data of one document with every alias expanded, counted as characters of its scalars
+# plus one per value: 10x the largest single-file campaign we have seen (1.5 MB), and far
+# below what a "billion laughs" of a few lines expands to.
+MAX_EXPANDED_SIZE = 16_000_000
+_CACHE_FORMAT = "2"  # bumped when what a parse accepts changes (duplicate keys are now refused)
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A key written twice in one mapping; raised at the second one."""
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    """libyaml's safe loader that refuses duplicate keys instead of keeping the last one."""
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        # called before a mapping's merge keys (`<<: *x`) are folded in: its own keys as written
+        first: dict[tuple[str, str], yaml.Node] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+                continue
+            key = (key_node.tag, key_node.value)
+            if key in first:
+                line = first[key].start_mark.line + 1
+                raise DuplicateKeyError(
+                    None, None, f"duplicate key `{key_node.value}` (first written at line {line})",
+                    key_node.start_mark)
+            first[key] = key_node
+        super().flatten_mapping(node)
 
 
 class _ParseCache:
@@ -45,7 +79,8 @@ class _ParseCache:
     """
 
     def __init__(self, raw: bytes) -> None:
-        key = hashlib.sha256(raw + f"\0{yaml.__version__}\0{_Loader.__name__}".encode()).hexdigest()
+        salt = f"\0{yaml.__version__}\0{_BaseLoader.__name__}\0{_CACHE_FORMAT}"
+        key = hashlib.sha256(raw + salt.encode()).hexdigest()
         self.file = cache_dir("yaml", key[:2]) / f"{key}.marshal"
 
     def load(self) -> Any:
@@ -88,27 +123,15 @@ class YamlFile:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ProjectError(
-                [Diagnostic(f"not UTF-8 text ({exc.reason})", Location(path, 1, 1))]
-            ) from None
+            raise ProjectError([bad_bytes(path, raw, exc)]) from None
+        if "&" in text and "*" in text:  # anchors and aliases: check what they expand to first
+            check_expansion(path, text)
         if parsed is not _MISSING:
             return cls(path, text, parsed)
         try:
             data = parse_text(text)
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-            problem = exc.problem or "invalid YAML"
-            context = f" {exc.context}" if exc.context else ""
-            raise ProjectError(
-                [
-                    Diagnostic(
-                        f"YAML syntax error: {problem}{context}",
-                        Location(path, line, col),
-                        hint="check the indentation and quoting around this line",
-                    )
-                ]
-            ) from None
+            raise ProjectError([_yaml_diagnostic(path, exc)]) from None
         except yaml.YAMLError as exc:
             raise ProjectError([Diagnostic(f"YAML error: {exc}", Location(path, 1, 1))]) from None
         cache.store(data)
@@ -169,6 +192,77 @@ class YamlFile:
 
 def parse_text(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)
+
+
+def bad_bytes(path: Path, raw: bytes, error: UnicodeDecodeError) -> Diagnostic:
+    """Where the first byte that is not UTF-8 sits: its line, and its column in characters."""
+    line_start = raw.rfind(b"\n", 0, error.start) + 1
+    line = raw.count(b"\n", 0, error.start) + 1
+    column = len(raw[line_start:error.start].decode("utf-8", errors="replace")) + 1
+    return Diagnostic(f"not UTF-8 text: byte 0x{raw[error.start]:02x} cannot be decoded ({error.reason})",
+                      Location(path, line, column),
+                      hint="save the file as UTF-8 (most editors offer it under 'encoding')")
+
+
+def _yaml_diagnostic(path: Path, error: yaml.MarkedYAMLError) -> Diagnostic:
+    """A parse error at the token that broke it.
+
+    libyaml reports an unclosed quote or bracket where it gave up (often the end of the
+    file); the place the user must look at is where it was opened, its `context_mark`.
+    """
+    problem = error.problem or "invalid YAML"
+    mark, opened = error.problem_mark or error.context_mark, error.context_mark
+    context = f" {error.context}" if error.context else ""
+    if mark is not None and opened is not None and opened.line < mark.line and \
+            any(word in context for word in ("flow", "quoted", "block scalar")):
+        context += f" (opened here, not closed; noticed at line {mark.line + 1}, column {mark.column + 1})"
+        mark = opened  # an unclosed quote or bracket: where it was opened is where to look
+    line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+    if isinstance(error, DuplicateKeyError):
+        return Diagnostic(problem, Location(path, line, col),
+                          hint="a key may appear once in a mapping; remove or merge one of the two")
+    return Diagnostic(f"YAML syntax error: {problem}{context}", Location(path, line, col),
+                      hint="check the indentation and quoting around this line")
+
+
+def check_expansion(path: Path, text: str, limit: int = MAX_EXPANDED_SIZE) -> None:
+    """Refuse a document whose aliases expand it past `limit` (characters plus one per value).
+
+    Walks libyaml's events once, keeping the expanded size of every anchored value, so an
+    alias counts at the size of what it names; a few lines of nested aliases (a "billion
+    laughs") are stopped at the alias that crosses the limit, before anything expands them.
+    Syntax errors are left to the parser, which reports them.
+    """
+    anchors: dict[str, int] = {}
+    open_values: list[tuple[int, str | None]] = []  # (size so far, anchor) of each open collection
+    total = 0
+    try:
+        for event in yaml.parse(text, Loader=_BaseLoader):
+            if isinstance(event, yaml.DocumentStartEvent):
+                anchors, total = {}, 0
+            elif isinstance(event, yaml.CollectionStartEvent):
+                open_values.append((total, event.anchor))
+                total += 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                start, anchor = open_values.pop()
+                if anchor:
+                    anchors[anchor] = total - start
+            elif isinstance(event, yaml.ScalarEvent):
+                total += 1 + len(event.value)
+                if event.anchor:
+                    anchors[event.anchor] = 1 + len(event.value)
+            elif isinstance(event, yaml.AliasEvent):
+                total += anchors.get(event.anchor or "", 1)
+                if total > limit:
+                    mark = event.start_mark
+                    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+                    raise ProjectError([Diagnostic(
+                        f"alias `*{event.anchor}` expands this document past {limit:,} characters "
+                        "(aliases nested in aliases: a \"billion laughs\")",
+                        Location(path, line, col),
+                        hint="write the values out, or alias less deeply")])
+    except yaml.YAMLError:
+        return
 
 
 HELPER_MIN_BYTES = 512 * 1024  # below this a second process costs more than it saves

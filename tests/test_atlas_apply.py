@@ -25,8 +25,11 @@ FAST = ("  poll_interval: 0.02\n  retry_backoff: 0.01\n  request_timeout: 5\n"
 
 
 def use_atlas(project: Path, *, parallelism: int = 4, extra: str = "") -> None:
+    """Switch the example to atlascloud with quick polls; `extra` settings win over FAST's."""
+    given = {line.split(":")[0] for line in extra.splitlines()}
+    fast = "".join(line + "\n" for line in FAST.splitlines() if line.split(":")[0] not in given)
     edit(project / "storyboard.yaml", "  name: local ", "  name: atlascloud ")
-    edit(project / "storyboard.yaml", "  parallelism: 4\n", f"  parallelism: {parallelism}\n{FAST}{extra}")
+    edit(project / "storyboard.yaml", "  parallelism: 4\n", f"  parallelism: {parallelism}\n{fast}{extra}")
 
 
 @pytest.fixture

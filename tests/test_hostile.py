@@ -1,0 +1,225 @@
+"""Hostile projects: what an attacker could put in the files stops cleanly, leaks nothing, hangs nothing.
+
+Every bomb runs `storyboard` as a real subprocess with a timeout, so a regression fails
+this suite instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import build_tree, run_process
+
+from storyboard.testing.fake_atlas import FakeAtlas
+
+BOMB_SECONDS = 10  # each bomb must end, with its error, well within this
+
+
+def scene_file(frames_yaml: str, scene_id: str = "intro") -> str:
+    return f"scenes:\n  - id: {scene_id}\n    frames:\n{frames_yaml}"
+
+
+def storyboard(project: Path, *args: str, env: dict[str, str] | None = None,
+               timeout: float = BOMB_SECONDS) -> subprocess.CompletedProcess[str]:
+    completed = run_process(*args, cwd=project, env=env, timeout=timeout)
+    assert "Traceback" not in completed.stderr + completed.stdout
+    return completed
+
+
+# --- templates confined to the project ------------------------------------------------------------
+
+SECRET = "TOP-SECRET-CONTENT-4711"
+
+
+@pytest.fixture
+def linked_template(minimal: Path) -> Path:
+    """The minimal project whose frame template is a link to a file outside the project."""
+    outside = minimal.parent / "outside.j2"
+    outside.write_text(f"{{{{ frame.action }}}} {SECRET}\n")
+    build_tree(minimal, {"storyboard.yaml": """
+        version: 1
+        project: demo
+        include: [scenes/*.yaml]
+    """})
+    (minimal / "templates").mkdir()
+    (minimal / "templates/frame.j2").symlink_to(outside)
+    return minimal
+
+
+def test_a_template_linked_from_outside_is_refused_for_every_command(linked_template: Path) -> None:
+    for command in (["validate"], ["render"], ["plan"], ["apply", "--auto-approve"]):
+        completed = storyboard(linked_template, *command)
+        assert completed.returncode == 1, command
+        assert completed.stderr.startswith(
+            "templates/frame.j2:1:1: template `frame.j2` is a link to a file outside the project folder")
+        assert SECRET not in completed.stdout + completed.stderr
+
+
+def test_a_linked_template_reaches_no_request_lockfile_or_page(linked_template: Path,
+                                                                fake_atlas: FakeAtlas) -> None:
+    root = linked_template / "storyboard.yaml"
+    root.write_text(root.read_text() + "provider: {name: atlascloud}\n")
+    env = {"ATLASCLOUD_BASE_URL": fake_atlas.base_url, "ATLASCLOUD_API_KEY": fake_atlas.api_key or ""}
+    completed = storyboard(linked_template, "apply", "--auto-approve", env=env, timeout=60)
+    assert completed.returncode == 1
+    assert fake_atlas.calls == []
+    assert not (linked_template / "storyboard.lock").exists() and not (linked_template / "out").exists()
+    written = [p for p in linked_template.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert all(SECRET.encode() not in p.read_bytes() for p in written)
+
+
+def test_a_link_to_another_template_inside_the_project_is_fine(minimal: Path) -> None:
+    build_tree(minimal, {"shared/house.j2": "{{ frame.shot }} / {{ frame.action }}"})
+    (minimal / "templates").mkdir()
+    (minimal / "templates/house.j2").symlink_to(minimal / "shared/house.j2")
+    (minimal / "scenes/a.yaml").write_text(scene_file("      - id: one\n        template: house\n"
+                                                      "        shot: wide\n        action: rain\n"))
+    completed = storyboard(minimal, "render")
+    assert completed.returncode == 0, completed.stderr
+    assert "wide / rain" in completed.stdout
+
+
+def test_include_of_a_path_outside_is_an_error_at_the_statement(minimal: Path) -> None:
+    (minimal.parent / "passwd").write_text(SECRET)
+    build_tree(minimal, {"templates/wide.j2": "{{ frame.action }}\n{% include '../../passwd' %}\n"})
+    (minimal / "scenes/a.yaml").write_text(scene_file("      - id: one\n        template: wide\n"))
+    completed = storyboard(minimal, "validate")
+    assert completed.returncode == 1
+    assert completed.stderr.startswith("templates/wide.j2:2:1: template `../../passwd` not found "
+                                       "(rendering frame intro/one)")
+    assert SECRET not in completed.stderr
+
+
+def test_a_template_that_is_not_utf8_is_located(minimal: Path) -> None:
+    build_tree(minimal, {"templates/wide.j2": b"{{ frame.action }}\nCaf\xe9\n"})
+    completed = storyboard(minimal, "validate")
+    assert completed.returncode == 1
+    assert completed.stderr.startswith("templates/wide.j2:2:4: not UTF-8 text: byte 0xe9")
+
+
+# --- template bombs ------------------------------------------------------------------------------
+
+BOMBS = {
+    "string multiplication": ('{{ "x" * 100000000 }}', "builds a value of 100,000,000 characters"),
+    "list multiplication": ("{{ ([1] * 100000000) | length }}", "builds a value of 100,000,000"),
+    "join of a big range": ("{{ range(99999) | join(range(99999) | join(',')) }}", "builds a value of"),
+    "nested loops": ("{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}",
+                     "loops run more than 1,000,000 times"),
+    "nested loops over strings": ("{% for a in 'x' * 999999 %}{% for b in 'y' * 999999 %}"
+                                  "{% endfor %}{% endfor %}", "loops run more than"),
+    "recursive macro": ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(1) }}",
+                        "calls nest deeper than 64"),
+    "doubling through a namespace": ("{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(60) %}"
+                                     "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}", "builds a value"),
+    "output in a loop": ("{% for i in range(99999) %}{{ 'x' * 99999 }}{% endfor %}",
+                         "writes more than 1,000,000 characters"),
+    "output captured in a block": ("{% set s %}{% for i in range(99999) %}{{ 'x' * 99999 }}{% endfor %}"
+                                   "{% endset %}{{ s | length }}", "writes more than"),
+    "format width": ('{{ "%0999999999d" % 1 }}', "builds a value of 999,999,999"),
+    "str.format width": ('{{ "{:>999999999}".format(1) }}', "builds a value of 999,999,999"),
+    "center": ('{{ "ab".center(999999999) }}', "builds a value of 999,999,999"),
+    "replace": ('{{ ("x" * 999999) | replace("x", "yyyyyyyyyy") }}', "builds a value of 9,999,990"),
+    "huge number": ("{{ 10 ** 100000 }}", "a number of more than 4096 bits"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BOMBS))
+def test_template_bombs_end_quickly_at_the_template_line_naming_the_frame(minimal: Path, name: str) -> None:
+    source, message = BOMBS[name]
+    build_tree(minimal, {"templates/bomb.j2": f"{{{{ frame.action }}}}\n{source}\n"})
+    (minimal / "scenes/a.yaml").write_text(scene_file("      - id: one\n        template: bomb\n"
+                                                      "      - id: two\n        template: bomb\n"))
+    completed = storyboard(minimal, "plan")
+    assert completed.returncode == 1
+    first = completed.stderr.splitlines()[0]
+    assert first.startswith("templates/bomb.j2:2:1: template stopped: "), first
+    assert message in first and "(rendering frame intro/one)" in first
+    assert "see \"Limits\" in the README" in completed.stderr
+    assert completed.stderr.rstrip().endswith("1 error in the project")  # reported once, not per frame
+
+
+def test_a_slow_template_stops_at_the_render_deadline(minimal: Path) -> None:
+    """A loop under every count bound that still takes too long: the deadline ends it."""
+    slow = ("{% for i in range(999) %}{% for j in range(999) %}{{ i }}{% endfor %}{% endfor %}")
+    build_tree(minimal, {"templates/slow.j2": f"{slow}\n"})
+    root = minimal / "storyboard.yaml"
+    root.write_text(root.read_text() + "limits: {render_seconds: 0.05}\n")
+    (minimal / "scenes/a.yaml").write_text(scene_file("      - id: one\n        template: slow\n"))
+    completed = storyboard(minimal, "validate")
+    assert completed.returncode == 1
+    assert "rendering took longer than 0.05 s (limits.render_seconds)" in completed.stderr
+
+
+def test_a_prompt_over_the_limit_is_an_error_at_the_frame(minimal: Path) -> None:
+    long_action = "a very long action " * 300  # 5,700 characters
+    (minimal / "scenes/a.yaml").write_text(scene_file(f"      - id: one\n        action: {long_action}\n"))
+    completed = storyboard(minimal, "validate")
+    assert completed.returncode == 1
+    assert re.search(r"^scenes/a\.yaml:4:9: the prompt of frame intro/one is 5,7\d\d characters, "
+                     r"more than limits\.prompt_chars \(4,000\)", completed.stderr, re.M)
+    root = minimal / "storyboard.yaml"
+    root.write_text(root.read_text() + "limits: {prompt_chars: 6000}\n")
+    assert storyboard(minimal, "validate").returncode == 0
+
+
+# --- YAML ----------------------------------------------------------------------------------------
+
+def billion_laughs() -> str:
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    names = "abcdefghi"
+    lines += [f"{name}: &{name} [{', '.join(['*' + before] * 9)}]"
+              for before, name in itertools.pairwise(names)]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_billion_laughs_is_refused_at_its_alias(minimal: Path) -> None:
+    (minimal / "scenes/a.yaml").write_text("x_bomb:\n" + "".join(
+        "  " + line + "\n" for line in billion_laughs().splitlines()) + scene_file("      - id: one\n"))
+    for command in ("validate", "plan"):
+        completed = storyboard(minimal, command, timeout=5)
+        assert completed.returncode == 1
+        assert re.match(r"scenes/a\.yaml:8:\d+: alias `\*f` expands this document past 16,000,000 characters",
+                        completed.stderr), completed.stderr
+
+
+def test_aliases_and_merge_keys_that_stay_small_are_fine(minimal: Path) -> None:
+    (minimal / "scenes/a.yaml").write_text(
+        "scenes:\n  - id: intro\n    vars: &common {look: grainy}\n    frames:\n"
+        "      - &base {id: one, shot: wide, action: rain}\n"
+        "      - {<<: *base, id: two, vars: *common}\n")
+    completed = storyboard(minimal, "render")
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.count("wide: rain") == 2
+
+
+def test_a_duplicate_key_is_an_error_at_the_second_one(minimal: Path) -> None:
+    (minimal / "scenes/a.yaml").write_text(scene_file(
+        "      - id: one\n        shot: wide\n        action: rain\n        shot: close\n"))
+    completed = storyboard(minimal, "validate")
+    assert completed.returncode == 1
+    assert completed.stderr.startswith(
+        "scenes/a.yaml:7:9: duplicate key `shot` (first written at line 5)")
+
+
+def test_bytes_that_are_not_utf8_are_reported_where_they_are(minimal: Path) -> None:
+    (minimal / "scenes/a.yaml").write_bytes(
+        scene_file("      - id: one\n        action: caf\xe9 au lait\n").encode("latin-1"))
+    completed = storyboard(minimal, "validate")
+    assert completed.returncode == 1
+    assert completed.stderr.startswith("scenes/a.yaml:5:20: not UTF-8 text: byte 0xe9 cannot be decoded")
+
+
+@pytest.mark.parametrize("text, where", [
+    (scene_file('      - id: one\n        action: "an unclosed quote\n      - id: two\n'), "5:17"),
+    (scene_file("      - id: one\n        characters: [mara, theo\n      - id: two\n"), "5:21"),
+])
+def test_a_syntax_error_is_reported_where_it_starts_not_at_the_end(minimal: Path, text: str,
+                                                                   where: str) -> None:
+    (minimal / "scenes/a.yaml").write_text(text)
+    completed = storyboard(minimal, "validate")
+    assert completed.returncode == 1
+    assert completed.stderr.startswith(f"scenes/a.yaml:{where}: YAML syntax error"), completed.stderr
