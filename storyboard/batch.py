@@ -2,9 +2,9 @@
 
 Frames of a sequential scene go together, in story order, at most the provider's
 limit per request (less the reference images sent along, where the provider counts
-both); every other frame is a request of its own. Only frames of the same size share
-a request. The same frames (and the same unchanged neighbours) always give the same
-batches.
+both); every other frame is a request of its own. Only frames of the same size and seed
+share a request (a request carries one of each). The same frames (and the same unchanged
+neighbours) always give the same batches.
 """
 
 from __future__ import annotations
@@ -56,7 +56,6 @@ class Batch:
             captions=tuple(spec.prompt for spec in self.specs),
             references=self.references,
             params=dict(first.params),
-            seed_explicit=first.seed_explicit,
         )
 
 
@@ -114,8 +113,8 @@ def with_references(batch: Batch, extra: Sequence[Path], capabilities: Capabilit
 def _fits(group: Sequence[FrameSpec], spec: FrameSpec, capabilities: Capabilities, neighbours: int) -> bool:
     """Whether `spec` can join `group` in one request (leaving room for neighbour images)."""
     first = group[0]
-    if spec.scene_id != first.scene_id or spec.size != first.size:
-        return False
+    if spec.scene_id != first.scene_id or spec.size != first.size or spec.seed != first.seed:
+        return False  # one request: one size, and the one seed each of its frames records
     references = {h for s in (*group, spec) for h in s.reference_hashes}
     count = len(group) + 1
     if count > capabilities.max_images:

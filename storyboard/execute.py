@@ -311,7 +311,7 @@ class _Runner:
 def _request_json(request: ImageRequest) -> dict[str, Any]:
     return {"prompt": request.prompt, "size": request.size, "seed": request.seed, "model": request.model,
             "captions": list(request.captions), "references": [str(p) for p in request.references],
-            "params": dict(request.params), "seed_explicit": request.seed_explicit}
+            "params": dict(request.params)}
 
 
 def _request_from_journal(job: dict[str, Any]) -> ImageRequest:
@@ -319,8 +319,7 @@ def _request_from_journal(job: dict[str, Any]) -> ImageRequest:
     return ImageRequest(prompt=data["prompt"], size=data["size"], seed=data["seed"], model=data["model"],
                         frames=tuple(job["frames"]), fingerprints=tuple(job["fingerprints"]),
                         captions=tuple(data["captions"]),
-                        references=tuple(Path(p) for p in data["references"]), params=data["params"],
-                        seed_explicit=bool(data.get("seed_explicit")))
+                        references=tuple(Path(p) for p in data["references"]), params=data["params"])
 
 
 class _Slot:

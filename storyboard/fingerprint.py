@@ -31,10 +31,23 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def default_seed(project_name: str, address: str) -> int:
-    """A stable seed from project and frame address, in 0 … 2**31-1."""
-    digest = hashlib.sha256(f"{project_name}\0{address}".encode()).digest()
+def default_seed(project_name: str, key: str) -> int:
+    """A stable seed from the project and a frame address (or, for sets, a scene id), in 0 … 2**31-1."""
+    digest = hashlib.sha256(f"{project_name}\0{key}".encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def frame_seed(project: model.Project, scene: model.Scene, frame: model.Frame, sequential: bool) -> int:
+    """The seed sent for a frame, so the one its fingerprint and provenance record.
+
+    One request carries one seed, so the frames of a sequential scene share theirs (from the
+    scene, by default) and a frame with a seed of its own goes in a request of its own kind.
+    """
+    if frame.seed is not None:
+        return frame.seed
+    if scene.seed is not None:
+        return scene.seed
+    return default_seed(project.name, scene.id if sequential else frame.address)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +65,6 @@ class FrameSpec:
     reference_hashes: tuple[str, ...] = ()
     reference_paths: tuple[str, ...] = ()  # not deciding: renaming a file costs nothing
     sequence_template: str | None = None  # sha256 of its source, for sequential frames
-    seed_explicit: bool = False  # written by the user (providers may send only those)
     fingerprint: str = field(default="", compare=False)  # computed once, from deciding_inputs()
 
     def __post_init__(self) -> None:
@@ -103,7 +115,8 @@ def frame_specs(
                 scene_sizes[scene.id] = _size(project, scene, frame, capabilities, problems)
             size = scene_sizes[scene.id]
         sequence = None
-        if is_sequential(scene, capabilities):
+        sequential = is_sequential(scene, capabilities)
+        if sequential:
             name = renderer.sequence_template_name(scene)
             if name not in sequence_hashes:
                 sequence_hashes[name] = sha256_hex(renderer.template_source(name).encode())
@@ -121,12 +134,11 @@ def frame_specs(
             provider=config.name,
             model=config.model,
             size=size,
-            seed=frame.seed if frame.seed is not None else default_seed(project.name, frame.address),
+            seed=frame_seed(project, scene, frame, sequential),
             params=config.params,
             reference_hashes=tuple(ref.sha256 for ref in references),
             reference_paths=tuple(ref.path for ref in references),
             sequence_template=sequence,
-            seed_explicit=frame.seed is not None,
         ))
     if problems:
         raise ProjectError(problems.values())

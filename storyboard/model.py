@@ -79,6 +79,7 @@ class Scene:
     sequence_template: str | None = None
     size: str | None = None
     aspect: str | None = None
+    seed: int | None = None  # for every frame without its own; default: from the scene's id
     vars: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     origin: Origin | None = field(default=None, compare=False, repr=False)
 

@@ -213,6 +213,7 @@ class _Reader:
                     sequence_template=data.get("sequence_template"),
                     size=data.get("size"),
                     aspect=data.get("aspect"),
+                    seed=data.get("seed"),
                     vars=_frozen(data.get("vars")),
                     origin=origin,
                 )

@@ -441,3 +441,22 @@ def test_jobs_of_a_killed_run_survive_an_apply_of_other_frames(example: Path) ->
     assert resumed.stdout.count("re-attached to local-") == 2
     assert len(list(jobs_dir.iterdir())) == 7  # what one uninterrupted run submits: nothing paid twice
     assert len(images(example / "out/v0002")) == FRAMES
+
+
+def test_two_clones_of_a_commit_apply_to_byte_identical_images_and_lockfiles(run, tmp_path: Path) -> None:
+    import shutil
+
+    clones = []
+    for name in ("clone-a", "somewhere/else/clone-b"):
+        target = tmp_path / name
+        shutil.copytree(REPO / "examples/coffee-launch", target,
+                        ignore=shutil.ignore_patterns("out", "storyboard.lock", ".storyboard"))
+        assert run("-C", target, "apply", "--auto-approve").code == 0
+        clones.append(target)
+    first, second = clones
+    assert (first / "storyboard.lock").read_bytes() == (second / "storyboard.lock").read_bytes()
+    files = sorted(p.relative_to(first / "out/v0001") for p in (first / "out/v0001").rglob("*")
+                   if p.suffix in (".png", ".jpg"))
+    assert len(files) == 2 * FRAMES  # every image and its thumbnail
+    for relative in files:
+        assert (first / "out/v0001" / relative).read_bytes() == (second / "out/v0001" / relative).read_bytes()

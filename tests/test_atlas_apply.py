@@ -271,3 +271,28 @@ def test_unsupported_size_is_a_validation_error_naming_the_nearest(run, example:
     assert result.code == 1
     assert re.search(r"storyboard\.yaml:\d+:\d+: .*size 1920x1080 is not supported by atlascloud", result.err)
     assert "2848x1600" in result.err
+
+
+def test_the_service_receives_the_seed_each_frame_records(run, atlas: FakeAtlas, example: Path) -> None:
+    use_atlas(example)
+    assert run("-C", example, "apply", "--auto-approve").code == 0
+    lock = json.loads((example / "storyboard.lock").read_text())["frames"]
+    received = {p.id: p.seed for p in atlas.accepted}
+    assert all(isinstance(seed, int) and 0 <= seed < 2**31 for seed in received.values())
+    for address, entry in lock.items():  # sets of up to 15 frames: each records the one seed sent
+        assert received[entry["job"]] == entry["inputs"]["seed"], address
+    shown = {frame["address"]: frame["seed"] for frame in version_frames(example / "out/v0001")}
+    assert shown == {address: entry["inputs"]["seed"] for address, entry in lock.items()}
+
+
+def test_a_frame_with_its_own_seed_goes_in_a_request_of_its_own(run, atlas: FakeAtlas, example: Path) -> None:
+    use_atlas(example)
+    scene = example / "scenes/01-morning.yaml"
+    edit(scene, "        duration: 3\n", "        duration: 3\n        seed: 42\n")
+    plan = json.loads(run("-C", example, "plan", "--json", "--target", "morning").out)
+    assert [b["frames"] for b in plan["batches"]] == [
+        ["morning/skyline", "morning/shutter", "morning/grinder"], ["morning/pour"]]
+    assert run("-C", example, "apply", "--auto-approve", "--target", "morning").code == 0
+    assert sorted(p.seed for p in atlas.accepted)[0] == 42
+    lock = json.loads((example / "storyboard.lock").read_text())["frames"]
+    assert lock["morning/pour"]["inputs"]["seed"] == 42

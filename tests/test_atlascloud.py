@@ -73,7 +73,7 @@ def test_a_sequential_set_is_one_request_with_the_contracted_body(fake_atlas: Fa
     assert result.images[0].height == 36  # the fake keeps the 2848*1600 aspect ratio
     submit = next(c for c in fake_atlas.calls if c.kind == "submit")
     assert submit.body == {"model": SEQUENTIAL, "prompt": "3 images of a coffee shop at dawn",
-                           "size": "2848*1600", "max_images": 3}
+                           "size": "2848*1600", "max_images": 3, "seed": 7}
     assert fake_atlas.count("submit") == 1 and fake_atlas.count("download") == 3
     assert all(c.authorized for c in fake_atlas.calls if c.kind in ("submit", "poll"))
     assert not any(c.sent_authorization for c in fake_atlas.calls if c.kind == "download")
@@ -127,12 +127,13 @@ def test_references_go_to_edit_sequential_uploaded_once_per_content(fake_atlas: 
     assert all(url.startswith(fake_atlas.base_url + "/files/media/") for b in bodies for url in b["images"])
 
 
-def test_seed_and_params_are_sent_only_when_the_user_set_them(fake_atlas: FakeAtlas) -> None:
-    generate(request(1, seed_explicit=True, params={"watermark": False}))
+def test_the_seed_is_always_sent_and_params_only_when_the_user_set_them(fake_atlas: FakeAtlas) -> None:
+    generate(request(1, params={"watermark": False}))
     generate(request(1))
     first, second = (c.body for c in fake_atlas.calls if c.kind == "submit")
     assert first["seed"] == 7 and first["watermark"] is False
-    assert "seed" not in second and "watermark" not in second
+    assert second["seed"] == 7 and "watermark" not in second
+    assert [p.seed for p in fake_atlas.accepted] == [7, 7]
 
 
 # --- submit: retried only when certainly not accepted ---------------------------------------------

@@ -360,14 +360,13 @@ class AtlasCloudProvider:
 
 
 def request_body(request: ImageRequest, reference_urls: list[str]) -> dict[str, Any]:
-    """The JSON body of a submit: parameters at the top level, size as W*H."""
+    """The JSON body of a submit: parameters at the top level, size as W*H, the frames' seed."""
     model = _model_for(request.model, bool(reference_urls))
     body: dict[str, Any] = {"model": model, "prompt": request.prompt, "size": request.size.replace("x", "*"),
                             "max_images": request.count}
     if reference_urls:
         body["images"] = reference_urls
-    if request.seed_explicit:
-        body["seed"] = request.seed
+    body["seed"] = request.seed  # the seed every frame of the request records
     body.update(request.params)
     return body
 

@@ -40,14 +40,13 @@ class ImageRequest:
 
     prompt: str
     size: str
-    seed: int
+    seed: int  # sent to the service: every frame of the request records it
     model: str
     frames: tuple[str, ...]  # frame addresses, in story order, one image each
     fingerprints: tuple[str, ...]  # one per frame, same order
     captions: tuple[str, ...] = ()  # each frame's own prompt, same order
     references: tuple[Path, ...] = ()  # reference image files sent along
     params: Mapping[str, Any] = field(default_factory=dict)
-    seed_explicit: bool = False  # the seed was written by the user, not derived
 
     @property
     def count(self) -> int:

@@ -13,7 +13,6 @@ import io
 import json
 import textwrap
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,7 +50,7 @@ class LocalProvider:
         )
 
     async def submit(self, request: ImageRequest) -> str:
-        job_id = f"local-{uuid.uuid4().hex[:16]}"
+        job_id = await anyio.to_thread.run_sync(job_id_for, request)
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         record = {"submitted_at": time.time(), "frames": list(request.frames)}
         path = self.jobs_dir / f"{job_id}.json"
@@ -80,6 +79,19 @@ class LocalProvider:
 
     async def aclose(self) -> None:
         return None
+
+
+def job_id_for(request: ImageRequest) -> str:
+    """The job id of a request, from what it asks for: the same request gives the same id.
+
+    A real service names its jobs itself; here the id is written into every image's
+    provenance and the lockfile, so deriving it (from the bytes of the references, not their
+    paths) makes two clones of a commit apply to byte-identical results.
+    """
+    references = [hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in request.references]
+    asked = [request.prompt, request.size, request.seed, request.model, list(request.fingerprints),
+             list(request.captions), references, sorted(request.params.items())]
+    return "local-" + hashlib.sha256(json.dumps(asked, default=str).encode()).hexdigest()[:16]
 
 
 def _draw_all(request: ImageRequest, skip: set[int]) -> dict[int, GeneratedImage]:

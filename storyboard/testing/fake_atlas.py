@@ -38,6 +38,7 @@ EDIT_SEQUENTIAL = "bytedance/seedream-v4.5/edit-sequential"
 MODELS = {SEQUENTIAL: 0.036, EDIT_SEQUENTIAL: 0.036}
 SIZES = frozenset(size.replace("x", "*") for size in SEEDREAM_SIZES)  # as the service writes them
 KINDS = ("submit", "poll", "upload", "download", "models")
+MAX_SEED = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class Prediction:
     latency: float
     outcome: Outcome
     base64: bool = False
+    seed: int | None = None  # as received
     polls: int = 0
     images: list[bytes] = field(default_factory=list)
 
@@ -241,7 +243,8 @@ class FakeAtlas:
         latency = self.latency if outcome.latency is None else outcome.latency
         prediction = Prediction(uuid.uuid4().hex[:24], body["model"], count, body["prompt"], body["size"],
                                 time.monotonic(), 0.0 if self.complete_at_submit else latency, outcome,
-                                bool(body.get("enable_base64_output")) or self.base64_outputs)
+                                bool(body.get("enable_base64_output")) or self.base64_outputs,
+                                body.get("seed"))
         with self._lock:
             self.predictions[prediction.id] = prediction
         return prediction
@@ -412,6 +415,9 @@ def validate_submit(body: Any) -> str | None:
         return f"images are not accepted by {model}"
     if "enable_base64_output" in body and not isinstance(body["enable_base64_output"], bool):
         return "enable_base64_output must be a boolean"
+    seed = body.get("seed", -1)
+    if not isinstance(seed, int) or isinstance(seed, bool) or not -1 <= seed <= MAX_SEED:
+        return f"seed must be an integer from -1 to {MAX_SEED}"
     return None
 
 
