@@ -96,7 +96,7 @@ class ProviderConfig:
     poll_timeout: float | None = None
     poll_interval: float | None = None
     request_timeout: float | None = None
-    retries: int | None = None
+    retry_deadline: float | None = None
     retry_backoff: float | None = None
     not_found_grace: float | None = None
     base64_outputs: bool = False

@@ -296,3 +296,17 @@ def test_a_frame_with_its_own_seed_goes_in_a_request_of_its_own(run, atlas: Fake
     assert sorted(p.seed for p in atlas.accepted)[0] == 42
     lock = json.loads((example / "storyboard.lock").read_text())["frames"]
     assert lock["morning/pour"]["inputs"]["seed"] == 42
+
+
+def test_an_apply_under_heavy_429s_and_503s_finishes_and_pays_once(run, atlas: FakeAtlas,
+                                                                   example: Path) -> None:
+    """Every second request answered 429 and every third 503, on every endpoint: unbilled
+    failures are tried again until a time budget is spent, not six times."""
+    use_atlas(example)
+    for kind in ("submit", "poll", "upload", "download"):
+        atlas.periodic[kind] = [(2, Fault(status=429, retry_after=0)), (3, Fault(status=503))]
+    result = run("-C", example, "apply", "--auto-approve")
+    assert result.code == 0, result.err
+    assert len(images(example / "out/v0001")) == FRAMES
+    assert atlas.count("submit", 429) > 0 and atlas.count("submit", 503) > 0 and atlas.count("poll", 503) > 0
+    assert len(atlas.accepted) == 7 and atlas.images_billed == FRAMES  # nothing paid twice

@@ -147,6 +147,12 @@ def test_429_on_submit_is_retried_after_retry_after_and_billed_once(fake_atlas: 
     assert len(fake_atlas.accepted) == 1
 
 
+def test_a_submit_refused_many_times_is_tried_until_the_deadline_not_a_count(fake_atlas: FakeAtlas) -> None:
+    fake_atlas.script("submit", *[Fault(status=429, retry_after=0), Fault(status=503, retry_after=0)] * 8)
+    assert is_png(generate(request(2)), range(2))
+    assert fake_atlas.count("submit") == 17 and len(fake_atlas.accepted) == 1
+
+
 @pytest.mark.parametrize("status", [502, 503, 504])
 def test_gateway_error_without_prediction_id_is_retried(fake_atlas: FakeAtlas, status: int) -> None:
     fake_atlas.script("submit", Fault(status=status))
@@ -187,8 +193,9 @@ def test_connection_refused_is_retried_then_reported(monkeypatch: pytest.MonkeyP
         port = sock.getsockname()[1]  # nothing listens here once the socket closes
     monkeypatch.setenv("ATLASCLOUD_BASE_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("ATLASCLOUD_API_KEY", "k")
-    error = raises(ProviderError, request(1), retries=2)
-    assert "could not connect" in error.message and "gave up after 2 retries" in error.message
+    error = raises(ProviderError, request(1), retry_deadline=0.2)
+    assert "could not connect" in error.message and "retry_deadline is 0.2 s" in error.message
+    assert re.search(r"gave up after \d+ tries", error.message)
     assert error.retryable
 
 
@@ -293,9 +300,9 @@ def test_poll_timeout_names_the_prediction_and_keeps_it_collectable(fake_atlas: 
     assert error.retryable
 
 
-def test_poll_give_up_after_retries_is_retryable(fake_atlas: FakeAtlas) -> None:
-    fake_atlas.script("poll", *[Fault(status=503)] * 10)
-    error = raises(ProviderError, request(1), retries=3)
+def test_poll_gives_up_at_the_retry_deadline_and_is_retryable(fake_atlas: FakeAtlas) -> None:
+    fake_atlas.rates["poll"] = [(1.0, Fault(status=503))]
+    error = raises(ProviderError, request(1), retry_deadline=0.1)
     assert "HTTP 503" in error.message and error.retryable
 
 
@@ -345,8 +352,8 @@ def test_bad_download_is_retried_then_fails_the_frame(fake_atlas: FakeAtlas, fau
                                                        words: str) -> None:
     fake_atlas.script("download", fault)
     assert is_png(generate(request(1)), range(1))  # once: the retry gets the image
-    fake_atlas.script("download", *[fault] * 3)
-    result = generate(request(1), retries=2)
+    fake_atlas.rates["download"] = [(1.0, fault)]
+    result = generate(request(1), retry_deadline=0.1)
     assert result.images == {} and words in result.failed[0]
     assert fake_atlas.count("submit") == 2
 

@@ -283,7 +283,7 @@ def test_load_project_raises_project_error_with_all_diagnostics(minimal: Path) -
 @pytest.mark.parametrize("line, expected", [
     ("  base_url: ftp://example.com", "5:13: provider.base_url: 'ftp://example.com' does not match"),
     ("  poll_interval: 0", "5:18: provider.poll_interval: 0 is less than or equal to the minimum"),
-    ("  retries: 50", "5:12: provider.retries: 50 is greater than the maximum of 20"),
+    ("  retry_deadline: -5", "5:19: provider.retry_deadline: -5 is less than the minimum of 0"),
     ("  base64_outputs: yes please", "5:19: provider.base64_outputs: expected a boolean"),
 ])
 def test_bad_atlascloud_settings_name_file_and_line(run, minimal: Path, line: str, expected: str) -> None:

@@ -69,7 +69,7 @@ class Settings:
     poll_timeout: float = 900.0
     poll_interval: float = 1.0
     request_timeout: float = 60.0
-    retries: int = 6
+    retry_deadline: float = 300.0  # seconds a call that failed for a passing reason is tried again
     retry_backoff: float = 0.5
     not_found_grace: float = 30.0
 
@@ -344,7 +344,7 @@ class AtlasCloudProvider:
         raise ProviderError(f"the service rejected {what} (HTTP {status}{words(message)})")
 
     async def _retrying(self, attempt: Callable[[], Awaitable[T]], what: str) -> T:
-        return await retrying(attempt, self.settings.retries, self.settings.retry_backoff)
+        return await retrying(attempt, self.settings.retry_deadline, self.settings.retry_backoff)
 
     def _unknown_outcome(self, cause: str) -> ProviderError:
         return ProviderError(

@@ -1,7 +1,9 @@
 """Retries, waits and checked downloads for the atlascloud provider (HTTP, no Atlas specifics).
 
     Retry        one attempt failed for a passing reason (raised inside an attempt)
-    retrying()   runs an attempt again with jittered exponential backoff or Retry-After
+    retrying()   runs an attempt again with jittered exponential backoff or Retry-After,
+                 until a time budget is spent (not a count: a busy service may answer 429
+                 for minutes, and every try of an unbilled request costs nothing)
     Expired      an output URL the service no longer serves
 """
 
@@ -42,19 +44,26 @@ class Expired(Exception):
     """An output URL the service no longer serves (temporary URLs expire)."""
 
 
-async def retrying(attempt: Callable[[], Awaitable[T]], retries: int, base_backoff: float) -> T:
-    """`attempt()`, again after each Retry it raises, at most `retries` more times."""
-    for number in range(retries + 1):
+async def retrying(attempt: Callable[[], Awaitable[T]], deadline: float, base_backoff: float) -> T:
+    """`attempt()`, again after each Retry it raises, while `deadline` seconds have not passed.
+
+    The wait before a try is the Retry-After the service asked for, else jittered
+    exponential backoff; a try that could only start after the deadline is not made.
+    """
+    started = time.monotonic()
+    number = 0
+    while True:
         try:
             return await attempt()
         except Retry as passing:
-            if number == retries:
-                raise ProviderError(f"{passing.reason} (gave up after {retries} retries)",
-                                    retryable=True) from None
             delay = passing.after if passing.after is not None else backoff(base_backoff, number)
+            number += 1
+            spent = time.monotonic() - started
+            if spent + delay > deadline:
+                raise ProviderError(f"{passing.reason} (gave up after {number} tries in {spent:.1f} s; "
+                                    f"retry_deadline is {deadline:g} s)", retryable=True) from None
             log.info("%s; retrying in %.2f s", passing.reason, delay)
             await anyio.sleep(delay)
-    raise AssertionError("unreachable")
 
 
 def checked_image(data: bytes, what: str) -> GeneratedImage:

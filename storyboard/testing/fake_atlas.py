@@ -7,7 +7,8 @@ It speaks ATLAS_API.md: submit, poll, upload, download; it checks bodies the way
 service does (model, prompt, `max_images` 1–15, sizes, references ≤ 10 and references
 + images ≤ 15) and answers with real PNGs. Tests script its behaviour call by call —
 `script("submit", Fault(status=429, retry_after=1))`, `outcomes(Outcome(images=3))` —
-or by rate (`rates["poll"] = [(0.05, Fault(status=503))]`), and read back what it saw:
+by rate (`rates["poll"] = [(0.05, Fault(status=503))]`) or by period
+(`periodic["submit"] = [(2, Fault(status=429))]`: every second submit), and read back what it saw:
 `count("submit")`, `max_in_flight`, `calls`.
 """
 
@@ -115,6 +116,8 @@ class FakeAtlas:
         self.balance = balance  # images that can still be paid for; None: unlimited
         self.image_width = image_width
         self.rates: dict[str, list[tuple[float, Fault]]] = {}
+        self.periodic: dict[str, list[tuple[int, Fault]]] = {}  # every n-th call of a kind gets the fault
+        self._seen: dict[str, int] = dict.fromkeys(KINDS, 0)
         self.calls: list[Call] = []
         self.predictions: dict[str, Prediction] = {}
         self.uploads: dict[str, bytes] = {}
@@ -197,8 +200,12 @@ class FakeAtlas:
 
     def _next_fault(self, kind: str) -> Fault | None:
         with self._lock:
+            self._seen[kind] += 1
             if self._scripts[kind]:
                 return self._scripts[kind].popleft()
+            for period, fault in self.periodic.get(kind, ()):
+                if self._seen[kind] % period == 0:
+                    return fault
             for probability, fault in self.rates.get(kind, ()):
                 if self._random.random() < probability:
                     return fault
