@@ -77,6 +77,7 @@ class Call:
     body: Any = None
     authorized: bool = False  # carried the right bearer key
     sent_authorization: bool = False  # carried any Authorization header
+    answered: float = float("inf")  # when its answer was sent (monotonic, like `at`)
 
 
 @dataclass
@@ -179,8 +180,9 @@ class FakeAtlas:
             await anyio.sleep(fault.delay)
         if fault and fault.drop:
             await _drop(send)
-            return
-        await response(scope, receive, send)
+        else:
+            await response(scope, receive, send)
+        call.answered = time.monotonic()
 
     def _route(self, request: Request) -> tuple[str | None, Any]:
         path, method = request.url.path, request.method
