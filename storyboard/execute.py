@@ -25,6 +25,7 @@ from storyboard.images import image_format, thumbnail_or_none, with_provenance
 from storyboard.journal import Journal, Recovered, RunLock, StagedImage
 from storyboard.outputs import next_version
 from storyboard.planner import Plan
+from storyboard.preflight import check_budget, check_folders
 from storyboard.providers.base import GeneratedImage, ImageRequest, JobResult, Provider, create_provider
 
 EventSink = Callable[[dict[str, Any]], None]
@@ -51,10 +52,7 @@ async def apply(plan: Plan, *, on_event: EventSink | None = None, parallelism: i
                 max_cost: float | None = None) -> ApplyResult:
     """Generate what `plan` says, write a new version and the lockfile; safe to interrupt."""
     project = plan.project
-    budget = project.max_cost if max_cost is None else max_cost
-    if budget is not None and plan.cost > budget:
-        raise UserError(f"the plan's estimated cost ${plan.cost:.2f} is above the budget ${budget:.2f}",
-                        hint="raise budget.max_cost (or --max-cost), or apply fewer frames with --target")
+    _preflight(plan, project.max_cost if max_cost is None else max_cost)
     emit = on_event or (lambda event: None)
     state = project.state_path
     with RunLock(state):
@@ -64,10 +62,24 @@ async def apply(plan: Plan, *, on_event: EventSink | None = None, parallelism: i
                          parallelism or project.provider.parallelism, next_version(project.output_path))
         await runner.run(recovered, provider)
         result = runner.result
-        version, lock_written = assemble(plan, runner.images, result.failed, emit)
+        try:
+            version, lock_written = assemble(plan, runner.images, result.failed, emit)
+        except OSError as error:  # the disk filled up or went read-only while generating
+            raise UserError(f"could not write the new version: {error.strerror or error}",
+                            hint="every image paid for is kept in .storyboard/ and the journal: fix the "
+                                 "cause and run `storyboard apply` again; nothing is paid twice") from None
         result.version, result.lock_written = version, lock_written
         journal.clear(*runner.left_for_later())  # what was paid for is in the version now
     return result
+
+
+def _preflight(plan: Plan, budget: float | None) -> None:
+    """Everything that would make this apply fail after paying, checked before it pays."""
+    project = plan.project
+    check_budget(plan.cost, budget)
+    images = sum(len(batch.specs) for batch in plan.batches)
+    per_image = max((plan.capabilities.image_bytes(batch.size) for batch in plan.batches), default=0)
+    check_folders(project.root, project.output_path, project.state_path, images, per_image)
 
 
 class _Runner:

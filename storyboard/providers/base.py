@@ -28,10 +28,18 @@ class Capabilities:
     max_total: int | None = None  # references + images per request, where the model caps both
     sizes: tuple[str, ...] | None = None  # None: any WIDTHxHEIGHT
     price_per_image: float = 0.0  # US dollars, for the plan's estimate
+    bytes_per_pixel: float = 1.5  # for the disk space apply checks before paying (PNG photographs)
+    image_bytes_cap: int | None = None  # a provider whose images are always small says how small
 
     @property
     def sequential(self) -> bool:
         return self.max_images > 1
+
+    def image_bytes(self, size: str) -> int:
+        """About how many bytes one image of `size` (WIDTHxHEIGHT) takes on disk."""
+        width, _, height = size.partition("x")
+        estimate = int(int(width) * int(height) * self.bytes_per_pixel)
+        return min(estimate, self.image_bytes_cap) if self.image_bytes_cap else estimate
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ class LocalProvider:
             max_total=MAX_IMAGES,
             sizes=None,
             price_per_image=config.price_per_image or 0.0,
+            image_bytes_cap=64_000,  # placeholders are drawn 480 pixels wide
         )
 
     async def submit(self, request: ImageRequest) -> str:
