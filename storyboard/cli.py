@@ -328,13 +328,11 @@ def export() -> None:
 
 def _version_folder(settings: Settings, version: str | None) -> tuple[Path, dict[str, Any]]:
     from storyboard.manifest import read_manifest
-    from storyboard.outputs import latest_version, version_name
+    from storyboard.outputs import resolve_version, version_name
 
     project = settings.load()
     output = project.output_path
-    number = _version_number(version) if version else latest_version(output)
-    if number is None:
-        raise UserError("no versions yet", hint="run `storyboard apply` first")
+    number = resolve_version(output, version)
     return output / version_name(number), read_manifest(output, number)
 
 
@@ -367,13 +365,6 @@ def export_contact_sheet(settings: Settings, version: str | None, target: Path, 
     folder, manifest = _version_folder(settings, version)
     target.write_bytes(contact_sheet(folder, manifest["frames"], columns))
     click.echo(f"wrote {target} ({len(manifest['frames'])} frames, {folder.name})")
-
-
-def _version_number(text: str) -> int:
-    digits = text.lower().removeprefix("v")
-    if not digits.isdigit():
-        raise UserError(f"`{text}` is not a version", hint="versions look like v0003 or 3")
-    return int(digits)
 
 
 @cli.command()

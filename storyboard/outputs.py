@@ -29,6 +29,7 @@ from storyboard.lockfile import atomic_write, fsync_dir
 
 VERSION_PATTERN = re.compile(r"^v(\d{4,})$")
 LATEST = "latest"
+REMOVED_LOG = ".removed.jsonl"  # in the output folder: the versions gc removed, and when
 
 
 def version_name(number: int) -> str:
@@ -179,11 +180,63 @@ def collect_garbage(output: Path, keep: int) -> list[int]:
     numbers = versions(output)
     latest = latest_version(output)
     doomed = [n for n in numbers[: max(0, len(numbers) - keep)] if n != latest]
+    if doomed:
+        with (output / REMOVED_LOG).open("a", encoding="utf-8") as log:
+            log.writelines(json.dumps({"version": n, "removed_at": now_iso()}) + "\n" for n in doomed)
     for number in doomed:
         shutil.rmtree(output / version_name(number))
     for leftover in output.glob(".v*.tmp-*") if output.is_dir() else []:
         shutil.rmtree(leftover, ignore_errors=True)
     return doomed
+
+
+def removed_by_gc(output: Path) -> dict[int, str]:
+    """Version number -> when `storyboard gc` removed it (lines that do not parse are skipped)."""
+    removed: dict[int, str] = {}
+    try:
+        lines = (output / REMOVED_LOG).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return removed
+    for line in lines:
+        try:
+            record = json.loads(line)
+            removed[int(record["version"])] = str(record["removed_at"])
+        except (ValueError, TypeError, KeyError):
+            continue
+    return removed
+
+
+def resolve_version(output: Path, text: str | None) -> int:
+    """The number of an existing version named `v0003`, `3` or `latest` (None: the latest)."""
+    numbers = versions(output)
+    if text is None or text == LATEST:
+        latest = latest_version(output)
+        if latest is None:
+            raise UserError("no versions yet", hint="run `storyboard apply` first")
+        return latest
+    digits = text.lower().removeprefix("v")
+    if not digits.isdigit():
+        raise UserError(f"`{text}` is not a version", hint="versions look like v0003, 3 or latest")
+    number = int(digits)
+    if number in numbers:
+        return number
+    listed = _version_range(numbers)
+    removed = removed_by_gc(output).get(number)
+    if removed is not None:
+        raise UserError(f"version {version_name(number)} was removed by `storyboard gc` on {removed}",
+                        hint=f"versions kept: {listed}")
+    closest = min(numbers, key=lambda n: (abs(n - number), -n), default=None)
+    hint = f"did you mean {version_name(closest)}? versions: {listed}" if closest is not None else \
+        "there are no versions yet: run `storyboard apply` first"
+    raise UserError(f"no version {version_name(number)} in {output.name}/", hint=hint)
+
+
+def _version_range(numbers: list[int]) -> str:
+    if not numbers:
+        return "none"
+    if numbers == list(range(numbers[0], numbers[-1] + 1)) and len(numbers) > 2:
+        return f"{version_name(numbers[0])} to {version_name(numbers[-1])}"
+    return ", ".join(version_name(n) for n in numbers)
 
 
 class StatCache:

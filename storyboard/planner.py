@@ -141,8 +141,8 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     if lock.project and lock.project != project.name:
         raise UserError(f"storyboard.lock belongs to project `{lock.project}`, not `{project.name}`",
                         hint="delete the lockfile to start this project from scratch")
-    targeted = _selection(project, options.targets)
-    forced = _selection(project, options.replace)
+    targeted = _selection(project, lock, options.targets, "--target")
+    forced = _selection(project, lock, options.replace, "--replace")
     inspector = _LatestVersion(project)
     paths = frame_paths(project)
     frames = {frame.address: frame for frame in project.frames}
@@ -229,15 +229,26 @@ def _sentences(text: str) -> list[str]:
     return [part for part in re.split(r"(?<=[.!?;])\s+", text) if part]
 
 
-def _selection(project: model.Project, addresses: Sequence[str]) -> set[str] | None:
+def _selection(project: model.Project, lock: Lock, addresses: Sequence[str], flag: str) -> set[str] | None:
+    """The frame addresses that scene or frame `addresses` name; an unknown one is an error.
+
+    Frames that only the lockfile still knows (removed from the project) can be named too.
+    """
     if not addresses:
         return None
     from storyboard.model import select_frames
 
     known = {frame.address for frame in project.frames} | {s.id for s in project.scenes}
-    present = [a for a in addresses if a in known]
-    selected = {frame.address for frame in select_frames(project, present)}
-    return selected | {a for a in addresses if a not in known and "/" in a}  # removed frames
+    locked = set(lock.frames) | {address.split("/")[0] for address in lock.frames}
+    unknown = [a for a in addresses if a not in known and a not in locked]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], sorted(known | locked), n=1)
+        raise UserError(f"{flag} {unknown[0]}: no scene or frame `{unknown[0]}` in project {project.name}",
+                        hint=f"did you mean `{close[0]}`?" if close else
+                        "addresses are SCENE or SCENE/FRAME (`storyboard render` lists them)")
+    selected = {frame.address for frame in select_frames(project, [a for a in addresses if a in known])}
+    return selected | {a for a in addresses if a in lock.frames} | \
+        {a for a in lock.frames if a.split("/")[0] in addresses}
 
 
 def _in(address: str, addresses: Sequence[str]) -> bool:
