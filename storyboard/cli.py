@@ -171,23 +171,30 @@ def _plan_options(function: Any) -> Any:
 
 @cli.command()
 @_plan_options
+@click.option("--max-cost", type=click.FloatRange(0), help="The budget (US$) instead of budget.max_cost.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (schemas/plan.schema.json).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 on error.")
 @click.option("-o", "--out", "save_to", type=click.Path(dir_okay=False, path_type=Path),
               help="Save the plan for `storyboard apply FILE`.")
 @pass_settings
 def plan(settings: Settings, targets: tuple[str, ...], replace: tuple[str, ...], provider: str | None,
-         as_json: bool, detailed_exitcode: bool, save_to: Path | None) -> int:
-    """Show which frames apply would create, regenerate, repair or remove."""
+         max_cost: float | None, as_json: bool, detailed_exitcode: bool, save_to: Path | None) -> int:
+    """Show which frames apply would create, regenerate, repair or remove, and what it costs.
+
+    Exits 1 when the estimate is above the budget (after printing the plan).
+    """
     from storyboard.planner import make_plan, save_plan
-    from storyboard.views import plan_text
+    from storyboard.views import budget_error, plan_text
 
     project = settings.load(provider)
-    result = make_plan(project, targets=targets, replace=replace)
+    result = make_plan(project, targets=targets, replace=replace, max_cost=max_cost)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     elif not settings.quiet or result.has_changes:
         click.echo(plan_text(result, settings.color))
+    if result.over_budget:
+        click.echo(budget_error(result), err=True)
+        return 1
     if save_to is not None:
         save_plan(result, save_to)
         if not as_json:
@@ -214,7 +221,7 @@ def apply(settings: Settings, plan_file: Path | None, targets: tuple[str, ...], 
     if plan_file is not None:
         the_plan = load_saved_plan(plan_file, project)
     else:
-        the_plan = make_plan(project, targets=targets, replace=replace)
+        the_plan = make_plan(project, targets=targets, replace=replace, max_cost=max_cost)
     if as_json:
         click.echo(json.dumps({"event": "plan", **the_plan.to_json()}, ensure_ascii=False, sort_keys=True))
     elif not settings.quiet:

@@ -22,7 +22,7 @@ from storyboard.batch import Batch, make_batches, with_references
 from storyboard.errors import AuthError, JobLost, ProviderError, UserError
 from storyboard.fingerprint import FrameSpec
 from storyboard.images import image_format, thumbnail_or_none, with_provenance
-from storyboard.journal import Journal, Recovered, RunLock, StagedImage
+from storyboard.journal import Journal, Recovered, RunLock, StagedImage, claim
 from storyboard.outputs import next_version
 from storyboard.planner import Plan
 from storyboard.preflight import check_budget, check_folders
@@ -125,20 +125,17 @@ class _Runner:
         """Take over what an earlier run left; the jobs to re-attach and the batches to submit."""
         wanted = {c.spec.fingerprint: c.spec for c in self.plan.changes if c.generates and c.spec}
         self.wanted = wanted
-        for fingerprint, image in recovered.images.items():
-            if fingerprint in wanted:
-                self.images[fingerprint] = image
-                self._done(wanted[fingerprint].address, reused=True)
-            else:
-                self.set_aside.images[fingerprint] = image
-        reattach = [job for job in recovered.jobs
-                    if all(fp in wanted for fp in job["fingerprints"] if fp not in self.images)]
-        self.set_aside.jobs = [job for job in recovered.jobs if job not in reattach]
-        covered = self.images.keys() | {fp for job in reattach for fp in job["fingerprints"]}
-        if covered:  # batch again what an earlier run left to do
-            batches = self._batches([spec for fp, spec in wanted.items() if fp not in covered])
-        else:  # the plan's own batches: making them again costs a Renderer (30 ms at 1,000 frames)
+        taken = claim(recovered, wanted)
+        for fingerprint, image in taken.images.items():
+            self.images[fingerprint] = image
+            self._done(wanted[fingerprint].address, reused=True)
+        self.set_aside = taken.set_aside
+        reattach = taken.jobs
+        covered = taken.covered
+        if covered == self.plan.covered:  # what the plan saw: its batches hold the rest
             batches = list(self.plan.batches)
+        else:  # the journal changed since planning: batch again what is left to do
+            batches = self._batches([spec for fp, spec in wanted.items() if fp not in covered])
         self.emit({"event": "apply_started", "frames": len(wanted), "requests": len(batches) + len(reattach),
                    "reused": len(self.images), "reattached": len(reattach), "cost": self.plan.cost})
         return (reattach, batches) if reattach or batches else None

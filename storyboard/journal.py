@@ -57,6 +57,41 @@ class Recovered:
     jobs: list[dict[str, Any]] = field(default_factory=list)  # submitted, not all images back
 
 
+@dataclass
+class Claim:
+    """What an earlier run left that this plan wants, and what it sets aside for a later one."""
+
+    images: dict[str, StagedImage] = field(default_factory=dict)  # by fingerprint: used as they are
+    jobs: list[dict[str, Any]] = field(default_factory=list)  # re-attached to, not submitted again
+    set_aside: Recovered = field(default_factory=Recovered)
+
+    @property
+    def covered(self) -> frozenset[str]:
+        """Fingerprints that need no new request: staged, or in a job to re-attach to."""
+        return frozenset(self.images.keys() | {fp for job in self.jobs for fp in job["fingerprints"]})
+
+
+def claim(recovered: Recovered, wanted: Iterable[str]) -> Claim:
+    """Split an earlier run's work by the fingerprints a plan generates (`wanted`).
+
+    A job is re-attached to when every frame of it still missing is wanted; partly wanted
+    jobs and unwanted images are set aside for a later apply (see Journal.clear).
+    """
+    wanted = set(wanted)
+    result = Claim()
+    for fingerprint, image in recovered.images.items():
+        if fingerprint in wanted:
+            result.images[fingerprint] = image
+        else:
+            result.set_aside.images[fingerprint] = image
+    for job in recovered.jobs:
+        if all(fp in wanted for fp in job["fingerprints"] if fp not in result.images):
+            result.jobs.append(job)
+        else:
+            result.set_aside.jobs.append(job)
+    return result
+
+
 class Journal:
     """Appends are thread-safe: images are staged in worker threads while the loop polls."""
 

@@ -23,6 +23,7 @@ from storyboard import model
 from storyboard.batch import Batch, make_batches
 from storyboard.errors import PlanError, UserError
 from storyboard.fingerprint import FrameSpec, canonical_json, frame_sources, frame_specs, sha256_hex
+from storyboard.journal import Claim, Journal, claim
 from storyboard.lockfile import Lock, LockEntry, read_lock
 from storyboard.manifest import read_manifest
 from storyboard.outputs import StatCache, frame_paths, latest_version, version_name, versions
@@ -75,6 +76,9 @@ class Plan:
     # fingerprints of every frame whose image is not the locked one, --target or not: what a
     # staged image or a submitted job of an interrupted run may still be wanted for
     outstanding: frozenset[str] = frozenset()
+    max_cost: float | None = None  # the budget the estimate is held to (budget.max_cost or --max-cost)
+    covered: frozenset[str] = frozenset()  # generated frames an interrupted run already paid for
+    reattach_jobs: int = 0  # its jobs the next apply collects instead of paying again
 
     def count(self, action: str) -> int:
         return sum(1 for change in self.changes if change.action == action)
@@ -86,6 +90,10 @@ class Plan:
     @property
     def moved(self) -> int:
         return sum(1 for change in self.changes if change.moved)
+
+    @property
+    def over_budget(self) -> bool:
+        return self.max_cost is not None and self.cost > self.max_cost
 
     @property
     def has_changes(self) -> bool:
@@ -111,10 +119,12 @@ class Plan:
             "inputs_sha256": self.inputs_sha256,
             "lock_sha256": self.lock_sha256,
             "options": {"targets": list(self.options.targets), "replace": list(self.options.replace),
-                        "provider": self.project.provider.name},
+                        "provider": self.project.provider.name, "max_cost": self.max_cost},
             "changes": [_change_json(c) for c in self.changes if c.action != "keep" or c.moved],
             "batches": [{"frames": list(b.frames), "size": b.size} for b in self.batches],
             "summary": self.summary(),
+            "budget": {"max_cost": self.max_cost, "estimate": self.cost, "over": self.over_budget},
+            "paid_earlier": {"frames": len(self.covered), "jobs": self.reattach_jobs},
         }
 
 
@@ -131,8 +141,12 @@ def _change_json(change: Change) -> dict[str, Any]:
 
 
 def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: Iterable[str] = (),
-              capabilities: Capabilities | None = None) -> Plan:
-    """Diff the project's frames against storyboard.lock and the latest version on disk."""
+              capabilities: Capabilities | None = None, max_cost: float | None = None) -> Plan:
+    """Diff the project's frames against storyboard.lock and the latest version on disk.
+
+    Work an interrupted run paid for (staged images, jobs to re-attach to, read from the
+    journal) is left out of the requests and the cost: the next apply collects it.
+    """
     options = PlanOptions(tuple(targets), tuple(replace))
     capabilities = capabilities or capabilities_for(project.provider)
     renderer = Renderer(project)
@@ -168,10 +182,14 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
         if address not in wanted and (targeted is None or _in(address, options.targets)):
             changes.append(Change(address, "remove", None, previous))
     to_generate = [c.spec for c in changes if c.generates and c.spec is not None]
+    paid = claim(Journal(project.state_path).read(), (spec.fingerprint for spec in to_generate)) \
+        if to_generate else Claim()
     neighbours = inspector.images(changes) if to_generate else {}
-    batches = make_batches(project, to_generate, capabilities, renderer, neighbours)
+    batches = make_batches(project, [s for s in to_generate if s.fingerprint not in paid.covered],
+                           capabilities, renderer, neighbours)
     return Plan(project, tuple(changes), tuple(batches), capabilities, lock, options, lock.sha256,
-                MappingProxyType(neighbours), frozenset(outstanding))
+                MappingProxyType(neighbours), frozenset(outstanding),
+                project.max_cost if max_cost is None else max_cost, paid.covered, len(paid.jobs))
 
 
 def _decide(spec: FrameSpec, previous: LockEntry | None, path: str, inspector: _LatestVersion,
@@ -316,7 +334,8 @@ def load_saved_plan(path: Path, project: model.Project) -> Plan:
     if saved.get("project") != project.name:
         raise PlanError(f"{path} is a plan for project `{saved.get('project')}`, not `{project.name}`")
     options: Mapping[str, Any] = saved.get("options", {})
-    plan = make_plan(project, targets=options.get("targets", ()), replace=options.get("replace", ()))
+    plan = make_plan(project, targets=options.get("targets", ()), replace=options.get("replace", ()),
+                     max_cost=options.get("max_cost"))
     stale = []
     if plan.lock_sha256 != saved.get("lock_sha256"):
         stale.append("storyboard.lock changed since it was planned")

@@ -48,7 +48,20 @@ def plan_text(plan: Plan, color: bool | None) -> str:
             lines.append("      " + style(diff_line, action))
     lines.append("")
     lines.append(summary_line(plan))
+    if plan.covered:
+        jobs = plan.reattach_jobs
+        lines.append(f"{_count(len(plan.covered), 'frame')} an interrupted run paid for "
+                     f"({_count(jobs, 'job')} to collect) will be used, not paid again.")
     return "\n".join(lines)
+
+
+def budget_error(plan: Plan) -> str:
+    return (f"error: the plan's estimated cost ${plan.cost:.2f} is above the budget ${plan.max_cost:.2f}\n"
+            "    hint: raise budget.max_cost (or --max-cost), or apply fewer frames with --target")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def summary_line(plan: Plan) -> str:

@@ -263,7 +263,7 @@ def test_history_show_and_gc_keep_what_is_still_used(run, applied: Path) -> None
     skyline = (applied / "out/v0001/01-morning/01-skyline.png").read_bytes()
     result = run("-C", applied, "gc", "--keep", "1")
     assert "removed 3 version(s): v0001, v0002, v0003" in result.out
-    assert sorted(p.name for p in (applied / "out").iterdir()) == ["latest", "v0004"]
+    assert sorted(p.name for p in (applied / "out").iterdir()) == [".removed.jsonl", "latest", "v0004"]
     assert (applied / "out/latest/01-morning/01-skyline.png").read_bytes() == skyline
     assert run("-C", applied, "plan", "--detailed-exitcode").code == 0
 
@@ -460,3 +460,30 @@ def test_two_clones_of_a_commit_apply_to_byte_identical_images_and_lockfiles(run
     assert len(files) == 2 * FRAMES  # every image and its thumbnail
     for relative in files:
         assert (first / "out/v0001" / relative).read_bytes() == (second / "out/v0001" / relative).read_bytes()
+
+
+def test_plan_over_budget_prints_the_plan_then_the_verdict_and_exits_1(run, example: Path) -> None:
+    set_provider(example, "  price_per_image: 0.5\n")
+    result = run("--no-color", "-C", example, "plan")
+    assert result.code == 1
+    assert "Plan: 31 to create" in result.out and "estimated cost $15.50" in result.out
+    assert "error: the plan's estimated cost $15.50 is above the budget $5.00" in result.err
+    as_json = run("-C", example, "plan", "--json")
+    assert as_json.code == 1
+    plan = json.loads(as_json.out)
+    jsonschema.validate(plan, schema("plan"))
+    assert plan["budget"] == {"max_cost": 5.0, "estimate": 15.5, "over": True}
+    within = json.loads(run("-C", example, "plan", "--json", "--max-cost", "20").out)
+    assert within["budget"] == {"max_cost": 20.0, "estimate": 15.5, "over": False}
+
+
+@pytest.mark.slow
+def test_plan_leaves_out_what_an_interrupted_run_paid_for(example: Path) -> None:
+    set_provider(example, "  price_per_image: 0.1\n")
+    killed_after_two_submits(example)
+    plan = json.loads(run_process("plan", "--json", cwd=example).stdout)
+    assert plan["paid_earlier"] == {"frames": 17, "jobs": 2}  # 4 + 13 frames in the two sets
+    assert plan["summary"]["requests"] == 5 and plan["summary"]["create"] == FRAMES
+    assert plan["budget"]["estimate"] == pytest.approx((FRAMES - 17) * 0.1)
+    text = run_process("--no-color", "plan", cwd=example).stdout
+    assert "17 frames an interrupted run paid for (2 jobs to collect) will be used, not paid again." in text
