@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ class _Version:
     placements: list[Placement] = field(default_factory=list)
     manifest_frames: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("create", "regenerate", "repair", "remove", "keep", "failed"), 0))
+        ("create", "regenerate", "repair", "remove", "keep", "failed", "not_done"), 0))
     changed: bool = False
     latest_folder: Path | None = None
 
@@ -69,8 +69,13 @@ class _Version:
 
 
 def assemble(plan: Plan, images: Mapping[str, StagedImage], failed: Mapping[str, str],
-             emit: Callable[[dict[str, Any]], None]) -> tuple[int | None, bool]:
-    """Write the next version if anything changed; returns (version number, lockfile written)."""
+             emit: Callable[[dict[str, Any]], None],
+             not_done: Collection[str] = ()) -> tuple[int | None, bool]:
+    """Write the next version if anything changed; returns (version number, lockfile written).
+
+    `failed`: every frame this apply wanted and did not make, with why; of those, `not_done`
+    are the ones it never got to (interrupted, stopped, or a job still running).
+    """
     project = plan.project
     output = project.output_path
     latest = latest_version(output)
@@ -86,6 +91,8 @@ def assemble(plan: Plan, images: Mapping[str, StagedImage], failed: Mapping[str,
                    previous_manifest.get(change.address, {}))
     if not version.changed:
         return None, False
+    version.counts["not_done"] = sum(1 for address in failed if address in not_done)
+    version.counts["failed"] = len(failed) - version.counts["not_done"]
     number = version.number
     _add_manifest_and_pages(version, project, failed,
                             [change.address for change in plan.changes if change.action == "remove"])
@@ -136,7 +143,8 @@ def _add_frame(version: _Version, project: model.Project, change: Change, images
         if before is not None:
             manifest_frame["before"] = before
     version.manifest_frames.append(manifest_frame)
-    version.counts["failed" if status == "failed" else change.action] += 1
+    if status != "failed":
+        version.counts[change.action] += 1
     version.changed = version.changed or status not in ("kept", "failed") or change.moved
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from storyboard.errors import UserError
+from storyboard.wording import plural
 
 if TYPE_CHECKING:
     from storyboard.model import Project
@@ -71,8 +72,8 @@ def validate(settings: Settings) -> None:
                 renderer)
     frames = sum(len(scene.frames) for scene in project.scenes)
     click.echo(
-        f"OK {project.name}: {len(project.scenes)} scenes, {frames} frames, "
-        f"{len(project.characters)} characters, {len(project.templates)} templates"
+        f"OK {project.name}: {plural(len(project.scenes), 'scene')}, {plural(frames, 'frame')}, "
+        f"{plural(len(project.characters), 'character')}, {plural(len(project.templates), 'template')}"
     )
 
 
@@ -117,7 +118,7 @@ def _print_batches(project: Project, renderer: Any, rendered: Any, as_json: bool
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     for number, batch in enumerate(batches, 1):
-        click.echo(f"request {number}: {len(batch.frames)} image(s), {batch.size}")
+        click.echo(f"request {number}: {plural(len(batch.frames), 'image')}, {batch.size}")
         click.echo(f"  frames: {', '.join(batch.frames)}")
         click.echo(f"  {batch.prompt}\n")
 
@@ -139,7 +140,7 @@ def schema(name: str | None, output_dir: Path | None) -> None:
         for item in chosen:
             (output_dir / f"{item}.schema.json").write_text(
                 json.dumps(load_schema(item), indent=2) + "\n", encoding="utf-8")
-        click.echo(f"wrote {len(chosen)} schema(s) to {output_dir}")
+        click.echo(f"wrote {plural(len(chosen), 'schema')} to {output_dir}")
         return
     document = load_schema(chosen[0]) if name else {n: load_schema(n) for n in chosen}
     click.echo(json.dumps(document, indent=2))
@@ -248,7 +249,7 @@ def _run_apply(settings: Settings, the_plan: Any, parallelism: int | None, max_c
     import anyio
 
     from storyboard.execute import apply as run_plan
-    from storyboard.views import Progress, event_sink, is_terminal
+    from storyboard.views import Progress, apply_failures, event_sink, is_terminal
 
     stop = threading.Event()
 
@@ -276,15 +277,15 @@ def _run_apply(settings: Settings, the_plan: Any, parallelism: int | None, max_c
                                "interrupted": result.interrupted, "cost": result.cost}, sort_keys=True))
     elif result.version is not None:
         made = len(result.generated)
-        click.echo(f"Apply complete: version {result.version:04d}, {made} frame{'' if made == 1 else 's'} "
-                   f"generated, {len(result.failed)} failed, cost ${result.cost:.2f}.")
+        failed = len(result.failed) - len(result.not_done)
+        not_done = f", {len(result.not_done)} not done" if result.not_done else ""
+        click.echo(f"Apply complete: version {result.version:04d}, {plural(made, 'frame')} "
+                   f"generated, {failed} failed{not_done}, cost ${result.cost:.2f}.")
+    for line in apply_failures(the_plan, result):
+        click.echo(line, err=True)
     if result.interrupted:
         return EXIT_INTERRUPTED
-    if result.failed:
-        click.echo(f"error: {len(result.failed)} frame(s) failed and keep their previous image: "
-                   f"{', '.join(sorted(result.failed))}", err=True)
-        return 1
-    return 0
+    return 1 if result.failed else 0
 
 
 @cli.command()
@@ -305,10 +306,11 @@ def history(settings: Settings) -> None:
         manifest = read_manifest(output, number, frames=False)
         counts = manifest.get("changes", {})
         marker = "  (latest)" if number == latest else ""
+        not_done = f", {counts['not_done']} not done" if counts.get("not_done") else ""
         click.echo(f"{version_name(number)}  {manifest.get('created_at', '?')}  "
-                   f"{frame_count(manifest)} frames: {counts.get('create', 0)} new, "
+                   f"{plural(frame_count(manifest), 'frame')}: {counts.get('create', 0)} new, "
                    f"{counts.get('regenerate', 0)} regenerated, {counts.get('repair', 0)} repaired, "
-                   f"{counts.get('remove', 0)} removed, {counts.get('failed', 0)} failed{marker}")
+                   f"{counts.get('remove', 0)} removed, {counts.get('failed', 0)} failed{not_done}{marker}")
 
 
 @cli.command()
@@ -356,7 +358,7 @@ def export_pdf(settings: Settings, version: str | None, target: Path, per_page: 
 
     folder, manifest = _version_folder(settings, version)
     target.write_bytes(pdf_storyboard(folder, manifest, per_page))
-    click.echo(f"wrote {target} ({len(manifest['frames'])} frames, {folder.name})")
+    click.echo(f"wrote {target} ({plural(len(manifest['frames']), 'frame')}, {folder.name})")
 
 
 @export.command("contact-sheet")
@@ -371,7 +373,7 @@ def export_contact_sheet(settings: Settings, version: str | None, target: Path, 
 
     folder, manifest = _version_folder(settings, version)
     target.write_bytes(contact_sheet(folder, manifest["frames"], columns))
-    click.echo(f"wrote {target} ({len(manifest['frames'])} frames, {folder.name})")
+    click.echo(f"wrote {target} ({plural(len(manifest['frames']), 'frame')}, {folder.name})")
 
 
 @cli.command()
@@ -385,7 +387,7 @@ def gc(settings: Settings, keep: int) -> None:
     project = settings.load()
     with RunLock(project.state_path):
         removed = collect_garbage(project.output_path, keep)
-    click.echo(f"removed {len(removed)} version(s)" +
+    click.echo(f"removed {plural(len(removed), 'version')}" +
                (f": {', '.join(version_name(n) for n in removed)}" if removed else ""))
 
 

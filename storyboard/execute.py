@@ -37,7 +37,8 @@ DISK_THREADS = 2
 class ApplyResult:
     version: int | None = None
     generated: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)  # address -> reason
+    failed: dict[str, str] = field(default_factory=dict)  # address -> why it was not made
+    not_done: set[str] = field(default_factory=set)  # of those, never got to (interrupted, stopped, pending)
     interrupted: bool = False
     cost: float = 0.0
     lock_written: bool = False
@@ -63,7 +64,7 @@ async def apply(plan: Plan, *, on_event: EventSink | None = None, parallelism: i
         await runner.run(recovered, provider)
         result = runner.result
         try:
-            version, lock_written = assemble(plan, runner.images, result.failed, emit)
+            version, lock_written = assemble(plan, runner.images, result.failed, emit, result.not_done)
         except OSError as error:  # the disk filled up or went read-only while generating
             raise UserError(f"could not write the new version: {error.strerror or error}",
                             hint="every image paid for is kept in .storyboard/ and the journal: fix the "
@@ -183,12 +184,12 @@ class _Runner:
     async def _submit_and_collect(self, batch: Batch, attempt: int, slot: _Slot) -> None:
         if self.refused is not None:
             for address in batch.frames:
-                self._fail(address, f"not submitted: {self.refused}")
+                self._fail(address, f"not submitted: {self.refused}", done=False)
             return
         if self.stop.is_set():
             self.result.interrupted = True
             for address in batch.frames:
-                self._fail(address, "not started: the run was interrupted")
+                self._fail(address, "not started: the run was interrupted", done=False)
             return
         request = batch.request()
         assert self.provider is not None
@@ -254,10 +255,11 @@ class _Runner:
         """A job that could not be collected now: keep it for the next run if it may still finish."""
         if isinstance(error, AuthError):
             self._refuse(error)
-        if not (error.retryable or isinstance(error, AuthError)):
+        pending = error.retryable or isinstance(error, AuthError)  # the job may still finish
+        if not pending:
             await self._finished(job_id)
         for address in request.frames:
-            self._fail(address, f"{error.message} (job {job_id})")
+            self._fail(address, f"{error.message} (job {job_id})", done=not pending)
 
     def _refuse(self, error: AuthError) -> None:
         """The service refused the key or the balance: submit nothing more, collect what runs."""
@@ -312,8 +314,11 @@ class _Runner:
         self.emit({"event": "frame_done", "address": address, "reused": reused, "cost": self.result.cost,
                    "time": time.time()})
 
-    def _fail(self, address: str, reason: str) -> None:
+    def _fail(self, address: str, reason: str, *, done: bool = True) -> None:
+        """`address` is not made by this run; `done=False`: it never got to it (or its job runs on)."""
         self.result.failed[address] = reason
+        if not done:
+            self.result.not_done.add(address)
         self.emit({"event": "frame_failed", "address": address, "reason": reason})
 
 

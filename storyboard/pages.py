@@ -23,6 +23,7 @@ from typing import Any
 import jinja2
 
 from storyboard.manifest import scene_folder
+from storyboard.wording import plural
 
 TEMPLATES = Path(__file__).parent / "page_templates"
 BADGES = {"new": "New", "regenerated": "Regenerated", "repaired": "Repaired",
@@ -34,8 +35,10 @@ SCENE_PAGE = "index.html"
 
 @cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                                     trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    environment.filters["plural"] = plural
+    return environment
 
 
 def render_pages(manifest: Mapping[str, Any], scenes: Sequence[Mapping[str, Any]], failed: Mapping[str, str],

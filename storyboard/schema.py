@@ -181,15 +181,45 @@ def _unknown_keys(source: YamlFile, error: Any, path: tuple[str | int, ...]) -> 
 
 
 def _message(error: Any) -> str:
-    if error.validator == "required":
-        return str(error.message).replace("is a required property", "is required")
-    if error.validator == "type":
-        expected = error.validator_value
-        expected = " or ".join(expected) if isinstance(expected, list) else expected
-        return f"expected {_article(expected)} {expected}, got {_describe(error.instance)}"
-    if error.validator == "const":
-        return f"must be {json.dumps(error.validator_value)}, got {_describe(error.instance)}"
-    return str(error.message)
+    """jsonschema's error in the words a user reads, never the validator's own text."""
+    kind, limit, value = error.validator, error.validator_value, error.instance
+    if kind == "required":
+        missing = next((name for name in limit if isinstance(value, dict) and name not in value), limit[0])
+        return f"`{missing}` is required here"
+    if kind == "type":
+        expected = " or ".join(limit) if isinstance(limit, list) else limit
+        return f"expected {_article(expected)} {expected}, got {_describe(value)}"
+    if kind == "const":
+        return f"must be {json.dumps(limit)}, got {_describe(value)}"
+    if kind in _BOUNDS:
+        return f"must be {_BOUNDS[kind]} {_number(limit)}, got {_number(value)}"
+    if kind in ("minItems", "minLength"):
+        unit = "item" if kind == "minItems" else "character"
+        return "must not be empty" if limit == 1 else f"needs at least {limit} {unit}s, got {len(value)}"
+    if kind in ("maxItems", "maxLength"):
+        unit = "items" if kind == "maxItems" else "characters"
+        return f"may hold at most {limit} {unit}, got {len(value)}"
+    if kind == "pattern":
+        return f"`{value}` is not valid here"
+    if kind == "enum":
+        close = difflib.get_close_matches(str(value), [str(v) for v in limit], n=1)
+        suggestion = f"; did you mean `{close[0]}`?" if close else ""
+        return f"must be one of {', '.join(f'`{v}`' for v in limit)}, got {_describe(value)}{suggestion}"
+    if kind == "uniqueItems":
+        twice = next((item for position, item in enumerate(value) if item in value[:position]), None)
+        return f"lists `{twice}` more than once; each item may appear once"
+    if kind == "propertyNames":
+        return "has a name that is not allowed here"
+    return "is not valid here"
+
+
+def _number(value: float) -> str:
+    """1,000 for whole numbers, 0.5 for the rest."""
+    return f"{int(value):,}" if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
+
+
+_BOUNDS = {"minimum": "at least", "exclusiveMinimum": "more than", "maximum": "at most",
+           "exclusiveMaximum": "less than"}
 
 
 def _article(word: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from storyboard.planner import SYMBOLS, Plan
+from storyboard.wording import plural
 
 COLORS = {"create": "green", "regenerate": "yellow", "repair": "magenta", "remove": "red", "keep": None}
 LABELS = {"create": "create", "regenerate": "regenerate", "repair": "repair", "remove": "remove",
@@ -50,18 +51,14 @@ def plan_text(plan: Plan, color: bool | None) -> str:
     lines.append(summary_line(plan))
     if plan.covered:
         jobs = plan.reattach_jobs
-        lines.append(f"{_count(len(plan.covered), 'frame')} an interrupted run paid for "
-                     f"({_count(jobs, 'job')} to collect) will be used, not paid again.")
+        lines.append(f"{plural(len(plan.covered), 'frame')} an interrupted run paid for "
+                     f"({plural(jobs, 'job')} to collect) will be used, not paid again.")
     return "\n".join(lines)
 
 
 def budget_error(plan: Plan) -> str:
     return (f"error: the plan's estimated cost ${plan.cost:.2f} is above the budget ${plan.max_cost:.2f}\n"
             "    hint: raise budget.max_cost (or --max-cost), or apply fewer frames with --target")
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def summary_line(plan: Plan) -> str:
@@ -74,6 +71,31 @@ def summary_line(plan: Plan) -> str:
             f"{s['requests']} request{'s' if s['requests'] != 1 else ''}, estimated cost ${s['cost']:.2f}.")
 
 
+def apply_failures(plan: Plan, result: Any) -> list[str]:
+    """What an apply did not make, grouped by what it means for the user."""
+    had_image = {change.address for change in plan.changes if change.previous is not None}
+    groups: dict[str, list[str]] = {"kept": [], "none": [], "not_done": []}
+    for address in sorted(result.failed):
+        group = "not_done" if address in result.not_done else "kept" if address in had_image else "none"
+        groups[group].append(address)
+    lines = []
+    one = {group: len(addresses) == 1 for group, addresses in groups.items()}
+    if groups["kept"]:
+        keeps = "keeps its" if one["kept"] else "keep their"
+        lines.append(f"error: {plural(len(groups['kept']), 'frame')} failed and {keeps} previous image: "
+                     f"{', '.join(groups['kept'])}")
+    if groups["none"]:
+        has = "has" if one["none"] else "have"
+        lines.append(f"error: {plural(len(groups['none']), 'frame')} failed and {has} no image yet: "
+                     f"{', '.join(groups['none'])}")
+    if groups["not_done"]:
+        them = "it" if one["not_done"] else "them"
+        lines.append(f"{plural(len(groups['not_done']), 'frame')} not done in this run (the next "
+                     f"`storyboard apply` does {them}, paying nothing twice): "
+                     f"{', '.join(groups['not_done'])}")
+    return lines
+
+
 def json_lines(event: dict[str, Any]) -> None:
     click.echo(json.dumps(event, ensure_ascii=False, sort_keys=True))
 
@@ -81,9 +103,10 @@ def json_lines(event: dict[str, Any]) -> None:
 def plain_lines(event: dict[str, Any]) -> None:
     kind = event["event"]
     if kind == "job_submitted":
-        click.echo(f"submitted {event['job']} ({len(event['frames'])} frames)")
+        click.echo(f"submitted {event['job']} ({plural(len(event['frames']), 'frame')})")
     elif kind == "job_reattached":
-        click.echo(f"re-attached to {event['job']} from an interrupted run ({len(event['frames'])} frames)")
+        click.echo(f"re-attached to {event['job']} from an interrupted run "
+                   f"({plural(len(event['frames']), 'frame')})")
     elif kind == "frame_done":
         click.echo(f"done {event['address']}" + (" (from an interrupted run)" if event["reused"] else ""))
     elif kind == "frame_failed":

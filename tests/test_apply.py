@@ -232,12 +232,24 @@ def test_partial_failure_keeps_previous_images_and_shows_them_again(run, applied
     set_provider(applied, "  fail_frames: [morning/pour]\n")
     result = run("-C", applied, "apply", "--auto-approve")
     assert result.code == 1
-    assert "1 frame(s) failed and keep their previous image: morning/pour" in result.err
+    assert "error: 1 frame failed and keeps its previous image: morning/pour" in result.err
     old, new = images(applied / "out/v0001"), images(applied / "out/v0002")
     assert new["01-morning/04-pour.png"] == old["01-morning/04-pour.png"]
     assert new["05-packshot/01-hero.png"] != old["05-packshot/01-hero.png"]
     plan = json.loads(run("-C", applied, "plan", "--json").out)
     assert [(c["address"], c["action"]) for c in plan["changes"]] == [("morning/pour", "regenerate")]
+
+
+def test_frames_that_fail_on_a_first_run_are_said_to_have_no_image_yet(run, example: Path) -> None:
+    set_provider(example, "  fail_frames: [morning/pour, packshot/hero]\n")
+    result = run("-C", example, "apply", "--auto-approve")
+    assert result.code == 1
+    assert "error: 2 frames failed and have no image yet: morning/pour, packshot/hero" in result.err
+    assert "previous image" not in result.err
+    assert "29 frames generated, 2 failed" in result.out
+    assert "31 frames" not in run("-C", example, "history").out
+    assert "29 frames: 29 new, 0 regenerated, 0 repaired, 0 removed, 2 failed" in run("-C", example,
+                                                                                       "history").out
 
 
 def test_json_events_are_one_object_per_line(run, example: Path) -> None:
@@ -262,7 +274,7 @@ def test_history_show_and_gc_keep_what_is_still_used(run, applied: Path) -> None
     assert "morning/pour" in run("-C", applied, "show", "v0002").out
     skyline = (applied / "out/v0001/01-morning/01-skyline.png").read_bytes()
     result = run("-C", applied, "gc", "--keep", "1")
-    assert "removed 3 version(s): v0001, v0002, v0003" in result.out
+    assert "removed 3 versions: v0001, v0002, v0003" in result.out
     assert sorted(p.name for p in (applied / "out").iterdir()) == [".removed.jsonl", "latest", "v0004"]
     assert (applied / "out/latest/01-morning/01-skyline.png").read_bytes() == skyline
     assert run("-C", applied, "plan", "--detailed-exitcode").code == 0
@@ -304,6 +316,10 @@ def test_first_ctrl_c_finishes_submitted_jobs_commits_and_exits_130(example: Pat
     assert len(version_frames(example / "out/v0001")) == 4 + 13  # the 2 submitted batches, paid for, kept
     plan = json.loads(run_process("plan", "--json", cwd=example).stdout)
     assert plan["summary"]["create"] == FRAMES - 17
+    assert f"{FRAMES - 17} frames not done in this run" in err
+    history = run_process("history", cwd=example).stdout
+    assert f"17 frames: 17 new, 0 regenerated, 0 repaired, 0 removed, 0 failed, {FRAMES - 17} not done" \
+        in history
 
 
 @pytest.mark.slow

@@ -59,7 +59,7 @@ def test_init_writes_a_project_that_validates(run, tmp_path: Path) -> None:
     assert (project / "refs" / "ada.png").read_bytes().startswith(b"\x89PNG")
     result = run("-C", project, "validate")
     assert result.code == 0, result.err
-    assert result.out.startswith("OK new-board: 2 scenes, 3 frames, 1 characters, 1 templates")
+    assert result.out.startswith("OK new-board: 2 scenes, 3 frames, 1 character, 1 template")
 
 
 def test_init_refuses_an_existing_project(run, tmp_path: Path) -> None:
