@@ -156,7 +156,8 @@ def _diagnostics(source: YamlFile, error: Any) -> Iterator[Diagnostic]:
         best = min(error.context, key=lambda sub: len(list(sub.absolute_path)))
         yield from _diagnostics(source, best)
         return
-    hint = error.schema.get("x-hint", "") if isinstance(error.schema, dict) else ""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    hint = schema.get("x-hint") or schema.get("description", "")  # what the value is for
     yield Diagnostic(_message(error), source.location(path), crumb(path), hint)
 
 
