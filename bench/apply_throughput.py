@@ -137,8 +137,8 @@ def image_work() -> Iterator[Callable[[], float]]:
     around the functions that do it; yields a function reading the total so far."""
     import threading
 
-    import storyboard.execute as execute
     import storyboard.providers.atlas_wire as wire
+    import storyboard.run.execute as execute
 
     total = [0.0]
     lock = threading.Lock()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from storyboard.cli import main
+from storyboard.cli.commands import main
 
 pytest_plugins = ["storyboard.testing.pytest_plugin"]  # the `fake_atlas` fixture users get too
 
@@ -135,7 +135,7 @@ def images(version: Path) -> dict[str, int]:
 def version_frames(version: Path) -> list[dict[str, Any]]:
     """Every frame of a version folder with its status, merged from manifest.json and the
     scene manifests (what `storyboard show --json` prints)."""
-    from storyboard.manifest import read_manifest
+    from storyboard.state.manifest import read_manifest
 
     frames: list[dict[str, Any]] = read_manifest(version.parent, int(version.name[1:]))["frames"]
     return frames

@@ -25,7 +25,7 @@ from conftest import (
 )
 
 from storyboard.images import read_provenance
-from storyboard.schema import validator
+from storyboard.project.schema import validator
 
 FRAMES = 31
 
@@ -380,8 +380,8 @@ def test_an_image_staged_for_another_version_is_stamped_again_once(run, example:
 
     from storyboard import load_project, plan
     from storyboard.images import with_provenance
-    from storyboard.journal import Journal
     from storyboard.providers.base import GeneratedImage
+    from storyboard.state.journal import Journal
 
     change = next(c for c in plan(load_project(example)).changes if c.address == "morning/pour")
     assert change.spec is not None
@@ -418,8 +418,8 @@ def test_a_staged_image_outside_the_target_is_kept_for_the_apply_that_wants_it(r
     from PIL import Image
 
     from storyboard import load_project, plan
-    from storyboard.journal import Journal
     from storyboard.providers.base import GeneratedImage
+    from storyboard.state.journal import Journal
 
     change = next(c for c in plan(load_project(example)).changes if c.address == "morning/pour")
     assert change.spec is not None

@@ -118,7 +118,7 @@ def test_requests_per_minute_spaces_the_submits_on_a_clock_the_test_controls() -
     """600 a minute: one every 0.1 s, though all five could go at once (no wall clock read)."""
     import anyio
 
-    from storyboard.execute import Pace
+    from storyboard.run.execute import Pace
 
     now = [100.0]
     asked: list[float] = []

@@ -16,7 +16,7 @@ import anyio
 import pytest
 
 from storyboard.errors import AuthError, JobLost, ProviderError, UserError
-from storyboard.model import ProviderConfig
+from storyboard.project.model import ProviderConfig
 from storyboard.providers.atlascloud import AtlasCloudProvider
 from storyboard.providers.base import ImageRequest, JobResult
 from storyboard.testing.fake_atlas import EDIT_SEQUENTIAL, SEQUENTIAL, FakeAtlas, Fault, Outcome

@@ -83,14 +83,14 @@ def test_built_wheel_carries_the_schemas_and_page_templates(tmp_path: Path) -> N
     wheel = next((tmp_path / "dist").glob("storyboard_iac-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "storyboard/schemas/storyboard.schema.json" in names
-    assert {"storyboard/page_templates/index.html.j2", "storyboard/page_templates/changes.html.j2",
-            "storyboard/page_templates/style.css"} <= set(names)
+    templates = "storyboard/deliver/page_templates/"
+    assert {f"{templates}index.html.j2", f"{templates}changes.html.j2", f"{templates}style.css"} <= set(names)
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target),
                     str(wheel)], check=True, capture_output=True)
     env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
     where = subprocess.run(
-        [sys.executable, "-c", "import storyboard.schema as s; print(s.schema_dir())"],
+        [sys.executable, "-c", "import storyboard.project.schema as s; print(s.schema_dir())"],
         cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     assert where.stdout.strip().startswith(str(target))
     printed = subprocess.run([sys.executable, "-m", "storyboard", "schema", "scene"],

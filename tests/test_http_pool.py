@@ -11,7 +11,7 @@ import anyio
 import httpx
 import pytest
 
-from storyboard.model import ProviderConfig
+from storyboard.project.model import ProviderConfig
 from storyboard.providers import http_pool
 from storyboard.providers.atlascloud import AtlasCloudProvider
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from storyboard.errors import LockfileError
-from storyboard.lockfile import Lock, LockEntry, read_lock, write_lock
+from storyboard.state.lockfile import Lock, LockEntry, read_lock, write_lock
 
 GOLDEN = Path(__file__).parent / "golden" / "storyboard.lock"
 SHA = "a" * 64

@@ -178,7 +178,7 @@ def test_provenance_in_each_new_png_matches_the_manifest(run, applied: Path) -> 
 
 
 def test_manifest_carries_the_frame_fields(applied: Path) -> None:
-    from storyboard.schema import validator
+    from storyboard.project.schema import validator
 
     version = applied / "out/v0001"
     data = manifest(version)

@@ -13,8 +13,8 @@ from conftest import EXAMPLE, REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storyboard.lockfile import LockEntry, _plainly_valid_frames
-from storyboard.schema import FILE_SCHEMAS, is_valid, validator
+from storyboard.project.schema import FILE_SCHEMAS, is_valid, validator
+from storyboard.state.lockfile import LockEntry, _plainly_valid_frames
 
 SCHEMA_OF = {"storyboard.yaml": "storyboard", "characters": "character", "scenes": "scene"}
 ODD_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 20), st.floats(allow_nan=False),
@@ -81,7 +81,7 @@ def test_fast_check_and_jsonschema_agree_on_mutated_documents(data: st.DataObjec
 
 def test_a_damaged_or_unwritable_cache_only_costs_time(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from storyboard.schema import fast_check
+    from storyboard.project.schema import fast_check
 
     monkeypatch.setenv("STORYBOARD_CACHE_DIR", str(tmp_path / "cache"))
     fast_check.cache_clear()
@@ -100,7 +100,7 @@ def test_a_damaged_or_unwritable_cache_only_costs_time(tmp_path: Path,
 def test_parsed_yaml_is_cached_by_content_and_survives_damage(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from storyboard.errors import ProjectError
-    from storyboard.yamlsrc import YamlFile
+    from storyboard.project.yamlsrc import YamlFile
 
     monkeypatch.setenv("STORYBOARD_CACHE_DIR", str(tmp_path / "cache"))
     file = tmp_path / "a.yaml"

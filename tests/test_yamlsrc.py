@@ -8,15 +8,16 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLE
 
-from storyboard import load_project, yamlsrc
+from storyboard import load_project
 from storyboard.errors import ProjectError
-from storyboard.yamlsrc import YamlFile, read_all
+from storyboard.project import yamlsrc
+from storyboard.project.yamlsrc import YamlFile, read_all
 
 HELPER_STARTS: list[list[str]] = []
 
 
 def _watch_processes(event: str, args: tuple[object, ...]) -> None:
-    if event == "subprocess.Popen" and "storyboard.parse_helper" in [str(a) for a in args[1] or ()]:
+    if event == "subprocess.Popen" and "storyboard.project.parse_helper" in [str(a) for a in args[1] or ()]:
         HELPER_STARTS.append([str(a) for a in args[1]])
 
 
@@ -99,7 +100,7 @@ def test_the_helper_answers_digest_and_data_per_file(tmp_path: Path) -> None:
     import subprocess
 
     paths = files(tmp_path, ["a: [1, 2]\n", "b: [\n", "when: 2026-01-01\n"])
-    answer = subprocess.run([sys.executable, "-m", "storyboard.parse_helper", *map(str, paths)],
+    answer = subprocess.run([sys.executable, "-m", "storyboard.project.parse_helper", *map(str, paths)],
                             capture_output=True, check=True).stdout
     results = marshal.loads(answer)
     assert [digest for digest, _ in results] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]

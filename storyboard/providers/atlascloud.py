@@ -27,6 +27,7 @@ import httpx
 
 from storyboard.errors import AuthError, JobLost, ProviderError, UserError
 from storyboard.images import image_format
+from storyboard.project.sizes import SEEDREAM_SIZES
 from storyboard.providers import atlas_wire as wire
 from storyboard.providers import http_pool
 from storyboard.providers.base import Capabilities, GeneratedImage, ImageRequest, JobResult
@@ -39,10 +40,9 @@ from storyboard.providers.http_retry import (
     retrying,
     words,
 )
-from storyboard.sizes import SEEDREAM_SIZES
 
 if TYPE_CHECKING:
-    from storyboard.model import ProviderConfig
+    from storyboard.project.model import ProviderConfig
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from storyboard.errors import UserError
 
 if TYPE_CHECKING:
-    from storyboard.model import ProviderConfig
+    from storyboard.project.model import ProviderConfig
 
 ENTRY_POINT_GROUP = "storyboard.providers"
 

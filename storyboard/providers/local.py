@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from storyboard.errors import JobLost
+from storyboard.project.sizes import parse_size
 from storyboard.providers.base import Capabilities, GeneratedImage, ImageRequest, JobResult
-from storyboard.sizes import parse_size
 
 if TYPE_CHECKING:
-    from storyboard.model import ProviderConfig
+    from storyboard.project.model import ProviderConfig
 
 MAX_IMAGES = 15
 MAX_REFERENCES = 10

@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from storyboard.sizes import SEEDREAM_SIZES
+from storyboard.project.sizes import SEEDREAM_SIZES
 
 SEQUENTIAL = "bytedance/seedream-v4.5/sequential"
 EDIT_SEQUENTIAL = "bytedance/seedream-v4.5/edit-sequential"

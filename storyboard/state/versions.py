@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from storyboard import model
 from storyboard.errors import UserError
-from storyboard.lockfile import atomic_write, fsync_dir
+from storyboard.project import model
+from storyboard.state.lockfile import atomic_write, fsync_dir
 
 VERSION_PATTERN = re.compile(r"^v(\d{4,})$")
 LATEST = "latest"

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from storyboard import model
-from storyboard.fingerprint import FrameSpec, is_sequential
-from storyboard.prompts import RenderedFrame, Renderer
+from storyboard.plans.fingerprint import FrameSpec, is_sequential
+from storyboard.project import model
+from storyboard.project.prompts import RenderedFrame, Renderer
 from storyboard.providers.base import Capabilities, ImageRequest
 
 NEIGHBOURS = 2  # unchanged neighbour images sent along with a partly regenerated scene

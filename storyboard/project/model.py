@@ -1,6 +1,6 @@
 """The typed, immutable model of a loaded project.
 
-Everything here is plain data built by `storyboard.project.load_project`; nothing in
+Everything here is plain data built by `storyboard.project.loader.load_project`; nothing in
 this module reads files or knows about YAML.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from storyboard.yamlsrc import Origin
+from storyboard.project.yamlsrc import Origin
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 DEFAULT_SIZE = "2048x2048"

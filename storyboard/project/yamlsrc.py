@@ -272,7 +272,7 @@ _HELPER_START_BYTES = 128 * 1024  # what the helper could have parsed while it s
 def read_all(paths: Sequence[Path]) -> list[YamlFile | ProjectError]:
     """Read many files, in order: each a YamlFile, or the ProjectError that reading it gave.
 
-    Files not in the parse cache are split with a helper process (storyboard.parse_helper)
+    Files not in the parse cache are split with a helper process (storyboard.project.parse_helper)
     when they are big enough and a second core is free; the helper takes the last files,
     about half the bytes, while this process parses the rest.
     """
@@ -325,14 +325,14 @@ class _Helper:
 
     @classmethod
     def start(cls, paths: Sequence[Path]) -> _Helper:
-        package_parent = str(Path(__file__).resolve().parent.parent)
+        package_parent = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
         if not sys.executable:  # an embedded interpreter: no Python to start
             return cls(None, len(paths))
         try:
-            process = subprocess.Popen([sys.executable, "-m", "storyboard.parse_helper", *map(str, paths)],
-                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            command = [sys.executable, "-m", "storyboard.project.parse_helper", *map(str, paths)]
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                        stderr=subprocess.DEVNULL, env=env)
         except OSError:
             process = None

@@ -21,8 +21,8 @@ from typing import Any, TextIO
 
 from storyboard.errors import RunLockedError
 from storyboard.images import EXTENSIONS
-from storyboard.lockfile import atomic_write, fsync_dir
 from storyboard.providers.base import GeneratedImage
+from storyboard.state.lockfile import atomic_write, fsync_dir
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,12 +15,12 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any
 
-from storyboard import model
 from storyboard.errors import Diagnostic, Location, ProjectError, UserError
 from storyboard.images import image_format
-from storyboard.schema import validate_file
-from storyboard.sizes import size_problem
-from storyboard.yamlsrc import Origin, YamlFile, bad_bytes, read_all
+from storyboard.project import model
+from storyboard.project.schema import validate_file
+from storyboard.project.sizes import size_problem
+from storyboard.project.yamlsrc import Origin, YamlFile, bad_bytes, read_all
 
 ROOT_FILE = "storyboard.yaml"
 TEMPLATE_DIR = "templates"

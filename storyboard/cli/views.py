@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from storyboard.planner import SYMBOLS, Plan
+from storyboard.plans.planner import SYMBOLS, Plan
 from storyboard.wording import plural
 
 COLORS = {"create": "green", "regenerate": "yellow", "repair": "magenta", "remove": "red", "keep": None}

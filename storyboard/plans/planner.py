@@ -19,16 +19,16 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from storyboard import model
-from storyboard.batch import Batch, make_batches
 from storyboard.errors import PlanError, UserError
-from storyboard.fingerprint import FrameSpec, canonical_json, frame_sources, frame_specs, sha256_hex
-from storyboard.journal import Claim, Journal, claim
-from storyboard.lockfile import Lock, LockEntry, read_lock
-from storyboard.manifest import read_manifest
-from storyboard.outputs import StatCache, frame_paths, latest_version, version_name, versions
-from storyboard.prompts import Renderer, render
+from storyboard.plans.batch import Batch, make_batches
+from storyboard.plans.fingerprint import FrameSpec, canonical_json, frame_sources, frame_specs, sha256_hex
+from storyboard.project import model
+from storyboard.project.prompts import Renderer, render
 from storyboard.providers.base import Capabilities, capabilities_for
+from storyboard.state.journal import Claim, Journal, claim
+from storyboard.state.lockfile import Lock, LockEntry, read_lock
+from storyboard.state.manifest import read_manifest
+from storyboard.state.versions import StatCache, frame_paths, latest_version, version_name, versions
 
 PLAN_FORMAT = 1
 GENERATING = ("create", "regenerate", "repair")
@@ -254,7 +254,7 @@ def _selection(project: model.Project, lock: Lock, addresses: Sequence[str], fla
     """
     if not addresses:
         return None
-    from storyboard.model import select_frames
+    from storyboard.project.model import select_frames
 
     known = {frame.address for frame in project.frames} | {s.id for s in project.scenes}
     locked = set(lock.frames) | {address.split("/")[0] for address in lock.frames}

@@ -112,7 +112,7 @@ def _parse(path: Path, document: Any, sha256: str) -> Lock:
         )
     frames = _plainly_valid_frames(document)
     if frames is None:  # something unusual: the schema decides, and explains
-        from storyboard.schema import schema_errors
+        from storyboard.project.schema import schema_errors
 
         errors = schema_errors("lockfile", document)
         if errors:

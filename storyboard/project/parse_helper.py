@@ -1,6 +1,6 @@
 """A second process that parses YAML files for `yamlsrc.read_all`: paths in, marshal out.
 
-    python -m storyboard.parse_helper FILE...
+    python -m storyboard.project.parse_helper FILE...
 
 Writes one marshal blob to stdout: a list with, per file, (sha256 of its bytes, marshal
 of its parsed data) or (sha256, None) when it does not parse or marshal cannot hold it.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from storyboard.yamlsrc import parse_text
+from storyboard.project.yamlsrc import parse_text
 
 
 def parse_files(names: list[str]) -> list[tuple[str, bytes | None]]:

@@ -18,7 +18,7 @@ from storyboard.errors import UserError
 from storyboard.wording import plural
 
 if TYPE_CHECKING:
-    from storyboard.model import Project
+    from storyboard.project.model import Project
 
 EXIT_INTERRUPTED = 130
 
@@ -33,7 +33,7 @@ class Settings:
     def load(self, provider: str | None = None) -> Project:
         import dataclasses
 
-        from storyboard.project import load_project
+        from storyboard.project.loader import load_project
 
         project = load_project(self.directory)
         if provider:
@@ -62,8 +62,8 @@ def cli(ctx: click.Context, directory: Path, no_color: bool, quiet: bool, verbos
 @pass_settings
 def validate(settings: Settings) -> None:
     """Check schema, ids, references and templates; list every error with file:line:col."""
-    from storyboard.fingerprint import frame_specs
-    from storyboard.prompts import Renderer, render
+    from storyboard.plans.fingerprint import frame_specs
+    from storyboard.project.prompts import Renderer, render
     from storyboard.providers.base import capabilities_for
 
     project = settings.load()
@@ -85,8 +85,8 @@ def validate(settings: Settings) -> None:
 def render_command(settings: Settings, addresses: tuple[str, ...], as_json: bool,
                    batches: bool) -> None:
     """Print rendered prompts: every frame in story order, or the scenes and frames named."""
-    from storyboard.model import select_frames
-    from storyboard.prompts import Renderer, render
+    from storyboard.project.model import select_frames
+    from storyboard.project.prompts import Renderer, render
 
     project = settings.load()
     frames = select_frames(project, addresses) if addresses else None
@@ -106,8 +106,8 @@ def render_command(settings: Settings, addresses: tuple[str, ...], as_json: bool
 
 
 def _print_batches(project: Project, renderer: Any, rendered: Any, as_json: bool) -> None:
-    from storyboard.batch import make_batches
-    from storyboard.fingerprint import frame_specs
+    from storyboard.plans.batch import make_batches
+    from storyboard.plans.fingerprint import frame_specs
     from storyboard.providers.base import capabilities_for
 
     capabilities = capabilities_for(project.provider)
@@ -129,7 +129,7 @@ def _print_batches(project: Project, renderer: Any, rendered: Any, as_json: bool
               help="Write the schema files into this folder instead of printing them.")
 def schema(name: str | None, output_dir: Path | None) -> None:
     """Print the JSON Schemas (for editors: yaml-language-server)."""
-    from storyboard.schema import available_schemas, load_schema
+    from storyboard.project.schema import available_schemas, load_schema
 
     names = available_schemas()
     if name is not None and name not in names:
@@ -153,7 +153,7 @@ def schema(name: str | None, output_dir: Path | None) -> None:
 def init(settings: Settings, folder: Path | None, name: str | None) -> None:
     """Write a small working project into FOLDER (default: the -C folder)."""
     from storyboard.errors import display_path
-    from storyboard.scaffold import init_project
+    from storyboard.project.scaffold import init_project
 
     target = folder or settings.directory
     written = init_project(target, name)
@@ -184,8 +184,8 @@ def plan(settings: Settings, targets: tuple[str, ...], replace: tuple[str, ...],
 
     Exits 1 when the estimate is above the budget (after printing the plan).
     """
-    from storyboard.planner import make_plan, save_plan
-    from storyboard.views import budget_error, plan_text
+    from storyboard.cli.views import budget_error, plan_text
+    from storyboard.plans.planner import make_plan, save_plan
 
     project = settings.load(provider)
     result = make_plan(project, targets=targets, replace=replace, max_cost=max_cost)
@@ -215,8 +215,8 @@ def apply(settings: Settings, plan_file: Path | None, targets: tuple[str, ...], 
           provider: str | None, auto_approve: bool, parallelism: int | None, max_cost: float | None,
           as_json: bool) -> int:
     """Generate what the plan says and write a new output version."""
-    from storyboard.planner import load_saved_plan, make_plan
-    from storyboard.views import plan_text, summary_line
+    from storyboard.cli.views import plan_text, summary_line
+    from storyboard.plans.planner import load_saved_plan, make_plan
 
     project = settings.load(provider)
     if plan_file is not None:
@@ -248,8 +248,8 @@ def _run_apply(settings: Settings, the_plan: Any, parallelism: int | None, max_c
 
     import anyio
 
-    from storyboard.execute import apply as run_plan
-    from storyboard.views import Progress, apply_failures, event_sink, is_terminal
+    from storyboard.cli.views import Progress, apply_failures, event_sink, is_terminal
+    from storyboard.run.execute import apply as run_plan
 
     stop = threading.Event()
 
@@ -292,8 +292,8 @@ def _run_apply(settings: Settings, the_plan: Any, parallelism: int | None, max_c
 @pass_settings
 def history(settings: Settings) -> None:
     """List the output versions with their change counts."""
-    from storyboard.manifest import frame_count, read_manifest
-    from storyboard.outputs import latest_version, version_name, versions
+    from storyboard.state.manifest import frame_count, read_manifest
+    from storyboard.state.versions import latest_version, version_name, versions
 
     project = settings.load()
     output = project.output_path
@@ -336,8 +336,8 @@ def export() -> None:
 
 
 def _version_folder(settings: Settings, version: str | None) -> tuple[Path, dict[str, Any]]:
-    from storyboard.manifest import read_manifest
-    from storyboard.outputs import resolve_version, version_name
+    from storyboard.state.manifest import read_manifest
+    from storyboard.state.versions import resolve_version, version_name
 
     project = settings.load()
     output = project.output_path
@@ -354,7 +354,7 @@ def _version_folder(settings: Settings, version: str | None) -> tuple[Path, dict
 @pass_settings
 def export_pdf(settings: Settings, version: str | None, target: Path, per_page: int) -> None:
     """A printable storyboard: panels with shot, action, dialogue and duration."""
-    from storyboard.export import pdf_storyboard
+    from storyboard.deliver.export import pdf_storyboard
 
     folder, manifest = _version_folder(settings, version)
     target.write_bytes(pdf_storyboard(folder, manifest, per_page))
@@ -369,7 +369,7 @@ def export_pdf(settings: Settings, version: str | None, target: Path, per_page: 
 @pass_settings
 def export_contact_sheet(settings: Settings, version: str | None, target: Path, columns: int) -> None:
     """One PNG grid of every frame, its address under it."""
-    from storyboard.export import contact_sheet
+    from storyboard.deliver.export import contact_sheet
 
     folder, manifest = _version_folder(settings, version)
     target.write_bytes(contact_sheet(folder, manifest["frames"], columns))
@@ -381,8 +381,8 @@ def export_contact_sheet(settings: Settings, version: str | None, target: Path, 
 @pass_settings
 def gc(settings: Settings, keep: int) -> None:
     """Remove old versions (never the latest; images still used by kept versions survive)."""
-    from storyboard.journal import RunLock
-    from storyboard.outputs import collect_garbage, version_name
+    from storyboard.state.journal import RunLock
+    from storyboard.state.versions import collect_garbage, version_name
 
     project = settings.load()
     with RunLock(project.state_path):

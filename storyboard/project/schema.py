@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from storyboard.errors import Diagnostic
+from storyboard.project.yamlsrc import YamlFile, crumb
 from storyboard.usercache import cache_dir
-from storyboard.yamlsrc import YamlFile, crumb
 
 FILE_SCHEMAS = ("storyboard", "character", "scene")
 ALL_SCHEMAS = (*FILE_SCHEMAS, "plan", "manifest", "scene-manifest", "lockfile", "events")
@@ -27,10 +27,11 @@ _SECRET_WORDS = ("key", "token", "secret", "password")
 
 def schema_dir() -> Path:
     """The folder holding the *.schema.json files (packaged copy, else the source tree)."""
-    packaged = Path(__file__).parent / "schemas"
+    package = Path(__file__).parent.parent
+    packaged = package / "schemas"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).parent.parent / "schemas"
+    return package.parent / "schemas"
 
 
 def available_schemas() -> list[str]:

@@ -21,13 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storyboard import model
-from storyboard.fingerprint import FrameSpec
+from storyboard.deliver.pages import render_pages
 from storyboard.images import EXTENSIONS, thumbnail, with_provenance
-from storyboard.journal import StagedImage
-from storyboard.lockfile import Lock, LockEntry, write_lock
-from storyboard.manifest import MANIFEST, read_manifest, split
-from storyboard.outputs import (
+from storyboard.plans.fingerprint import FrameSpec
+from storyboard.plans.planner import Change, Plan, lock_inputs
+from storyboard.project import model
+from storyboard.state.journal import StagedImage
+from storyboard.state.lockfile import Lock, LockEntry, write_lock
+from storyboard.state.manifest import MANIFEST, read_manifest, split
+from storyboard.state.versions import (
     Placement,
     StatCache,
     build_version,
@@ -37,8 +39,6 @@ from storyboard.outputs import (
     now_iso,
     version_name,
 )
-from storyboard.pages import render_pages
-from storyboard.planner import Change, Plan, lock_inputs
 
 STATUS = {"create": "new", "regenerate": "regenerated", "repair": "repaired", "keep": "kept"}
 THUMBS = "thumbs"

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from storyboard.deliver.pdf import PdfDocument, PdfPage
 from storyboard.images import thumbnail
-from storyboard.pdf import PdfDocument, PdfPage
 
 MARGIN = 28.0
 HEADER = 30.0

@@ -22,7 +22,7 @@ from typing import Any
 
 import jinja2
 
-from storyboard.manifest import scene_folder
+from storyboard.state.manifest import scene_folder
 from storyboard.wording import plural
 
 TEMPLATES = Path(__file__).parent / "page_templates"

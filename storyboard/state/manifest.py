@@ -71,7 +71,7 @@ def read_manifest(output: Path, number: int, *, frames: bool = True) -> dict[str
 
     With frames=False only the root is read (fast: `history` over many large versions).
     """
-    from storyboard.outputs import version_name
+    from storyboard.state.versions import version_name
 
     folder = output / version_name(number)
     root = _load(folder / MANIFEST, f"version {version_name(number)} has no {MANIFEST} in {output}")

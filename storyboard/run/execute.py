@@ -17,16 +17,16 @@ from typing import Any
 
 import anyio
 
-from storyboard.assemble import assemble, provenance
-from storyboard.batch import Batch, make_batches, with_references
 from storyboard.errors import AuthError, JobLost, ProviderError, UserError
-from storyboard.fingerprint import FrameSpec
 from storyboard.images import image_format, thumbnail_or_none, with_provenance
-from storyboard.journal import Journal, Recovered, RunLock, StagedImage, claim
-from storyboard.outputs import next_version
-from storyboard.planner import Plan
-from storyboard.preflight import check_budget, check_folders
+from storyboard.plans.batch import Batch, make_batches, with_references
+from storyboard.plans.fingerprint import FrameSpec
+from storyboard.plans.planner import Plan
 from storyboard.providers.base import GeneratedImage, ImageRequest, JobResult, Provider, create_provider
+from storyboard.run.assemble import assemble, provenance
+from storyboard.run.preflight import check_budget, check_folders
+from storyboard.state.journal import Journal, Recovered, RunLock, StagedImage, claim
+from storyboard.state.versions import next_version
 
 EventSink = Callable[[dict[str, Any]], None]
 PARTIAL_RETRIES = 2

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from storyboard.errors import UserError
-from storyboard.schema import FILE_SCHEMAS, schema_dir
+from storyboard.project.schema import FILE_SCHEMAS, schema_dir
 
 _ROOT = """\
 # yaml-language-server: $schema=schemas/storyboard.schema.json

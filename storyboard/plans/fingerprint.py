@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from storyboard import model
 from storyboard.errors import Diagnostic, Location, ProjectError
-from storyboard.prompts import RenderedFrame, Renderer
+from storyboard.project import model
+from storyboard.project.prompts import RenderedFrame, Renderer
+from storyboard.project.sizes import SEEDREAM_SIZES, nearest_size_for_aspect, nearest_sizes, parse_size
 from storyboard.providers.base import Capabilities
-from storyboard.sizes import SEEDREAM_SIZES, nearest_size_for_aspect, nearest_sizes, parse_size
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -188,7 +188,7 @@ def _size(project: model.Project, scene: model.Scene, frame: model.Frame,
 
 def fingerprints(project: model.Project, capabilities: Capabilities | None = None) -> dict[str, str]:
     """Every frame's fingerprint by address, in story order."""
-    from storyboard.prompts import render
+    from storyboard.project.prompts import render
     from storyboard.providers.base import capabilities_for
 
     renderer = Renderer(project)

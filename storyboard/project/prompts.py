@@ -15,9 +15,9 @@ from typing import Any
 
 import jinja2
 
-from storyboard import model
 from storyboard.errors import Diagnostic, Location, ProjectError
-from storyboard.sandbox import MAX_VALUE, BoundedEnvironment, Budget, RenderLimit
+from storyboard.project import model
+from storyboard.project.sandbox import MAX_VALUE, BoundedEnvironment, Budget, RenderLimit
 from storyboard.usercache import cache_dir
 
 TEMPLATE_NAMES_HINT = "templates/NAME.j2 or NAME under `templates:` in storyboard.yaml"
