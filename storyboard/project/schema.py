@@ -10,13 +10,13 @@ import contextlib
 import difflib
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from storyboard.errors import Diagnostic
+from storyboard.fsutil import atomic_write
 from storyboard.project.yamlsrc import YamlFile, crumb
 from storyboard.usercache import cache_dir
 
@@ -110,9 +110,7 @@ def fast_check(name: str) -> Any:
         code = compile(source, f"<schema check {name}>", "exec")
         with contextlib.suppress(OSError):
             cached.parent.mkdir(parents=True, exist_ok=True)
-            temp = cached.with_suffix(f".tmp-{os.getpid()}")
-            temp.write_bytes(marshal.dumps(code))
-            temp.replace(cached)
+            atomic_write(cached, marshal.dumps(code), durable=False)
     namespace: dict[str, Any] = {}
     exec(code, namespace)
     return namespace["validate"]

@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from storyboard.errors import Diagnostic, Location, ProjectError
+from storyboard.fsutil import atomic_write
 from storyboard.usercache import cache_dir
 
 try:
@@ -96,9 +97,7 @@ class _ParseCache:
     def store_blob(self, blob: bytes) -> None:
         with contextlib.suppress(OSError):
             self.file.parent.mkdir(parents=True, exist_ok=True)
-            temp = self.file.with_suffix(f".tmp-{os.getpid()}")
-            temp.write_bytes(blob)
-            temp.replace(self.file)
+            atomic_write(self.file, blob, durable=False)
 
 
 class YamlFile:

@@ -20,9 +20,9 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from storyboard.errors import RunLockedError
+from storyboard.fsutil import atomic_write, fsync_dir
 from storyboard.images import EXTENSIONS
 from storyboard.providers.base import GeneratedImage
-from storyboard.state.lockfile import atomic_write, fsync_dir
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,28 +123,17 @@ class Journal:
         for address, fingerprint, image, thumbnail in images:
             digest = hashlib.sha256(image.data).hexdigest()
             name = f"{digest}{EXTENSIONS.get(image.format, '.bin')}"
-            file = self._stage(image.data, self.images_dir / name)
-            if thumbnail is not None:
-                self._stage(thumbnail, thumbnail_beside(file), durable=False)
+            file = self.images_dir / name
+            if not file.exists():  # content-addressed: an image staged before is the same bytes
+                atomic_write(file, image.data, sync_folder=False)
+            if thumbnail is not None and not thumbnail_beside(file).exists():
+                atomic_write(thumbnail_beside(file), thumbnail, durable=False)
             staged.append(StagedImage(address, fingerprint, file, digest, image.format, image.width,
                                       image.height, job, stamped))
         if staged:
             fsync_dir(self.images_dir)
             self.append(*(_image_record(image) for image in staged))
         return staged
-
-    @staticmethod
-    def _stage(data: bytes, target: Path, durable: bool = True) -> Path:
-        """Write `target` whole or not at all, fsynced if `durable` (its folder: by the caller)."""
-        if not target.exists():
-            temp = target.with_suffix(f".tmp-{threading.get_ident()}")
-            with temp.open("wb") as file:
-                file.write(data)
-                if durable:
-                    file.flush()
-                    os.fsync(file.fileno())
-            temp.replace(target)
-        return target
 
     def close(self) -> None:
         with self._lock:

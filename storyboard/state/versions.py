@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from storyboard.errors import UserError
+from storyboard.fsutil import atomic_write, fsync_dir, link_or_copy, sync_files
 from storyboard.project import model
-from storyboard.state.lockfile import atomic_write, fsync_dir
 
 VERSION_PATTERN = re.compile(r"^v(\d{4,})$")
 LATEST = "latest"
@@ -70,7 +70,6 @@ def frame_paths(project: model.Project) -> dict[str, str]:
     return paths
 
 
-SYNC_ALL_ABOVE = 16  # files; past this one sync(2) beats an fsync per file
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +110,7 @@ def build_version(output: Path, number: int, placements: Iterable[Placement]) ->
             else:
                 assert placement.source is not None
                 link_or_copy(placement.source, target)
-        _sync(durable)
+        sync_files(durable)
         for folder in folders:
             fsync_dir(folder)
         temp.rename(final)
@@ -133,26 +132,6 @@ def _holds(file: Path | None, data: bytes) -> bool:
         return file.read_bytes() == data
     except OSError:
         return False
-
-
-def _sync(files: list[Path]) -> None:
-    """Make written files durable: one fsync each, or one sync(2) for many (far cheaper)."""
-    if len(files) > SYNC_ALL_ABOVE:
-        os.sync()
-        return
-    for file in files:
-        descriptor = os.open(file, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-
-
-def link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
 
 
 def point_latest(output: Path, number: int) -> None:

@@ -1,0 +1,76 @@
+"""Durable file writes: the one place storyboard writes files that must be whole or absent.
+
+    atomic_write   temp file in the same folder, fsync, rename over the target, fsync the
+                   folder: readers see the old bytes or the new, never half of them
+    link_or_copy   a hard link where the filesystem allows it, else a copy
+    sync_files     make many written files durable (one sync(2) past a few dozen)
+    fsync_dir      make a folder's entries (a rename, a new file) durable
+
+Caches use atomic_write(durable=False): whole or absent, but not worth an fsync.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+SYNC_ALL_ABOVE = 16  # files; past this one sync(2) beats an fsync per file
+
+
+def atomic_write(path: Path, data: bytes, *, durable: bool = True, sync_folder: bool = True) -> None:
+    """Replace `path` with `data` whole or not at all.
+
+    The temp file is made like any new file (0666 less the umask, not mkstemp's 0600): the
+    lockfile and manifests are read by teammates and CI users too. `durable`: fsync the file
+    and, unless `sync_folder` is False (the caller syncs a folder of many files once), its folder.
+    """
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            if durable:
+                file.flush()
+                os.fsync(file.fileno())
+        temp.replace(path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    if durable and sync_folder:
+        fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link `source` as `target`; copy it (durably) where links fail (another filesystem)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+        sync_files([target])
+
+
+def sync_files(files: Sequence[Path]) -> None:
+    """Make written files durable: one fsync each, or one sync(2) for many (far cheaper)."""
+    if len(files) > SYNC_ALL_ABOVE:
+        os.sync()
+        return
+    for file in files:
+        descriptor = os.open(file, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
