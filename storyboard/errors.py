@@ -2,9 +2,11 @@
 
     StoryboardError            root of every error raised on purpose
      ├── UserError             a mistake in the user's files or command line:
-     │    │                    printed as-is (no traceback), exit code 1
+     │    │                    printed as-is (no traceback), exit code 1; a `location`
+     │    │                    (file:line:col) where a file is at fault
      │    ├── ProjectError     one or more Diagnostics, each with file:line:col
      │    ├── LockfileError    a corrupt, hand-mangled or newer lockfile
+     │    ├── ManifestError    a version's manifest that cannot be read
      │    ├── PlanError        a saved plan that is stale or unreadable
      │    └── RunLockedError   another apply is running on the same project
      └── ProviderError         a provider could not do what was asked; `retryable`:
@@ -21,6 +23,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,25 @@ class Location:
         if self.line <= 0:
             return name
         return f"{name}:{self.line}:{self.col}"
+
+
+class Origin(Protocol):
+    """Where a model object was written, resolved to a Location only when an error needs it.
+
+    The model keeps one per object without knowing the file format behind it (YAML today).
+    """
+
+    def at(self, *sub: str | int, key: bool = False) -> Location:
+        """The position of `sub` (a key path below the object), or of its key with key=True."""
+        ...
+
+    def crumb(self, *sub: str | int) -> str:
+        """A breadcrumb such as `scenes[2].frames[4].shot`."""
+        ...
+
+    def child(self, *sub: str | int) -> Origin:
+        """The origin of a value below this one."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +96,14 @@ class StoryboardError(Exception):
 class UserError(StoryboardError):
     """A mistake of the user's: shown without a traceback, exit code 1."""
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    def __init__(self, message: str, hint: str = "", location: Location | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.location = location
 
     def format(self) -> str:
-        text = f"error: {self.message}"
+        text = f"{self.location}: {self.message}" if self.location else f"error: {self.message}"
         if self.hint:
             text += f"\n    hint: {self.hint}"
         return text
@@ -103,6 +126,10 @@ class ProjectError(UserError):
 
 class LockfileError(UserError):
     """storyboard.lock cannot be read."""
+
+
+class ManifestError(UserError):
+    """A version's manifest.json or scene.json cannot be read."""
 
 
 class PlanError(UserError):

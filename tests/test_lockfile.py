@@ -61,15 +61,16 @@ def test_corrupt_json_names_line_and_column(tmp_path: Path) -> None:
     text = GOLDEN.read_text().replace('"version": 3', '"version": 3,,', 1)
     error = damaged(tmp_path, text)
     line = next(n for n, row in enumerate(text.splitlines(), 1) if '"version": 3,,' in row)
-    assert f"storyboard.lock:{line}:" in error.message
-    assert "corrupt lockfile" in error.message
+    assert error.location is not None and error.location.line == line and error.location.col > 1
+    assert error.message.startswith("corrupt lockfile: ")
+    assert error.format().startswith(f"{error.location}: corrupt lockfile")
     assert "git checkout -- storyboard.lock" in error.hint
 
 
 def test_merge_conflict_markers_are_a_clear_error(tmp_path: Path) -> None:
     text = GOLDEN.read_text()
     error = damaged(tmp_path, "<<<<<<< HEAD\n" + text + "=======\n" + text + ">>>>>>> branch\n")
-    assert "storyboard.lock:1:1: corrupt lockfile" in error.message
+    assert "storyboard.lock:1:1: corrupt lockfile" in error.format()
 
 
 def test_newer_format_asks_for_an_upgrade(tmp_path: Path) -> None:
@@ -84,8 +85,8 @@ def test_hand_mangled_entry_names_its_line(tmp_path: Path) -> None:
     text = GOLDEN.read_text().replace('"bytes": 1234', '"bytes": "many"', 1)
     error = damaged(tmp_path, text)
     line = next(n for n, row in enumerate(text.splitlines(), 1) if '"many"' in row)
-    assert f"storyboard.lock:{line}: frames.commute/alarm.image.bytes: 'many' is not of type 'integer'" \
-        in error.message
+    assert error.location is not None and (error.location.line, error.location.col) == (line, 9)
+    assert error.message == "frames.commute/alarm.image.bytes: expected an integer, got str 'many'"
 
 
 def test_not_a_lockfile(tmp_path: Path) -> None:
@@ -104,3 +105,19 @@ def test_cli_reports_a_corrupt_lockfile_without_traceback(run, applied_example: 
 def applied_example(run, example: Path) -> Path:
     assert run("-C", example, "apply", "--auto-approve").code == 0
     return example
+
+
+def test_a_damaged_saved_plan_is_located_not_followed(run, applied_example: Path, tmp_path: Path) -> None:
+    plan_file = tmp_path / "change.plan"
+    assert run("-C", applied_example, "plan", "-o", plan_file).code == 0
+    saved = json.loads(plan_file.read_text())
+    saved["options"]["targets"] = "morning"  # a string where a list belongs
+    plan_file.write_text(json.dumps(saved, indent=2))
+    result = run("-C", applied_example, "apply", plan_file)
+    assert result.code == 1 and "Traceback" not in result.err
+    line = next(n for n, row in enumerate(plan_file.read_text().splitlines(), 1) if '"targets"' in row)
+    assert f"change.plan:{line}:" in result.err
+    assert "not a storyboard plan: options.targets: expected an array, got str 'morning'" in result.err
+    plan_file.write_text("{\n  \"format\": 1,\n  oops\n}")
+    result = run("-C", applied_example, "apply", plan_file)
+    assert result.code == 1 and "change.plan:3:3: corrupt saved plan" in result.err

@@ -19,7 +19,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from storyboard.errors import PlanError, UserError
+from storyboard.errors import Location, PlanError, UserError
+from storyboard.fsutil import atomic_write
+from storyboard.jsonfile import key_location, read_json
 from storyboard.plans.batch import Batch, make_batches
 from storyboard.plans.fingerprint import FrameSpec, canonical_json, frame_sources, frame_specs, sha256_hex
 from storyboard.project import model
@@ -318,21 +320,28 @@ class _LatestVersion:
 
 
 def save_plan(plan: Plan, path: Path) -> None:
-    path.write_text(json.dumps(plan.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    atomic_write(path, (json.dumps(plan.to_json(), indent=2, ensure_ascii=False) + "\n").encode())
 
 
 def load_saved_plan(path: Path, project: model.Project) -> Plan:
     """Plan again from the same options; refuse if the result or the lockfile differ from the file."""
+    hint = "make a new one with `storyboard plan -o FILE`"
     try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
+        saved = read_json(path, "saved plan", PlanError, hint)
     except FileNotFoundError:
-        raise PlanError(f"no saved plan at {path}") from None
-    except json.JSONDecodeError as error:
-        raise PlanError(f"{path}:{error.lineno}:{error.colno}: not a saved plan: {error.msg}") from None
+        raise PlanError(f"no saved plan at {path}", hint=hint) from None
+    from storyboard.project.schema import describe_error, schema_errors
+
     if not isinstance(saved, dict) or saved.get("format") != PLAN_FORMAT:
-        raise PlanError(f"{path}: not a storyboard plan (format {PLAN_FORMAT})")
+        raise PlanError(f"not a storyboard plan (format {PLAN_FORMAT})", hint=hint, location=Location(path))
+    errors = schema_errors("plan", saved)
+    if errors:
+        where = ".".join(str(part) for part in errors[0].absolute_path) or "(top level)"
+        raise PlanError(f"not a storyboard plan: {where}: {describe_error(errors[0])}", hint=hint,
+                        location=key_location(path, list(errors[0].absolute_path)))
     if saved.get("project") != project.name:
-        raise PlanError(f"{path} is a plan for project `{saved.get('project')}`, not `{project.name}`")
+        raise PlanError(f"a plan for project `{saved.get('project')}`, not `{project.name}`",
+                        location=key_location(path, ["project"]))
     options: Mapping[str, Any] = saved.get("options", {})
     plan = make_plan(project, targets=options.get("targets", ()), replace=options.get("replace", ()),
                      max_cost=options.get("max_cost"))

@@ -15,12 +15,12 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any
 
-from storyboard.errors import Diagnostic, Location, ProjectError, UserError
+from storyboard.errors import Diagnostic, Location, Origin, ProjectError, UserError
 from storyboard.images import image_format
 from storyboard.project import model
 from storyboard.project.schema import validate_file
 from storyboard.project.sizes import size_problem
-from storyboard.project.yamlsrc import Origin, YamlFile, bad_bytes, read_all
+from storyboard.project.yamlsrc import YamlFile, YamlOrigin, bad_bytes, read_all
 
 ROOT_FILE = "storyboard.yaml"
 TEMPLATE_DIR = "templates"
@@ -92,7 +92,7 @@ class _Reader:
         seen: set[Path] = {self.root_file}
         paths: list[Path] = []
         for position, pattern in enumerate(root.data.get("include", [])):
-            origin = Origin(root, ("include", position))
+            origin = YamlOrigin(root, ("include", position))
             if not self._inside(pattern, origin, "include pattern"):
                 continue
             matches = sorted(p for p in self.root.glob(pattern) if p.is_file())
@@ -114,7 +114,7 @@ class _Reader:
                 sources.append(result)
         return sources
 
-    def _inside(self, written: str, origin: Origin, what: str) -> bool:
+    def _inside(self, written: str, origin: YamlOrigin, what: str) -> bool:
         """Whether a path written in a file stays inside the project folder."""
         pure = PurePosixPath(written.replace("\\", "/"))
         if pure.is_absolute() or ".." in pure.parts or Path(written).is_absolute():
@@ -137,7 +137,7 @@ class _Reader:
                 self._unreadable_templates.add(name)
         for name, source in root.data.get("templates", {}).items():
             if name in templates:
-                self._error(Origin(root, ("templates", name)),
+                self._error(YamlOrigin(root, ("templates", name)),
                             f"template `{name}` is defined here and in "
                             f"{TEMPLATE_DIR}/{name}{TEMPLATE_SUFFIX}", "keep one of the two", key=True)
             offset = root.block_offset(("templates", name))
@@ -178,7 +178,7 @@ class _Reader:
         characters: dict[str, model.Character] = {}
         for source in sources:
             for position, data in enumerate(source.data.get("characters", [])):
-                origin = Origin(source, ("characters", position))
+                origin = YamlOrigin(source, ("characters", position))
                 character_id = data["id"]
                 if character_id in characters:
                     self._duplicate("character", character_id, origin, characters[character_id].origin)
@@ -197,7 +197,7 @@ class _Reader:
         scenes: dict[str, model.Scene] = {}
         for source in sources:
             for position, data in enumerate(source.data.get("scenes", [])):
-                origin = Origin(source, ("scenes", position))
+                origin = YamlOrigin(source, ("scenes", position))
                 scene_id = data["id"]
                 if scene_id in scenes:
                     self._duplicate("scene", scene_id, origin, scenes[scene_id].origin)
@@ -219,10 +219,11 @@ class _Reader:
                 )
         return list(scenes.values())
 
-    def _frames(self, scene_id: str, items: list[dict[str, Any]], scene: Origin) -> tuple[model.Frame, ...]:
+    def _frames(self, scene_id: str, items: list[dict[str, Any]],
+                scene: YamlOrigin) -> tuple[model.Frame, ...]:
         frames: dict[str, model.Frame] = {}
         for position, data in enumerate(items):
-            origin = Origin(scene.source, (*scene.path, "frames", position))
+            origin = YamlOrigin(scene.source, (*scene.path, "frames", position))
             if data["id"] in frames:
                 self._duplicate("frame", f"{scene_id}/{data['id']}", origin, frames[data["id"]].origin)
                 continue
@@ -247,10 +248,10 @@ class _Reader:
             )
         return tuple(frames.values())
 
-    def _references(self, data: Mapping[str, Any], owner: Origin) -> tuple[model.Reference, ...]:
+    def _references(self, data: Mapping[str, Any], owner: YamlOrigin) -> tuple[model.Reference, ...]:
         references: list[model.Reference] = []
         for position, written in enumerate(data.get("references", [])):
-            origin = Origin(owner.source, (*owner.path, "references", position))
+            origin = YamlOrigin(owner.source, (*owner.path, "references", position))
             if not self._inside(written, origin, "reference"):
                 continue
             file = (self.root / written).resolve()
@@ -262,7 +263,7 @@ class _Reader:
                 references.append(model.Reference(written, file, digest, origin))
         return tuple(references)
 
-    def _image_hash(self, file: Path, written: str, origin: Origin) -> str | None:
+    def _image_hash(self, file: Path, written: str, origin: YamlOrigin) -> str | None:
         if file not in self._hashes:
             try:
                 data = file.read_bytes()
@@ -284,12 +285,12 @@ class _Reader:
                  includes: list[YamlFile]) -> model.Project:
         data = root.data
         defaults = data.get("defaults", {})
-        self._check_size(defaults, Origin(root, ("defaults",)))
+        self._check_size(defaults, YamlOrigin(root, ("defaults",)))
         provider = data.get("provider", {})
         output = data.get("output", {})
         limits = data.get("limits", {})
         output_dir = output.get("dir", "out")
-        self._inside(output_dir, Origin(root, ("output", "dir")), "output folder")
+        self._inside(output_dir, YamlOrigin(root, ("output", "dir")), "output folder")
         return model.Project(
             root=self.root,
             name=data["project"],
@@ -313,18 +314,18 @@ class _Reader:
             max_prompt_chars=limits.get("prompt_chars", model.DEFAULT_MAX_PROMPT_CHARS),
             render_seconds=limits.get("render_seconds", model.DEFAULT_RENDER_SECONDS),
             files=(root.path, *(source.path for source in includes)),
-            origin=Origin(root, ()),
+            origin=YamlOrigin(root, ()),
         )
 
     # --- semantic checks -----------------------------------------------------
 
-    def _check_size(self, data: Mapping[str, Any], origin: Origin) -> None:
+    def _check_size(self, data: Mapping[str, Any], origin: YamlOrigin) -> None:
         if "size" in data and "aspect" in data:
-            self._error(Origin(origin.source, (*origin.path, "aspect")),
+            self._error(YamlOrigin(origin.source, (*origin.path, "aspect")),
                         "set either `size` or `aspect`, not both", key=True)
         for key in ("size", "aspect"):
             if key in data and (problem := size_problem(key, data[key])):
-                self._error(Origin(origin.source, (*origin.path, key)), problem)
+                self._error(YamlOrigin(origin.source, (*origin.path, key)), problem)
 
     def _check_names(self, project: model.Project) -> None:
         templates = sorted(project.templates)
@@ -336,14 +337,14 @@ class _Reader:
             for scene in project.scenes for frame in scene.frames
         )
         if uses_default:
-            self._check_template(project.default_template, _sub(root, "defaults", "template"), templates)
-        self._check_template(project.sequence_template, _sub(root, "sequence_template"), with_builtin)
+            self._check_template(project.default_template, root.child("defaults", "template"), templates)
+        self._check_template(project.sequence_template, root.child("sequence_template"), with_builtin)
         for scene in project.scenes:
             assert scene.origin is not None
             if scene.template:
-                self._check_template(scene.template, _sub(scene.origin, "template"), templates)
+                self._check_template(scene.template, scene.origin.child("template"), templates)
             if scene.sequence_template:
-                self._check_template(scene.sequence_template, _sub(scene.origin, "sequence_template"),
+                self._check_template(scene.sequence_template, scene.origin.child("sequence_template"),
                                      with_builtin)
             for frame in scene.frames:
                 self._check_frame(project, frame, templates)
@@ -355,10 +356,10 @@ class _Reader:
                 close = difflib.get_close_matches(character, list(project.characters), n=1)
                 hint = f"did you mean `{close[0]}`?" if close else \
                     f"known characters: {', '.join(sorted(project.characters)) or 'none'}"
-                self._error(_sub(frame.origin, "characters", position),
+                self._error(frame.origin.child("characters", position),
                             f"unknown character `{character}` in frame {frame.address}", hint)
         if frame.template:
-            self._check_template(frame.template, _sub(frame.origin, "template"), templates)
+            self._check_template(frame.template, frame.origin.child("template"), templates)
 
     def _check_template(self, name: str, origin: Origin, known: list[str]) -> None:
         if name in known or name in self._unreadable_templates:
@@ -382,10 +383,6 @@ class _Reader:
     def _raise_if_any(self) -> None:
         if self.diagnostics:
             raise ProjectError(sorted(self.diagnostics, key=_position))
-
-
-def _sub(origin: Origin, *parts: str | int) -> Origin:
-    return Origin(origin.source, (*origin.path, *parts))
 
 
 def _position(diagnostic: Diagnostic) -> tuple[str, int, int]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from storyboard.project.yamlsrc import Origin
+from storyboard.errors import Origin
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 DEFAULT_SIZE = "2048x2048"

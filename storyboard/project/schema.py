@@ -157,7 +157,7 @@ def _diagnostics(source: YamlFile, error: Any) -> Iterator[Diagnostic]:
         return
     schema = error.schema if isinstance(error.schema, dict) else {}
     hint = schema.get("x-hint") or schema.get("description", "")  # what the value is for
-    yield Diagnostic(_message(error), source.location(path), crumb(path), hint)
+    yield Diagnostic(describe_error(error), source.location(path), crumb(path), hint)
 
 
 def _unknown_keys(source: YamlFile, error: Any, path: tuple[str | int, ...]) -> Iterator[Diagnostic]:
@@ -180,7 +180,7 @@ def _unknown_keys(source: YamlFile, error: Any, path: tuple[str | int, ...]) -> 
         yield Diagnostic(message, source.location(key_path, key=True), crumb(key_path), hint)
 
 
-def _message(error: Any) -> str:
+def describe_error(error: Any) -> str:
     """jsonschema's error in the words a user reads, never the validator's own text."""
     kind, limit, value = error.validator, error.validator_value, error.instance
     if kind == "required":

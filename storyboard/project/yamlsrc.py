@@ -374,8 +374,8 @@ def _index_node(
 
 
 @dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a model object was written; resolved to a line only when an error needs it."""
+class YamlOrigin:
+    """Where a model object was written in a YAML file (storyboard.errors.Origin)."""
 
     source: YamlFile
     path: KeyPath
@@ -385,6 +385,9 @@ class Origin:
 
     def crumb(self, *sub: str | int) -> str:
         return crumb((*self.path, *sub))
+
+    def child(self, *sub: str | int) -> YamlOrigin:
+        return YamlOrigin(self.source, (*self.path, *sub))
 
 
 def crumb(key_path: Sequence[str | int]) -> str:

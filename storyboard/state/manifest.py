@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from storyboard.errors import UserError
+from storyboard.errors import Location, ManifestError
+from storyboard.jsonfile import read_json
 
 FORMAT = 2
 MANIFEST = "manifest.json"
@@ -95,9 +96,13 @@ def frame_count(manifest: Mapping[str, Any]) -> int:
 
 def _load(path: Path, missing: str) -> dict[str, Any]:
     try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path, "manifest", ManifestError, _MANIFEST_HINT)
     except FileNotFoundError:
-        raise UserError(missing) from None
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path}:{error.lineno}:{error.colno}: corrupt manifest: {error.msg}") from None
+        raise ManifestError(missing, hint=_MANIFEST_HINT) from None
+    if not isinstance(data, dict):
+        raise ManifestError("not a storyboard manifest (not a JSON object)", hint=_MANIFEST_HINT,
+                            location=Location(path))
     return data
+
+
+_MANIFEST_HINT = "a version's files are written by apply; remove the version (or restore it) and apply again"
