@@ -13,39 +13,37 @@ from typing import Any
 
 import click
 
-from storyboard.plans.planner import SYMBOLS, Plan
+from storyboard.actions import Action
+from storyboard.plans.planner import Plan
 from storyboard.wording import plural
 
-COLORS = {"create": "green", "regenerate": "yellow", "repair": "magenta", "remove": "red", "keep": None}
-LABELS = {"create": "create", "regenerate": "regenerate", "repair": "repair", "remove": "remove",
-          "keep": "move"}
+COLORS = {Action.CREATE: "green", Action.REGENERATE: "yellow", Action.REPAIR: "magenta", Action.REMOVE: "red"}
 
 
 def plan_text(plan: Plan, color: bool | None) -> str:
     lines: list[str] = []
 
-    def style(text: str, action: str) -> str:
-        fg = COLORS[action]
+    def style(text: str, action: Action) -> str:
+        fg = COLORS.get(action)
         return click.style(text, fg=fg) if fg and color is not False else text
 
-    shown = [c for c in plan.changes if c.action != "keep" or c.moved]
+    shown = [c for c in plan.changes if c.action.shown]
     if shown:
         lines.append("storyboard will perform the following actions:\n")
     for change in shown:
-        symbol = SYMBOLS[change.action] if change.action != "keep" else ">"
         detail = ""
         if change.reasons:
             detail = f"  ({', '.join(change.reasons)})"
-        if change.moved and change.previous:
+        if change.action is Action.MOVE and change.previous:
             detail = f"  ({change.previous.path} -> {change.path})"
-        if change.action == "repair" and change.restore_from is not None:
+        if change.action is Action.REPAIR and change.restore_from is not None:
             detail += "  restored from an older version, no generation"
-        head = f"  {symbol} {change.address:<32} {LABELS[change.action]}"
+        head = f"  {change.action.symbol} {change.address:<32} {change.action.value}"
         lines.append(style(head, change.action) + detail)
         for diff_line in change.prompt_diff.splitlines()[2:]:
             if diff_line.startswith("@@"):
                 continue
-            action = {"+": "create", "-": "remove"}.get(diff_line[:1], "keep")
+            action = {"+": Action.CREATE, "-": Action.REMOVE}.get(diff_line[:1], Action.KEEP)
             lines.append("      " + style(diff_line, action))
     lines.append("")
     lines.append(summary_line(plan))
@@ -67,7 +65,7 @@ def summary_line(plan: Plan) -> str:
     s = plan.summary()
     moved = f", {s['moved']} to move" if s["moved"] else ""
     return (f"Plan: {s['create']} to create, {s['regenerate']} to regenerate, {s['repair']} to repair, "
-            f"{s['remove']} to remove{moved}, {s['keep'] - s['moved']} unchanged. "
+            f"{s['remove']} to remove{moved}, {s['keep']} unchanged. "
             f"{s['requests']} request{'s' if s['requests'] != 1 else ''}, estimated cost ${s['cost']:.2f}.")
 
 

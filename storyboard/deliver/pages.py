@@ -22,13 +22,13 @@ from typing import Any
 
 import jinja2
 
+from storyboard.actions import FAILED, MADE, Action
 from storyboard.state.manifest import scene_folder
 from storyboard.wording import plural
 
 TEMPLATES = Path(__file__).parent / "page_templates"
-BADGES = {"new": "New", "regenerated": "Regenerated", "repaired": "Repaired",
-          "failed": "Failed: previous image"}
-MADE = ("new", "regenerated", "repaired")
+BADGES = {Action.CREATE.status: "New", Action.REGENERATE.status: "Regenerated",
+          Action.REPAIR.status: "Repaired", FAILED: "Failed: previous image"}
 THUMB_WIDTH = 480
 SCENE_PAGE = "index.html"
 
@@ -89,7 +89,7 @@ def _scene_entry(scene: Mapping[str, Any], page: str, frames: Sequence[SimpleNam
     return {"id": scene["id"], "title": scene["title"], "page": page, "frames": len(frames),
             "poster": first.thumbnail if first else None, "poster_alt": first.alt if first else "",
             "poster_height": first.thumb_height if first else 0,
-            "changed": [frame for frame in frames if frame.status != "kept"]}
+            "changed": [frame for frame in frames if frame.status != Action.KEEP.status]}
 
 
 def _view(frame: Mapping[str, Any]) -> SimpleNamespace:

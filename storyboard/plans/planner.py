@@ -1,11 +1,5 @@
-"""The plan: what apply will do to each frame, as a plain immutable value. Planning writes nothing.
-
-    create      + a frame with no image yet
-    regenerate  ~ a frame whose deciding inputs changed (reasons and a prompt diff)
-    repair      ! the latest version's file is missing or its bytes changed: restored
-                  from an older version holding the right bytes, else regenerated
-    remove      - a frame no longer in the project
-    keep          unchanged (it may still move to a new path when frames are reordered)
+"""The plan: what apply will do to each frame (an Action, see actions.py), as a plain immutable
+value. Planning writes nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from storyboard.actions import Action
 from storyboard.errors import Location, PlanError, UserError
 from storyboard.fsutil import atomic_write
 from storyboard.jsonfile import key_location, read_json
@@ -33,14 +28,12 @@ from storyboard.state.manifest import read_manifest
 from storyboard.state.versions import StatCache, frame_paths, latest_version, version_name, versions
 
 PLAN_FORMAT = 1
-GENERATING = ("create", "regenerate", "repair")
-SYMBOLS = {"create": "+", "regenerate": "~", "repair": "!", "remove": "-", "keep": " "}
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
     address: str
-    action: str
+    action: Action
     spec: FrameSpec | None = None  # None for remove
     previous: LockEntry | None = None
     path: str | None = None  # in the new version, without extension
@@ -51,12 +44,8 @@ class Change:
 
     @property
     def generates(self) -> bool:
-        return self.action in ("create", "regenerate") or (self.action == "repair" and not self.restore_from)
-
-    @property
-    def moved(self) -> bool:
-        return (self.action == "keep" and self.previous is not None and self.path is not None
-                and not self.previous.path.startswith(self.path + "."))
+        return self.action in (Action.CREATE, Action.REGENERATE) or \
+            (self.action is Action.REPAIR and not self.restore_from)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,16 +71,12 @@ class Plan:
     covered: frozenset[str] = frozenset()  # generated frames an interrupted run already paid for
     reattach_jobs: int = 0  # its jobs the next apply collects instead of paying again
 
-    def count(self, action: str) -> int:
-        return sum(1 for change in self.changes if change.action == action)
+    def count(self, action: Action) -> int:
+        return sum(1 for change in self.changes if change.action is action)
 
     @property
     def cost(self) -> float:
         return round(sum(len(b.specs) for b in self.batches) * self.capabilities.price_per_image, 4)
-
-    @property
-    def moved(self) -> int:
-        return sum(1 for change in self.changes if change.moved)
 
     @property
     def over_budget(self) -> bool:
@@ -99,20 +84,21 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return any(c.action != "keep" for c in self.changes) or self.moved > 0
+        return any(change.action.shown for change in self.changes)
 
     @property
     def inputs_sha256(self) -> str:
         """What the plan was made from; a saved plan whose inputs moved on is stale."""
-        rows = [[c.address, c.action, c.spec.fingerprint if c.spec else None, c.path] for c in self.changes]
+        rows = [[c.address, c.action.value, c.spec.fingerprint if c.spec else None, c.path]
+                for c in self.changes]
         config = self.project.provider
         return sha256_hex(canonical_json({"changes": rows, "provider": [config.name, config.model],
                                           "options": [list(self.options.targets),
                                                       list(self.options.replace)]}))
 
     def summary(self) -> dict[str, Any]:
-        counts = {action: self.count(action) for action in SYMBOLS}
-        return {**counts, "moved": self.moved, "requests": len(self.batches), "cost": self.cost}
+        counts = {action.value: self.count(action) for action in Action if action is not Action.MOVE}
+        return {**counts, "moved": self.count(Action.MOVE), "requests": len(self.batches), "cost": self.cost}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -122,7 +108,7 @@ class Plan:
             "lock_sha256": self.lock_sha256,
             "options": {"targets": list(self.options.targets), "replace": list(self.options.replace),
                         "provider": self.project.provider.name, "max_cost": self.max_cost},
-            "changes": [_change_json(c) for c in self.changes if c.action != "keep" or c.moved],
+            "changes": [_change_json(c) for c in self.changes if c.action.shown],
             "batches": [{"frames": list(b.frames), "size": b.size} for b in self.batches],
             "summary": self.summary(),
             "budget": {"max_cost": self.max_cost, "estimate": self.cost, "over": self.over_budget},
@@ -133,12 +119,12 @@ class Plan:
 def _change_json(change: Change) -> dict[str, Any]:
     return {
         "address": change.address,
-        "action": change.action,
+        "action": change.action.value,
         "fingerprint": change.spec.fingerprint if change.spec else None,
         "reasons": list(change.reasons),
         "prompt_diff": change.prompt_diff,
         "path": change.path,
-        "moved_from": change.previous.path if change.moved and change.previous else None,
+        "moved_from": change.previous.path if change.action is Action.MOVE and change.previous else None,
     }
 
 
@@ -171,7 +157,8 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
             outstanding.add(spec.fingerprint)
         if targeted is not None and spec.address not in targeted:
             if previous is not None:
-                changes.append(Change(spec.address, "keep", None, previous, paths[spec.address]))
+                changes.append(Change(spec.address, _kept(previous, paths[spec.address]), None, previous,
+                                      paths[spec.address]))
             continue
         change = _decide(spec, previous, paths[spec.address], inspector,
                          forced is not None and spec.address in forced)
@@ -182,7 +169,7 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     wanted = {spec.address for spec in specs}
     for address, previous in sorted(lock.frames.items()):
         if address not in wanted and (targeted is None or _in(address, options.targets)):
-            changes.append(Change(address, "remove", None, previous))
+            changes.append(Change(address, Action.REMOVE, None, previous))
     to_generate = [c.spec for c in changes if c.generates and c.spec is not None]
     paid = claim(Journal(project.state_path).read(), (spec.fingerprint for spec in to_generate)) \
         if to_generate else Claim()
@@ -197,16 +184,21 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
 def _decide(spec: FrameSpec, previous: LockEntry | None, path: str, inspector: _LatestVersion,
             forced: bool) -> Change:
     if previous is None:
-        return Change(spec.address, "create", spec, None, path)
+        return Change(spec.address, Action.CREATE, spec, None, path)
     if previous.fingerprint != spec.fingerprint or forced:
         reasons = _reasons(spec, previous) or ("replace requested",)
-        return Change(spec.address, "regenerate", spec, previous, path, reasons,
+        return Change(spec.address, Action.REGENERATE, spec, previous, path, reasons,
                       prompt_diff(previous.prompt, spec.prompt))
     problem = inspector.problem(previous)
     if problem:
         restore = inspector.older_copy(spec.address, previous)
-        return Change(spec.address, "repair", spec, previous, path, (problem,), restore_from=restore)
-    return Change(spec.address, "keep", spec, previous, path)
+        return Change(spec.address, Action.REPAIR, spec, previous, path, (problem,), restore_from=restore)
+    return Change(spec.address, _kept(previous, path), spec, previous, path)
+
+
+def _kept(previous: LockEntry, path: str) -> Action:
+    """An unchanged frame keeps its place, or moves when frames were reordered."""
+    return Action.KEEP if previous.path.startswith(path + ".") else Action.MOVE
 
 
 def _with_sources(change: Change, sources: dict[str, str]) -> Change:
@@ -300,7 +292,7 @@ class _LatestVersion:
             return {}
         folder = self.output / version_name(self.number)
         return {c.address: folder / c.previous.path for c in changes
-                if c.action == "keep" and c.spec is not None and c.previous is not None}
+                if c.action in (Action.KEEP, Action.MOVE) and c.spec is not None and c.previous is not None}
 
     def older_copy(self, address: str, entry: LockEntry) -> Path | None:
         """A file with the locked bytes in an older version, if one survives."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from storyboard.actions import FAILED, MADE, Action
 from storyboard.deliver.pages import render_pages
 from storyboard.images import EXTENSIONS, thumbnail, with_provenance
 from storyboard.plans.fingerprint import FrameSpec
@@ -40,7 +41,6 @@ from storyboard.state.versions import (
     version_name,
 )
 
-STATUS = {"create": "new", "regenerate": "regenerated", "repair": "repaired", "keep": "kept"}
 THUMBS = "thumbs"
 
 
@@ -55,7 +55,7 @@ class _Version:
     placements: list[Placement] = field(default_factory=list)
     manifest_frames: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("create", "regenerate", "repair", "remove", "keep", "failed", "not_done"), 0))
+        (*(action.value for action in Action if action is not Action.MOVE), "failed", "not_done"), 0))
     changed: bool = False
     latest_folder: Path | None = None
 
@@ -83,7 +83,7 @@ def assemble(plan: Plan, images: Mapping[str, StagedImage], failed: Mapping[str,
     version = _Version(next_version(output), output, latest)
     frames = {frame.address: frame for frame in project.frames}
     for change in plan.changes:
-        if change.action == "remove":
+        if change.action is Action.REMOVE:
             version.counts["remove"] += 1
             version.changed = True
             continue
@@ -95,7 +95,7 @@ def assemble(plan: Plan, images: Mapping[str, StagedImage], failed: Mapping[str,
     version.counts["failed"] = len(failed) - version.counts["not_done"]
     number = version.number
     _add_manifest_and_pages(version, project, failed,
-                            [change.address for change in plan.changes if change.action == "remove"])
+                            [change.address for change in plan.changes if change.action is Action.REMOVE])
     folder = build_version(output, number, version.placements)
     emit({"event": "version_written", "version": number, "path": str(folder), "changes": version.counts})
     lock_written = write_lock(project.lockfile_path, Lock(project.name, number, version.frames))
@@ -138,14 +138,15 @@ def _add_frame(version: _Version, project: model.Project, change: Change, images
         entry, status = kept
     version.frames[change.address] = entry
     manifest_frame = _manifest_frame(change, entry, status, staged, old, frame)
-    if status in ("new", "regenerated", "repaired"):
+    if status in MADE:
         before = _add_before_thumb(version, change, entry)
         if before is not None:
             manifest_frame["before"] = before
     version.manifest_frames.append(manifest_frame)
-    if status != "failed":
-        version.counts[change.action] += 1
-    version.changed = version.changed or status not in ("kept", "failed") or change.moved
+    if status != FAILED:
+        version.counts[Action.KEEP.value if change.action is Action.MOVE else change.action.value] += 1
+    version.changed = version.changed or status not in (Action.KEEP.status, FAILED) or \
+        change.action is Action.MOVE
 
 
 def _add_before_thumb(version: _Version, change: Change, entry: LockEntry) -> str | None:
@@ -188,7 +189,7 @@ def _add_new_image(version: _Version, project: model.Project, change: Change,
         version.placements.append(Placement(_thumb_path(path), staged.thumbnail))
     else:
         _add_thumb(version, _thumb_path(path), staged.file)
-    return entry, STATUS[change.action]
+    return entry, change.action.status
 
 
 def _keep_previous(version: _Version, change: Change,
@@ -201,15 +202,15 @@ def _keep_previous(version: _Version, change: Change,
     moved = LockEntry(previous.fingerprint, previous.prompt, previous.inputs, previous.image_sha256,
                       previous.image_bytes, path, previous.version, previous.job, previous.sources)
     old_file = version.old_file(previous.path)
-    if change.action == "repair" and change.restore_from is not None:
+    if change.action is Action.REPAIR and change.restore_from is not None:
         source, status = change.restore_from, "repaired"
     elif old_file is None or not old_file.exists():
         return None  # nothing left to keep: the next plan will create it
     else:
-        source, status = old_file, "failed" if change.address in failed else "kept"
+        source, status = old_file, FAILED if change.address in failed else Action.KEEP.status
     version.placements.append(Placement(path, source))
     old_thumb = version.old_file(_thumb_path(previous.path))
-    if status == "kept" and old_thumb is not None and old_thumb.exists():
+    if status == Action.KEEP.status and old_thumb is not None and old_thumb.exists():
         version.placements.append(Placement(_thumb_path(path), old_thumb))
     else:
         _add_thumb(version, _thumb_path(path), source)
@@ -232,7 +233,7 @@ def _thumb_path(image_path: str) -> str:
 
 def _manifest_frame(change: Change, entry: LockEntry, status: str, staged: StagedImage | None,
                     old: Mapping[str, Any], frame: model.Frame | None) -> dict[str, Any]:
-    fresh = staged is not None and status != "kept"
+    fresh = staged is not None and status != Action.KEEP.status
     result: dict[str, Any] = {
         "address": change.address,
         "scene": change.address.split("/")[0],
@@ -253,7 +254,7 @@ def _manifest_frame(change: Change, entry: LockEntry, status: str, staged: Stage
     if frame is not None:
         result.update(index=frame.index, shot=frame.shot, action=frame.action, dialogue=frame.dialogue,
                       duration=frame.duration)
-    if status in ("new", "regenerated", "repaired"):
+    if status in MADE:
         result["reasons"] = list(change.reasons)
         result["prompt_diff"] = change.prompt_diff
         if change.previous is not None:

@@ -19,10 +19,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from storyboard.actions import Action
 from storyboard.errors import Location, ManifestError
 from storyboard.jsonfile import read_json
 
 FORMAT = 2
+KEPT = Action.KEEP.status
 MANIFEST = "manifest.json"
 SCENE_MANIFEST = "scene.json"
 # True of a frame in this version only; kept in the root manifest's "changed" list.
@@ -46,7 +48,7 @@ def split(root: Mapping[str, Any], frames: Sequence[Mapping[str, Any]],
             scenes.append({"id": frame["scene"], "title": titles.get(frame["scene"], frame["scene"]),
                            "folder": folder, "manifest": f"{folder}/{SCENE_MANIFEST}"})
         by_folder[folder].append({k: v for k, v in frame.items() if k not in VERSION_FIELDS})
-        if frame["status"] != "kept":
+        if frame["status"] != KEPT:
             changed.append({"address": frame["address"],
                             **{k: frame[k] for k in VERSION_FIELDS if k in frame}})
     for scene in scenes:
@@ -82,7 +84,7 @@ def read_manifest(output: Path, number: int, *, frames: bool = True) -> dict[str
     merged: list[dict[str, Any]] = []
     for scene in root.get("scenes", []):
         part = _load(folder / scene["manifest"], f"{version_name(number)} has no {scene['manifest']}")
-        merged.extend({**frame, "status": "kept", **changed.get(frame["address"], {})}
+        merged.extend({**frame, "status": KEPT, **changed.get(frame["address"], {})}
                       for frame in part.get("frames", []))
     return {**root, "frames": merged}
 
