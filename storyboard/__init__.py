@@ -1,45 +1,68 @@
-"""storyboard: Terraform for storyboards.
+"""storyboard: Terraform for storyboards, as a library.
 
-    project = storyboard.load_project("examples/coffee-launch")
-    for item in storyboard.render(project):
-        print(item.address, item.prompt)
+    import storyboard
+    project = storyboard.load("examples/coffee-launch")
+    problems = storyboard.check(project)
     plan = storyboard.plan(project)
-    result = await storyboard.apply(plan, on_event=print)
+    result = storyboard.apply(plan, on_event=print)
 
-Names are imported lazily so that `storyboard --help` stays fast.
+Everything here is storyboard.api (see its docstring) and the error types. Names are
+imported lazily at run time so that `storyboard --help` stays fast; type checkers read
+the imports below.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from storyboard.api import (
+        ApplyResult,
+        Export,
+        Plan,
+        Project,
+        RenderedFrame,
+        VersionSummary,
+        VersionView,
+        apply,
+        apply_async,
+        batches,
+        check,
+        export_contact_sheet,
+        export_pdf,
+        gc,
+        history,
+        init,
+        load,
+        load_plan,
+        plan,
+        render,
+        save_plan,
+        schemas,
+        show,
+    )
+    from storyboard.errors import Diagnostic, Location, ProjectError, StoryboardError, UserError
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
-    "load_project": "storyboard.project.loader",
-    "render": "storyboard.project.prompts",
-    "Renderer": "storyboard.project.prompts",
-    "RenderedFrame": "storyboard.project.prompts",
-    "frame_specs": "storyboard.plans.fingerprint",
-    "fingerprints": "storyboard.plans.fingerprint",
-    "FrameSpec": "storyboard.plans.fingerprint",
-    "plan": "storyboard.plans.planner",
-    "Plan": "storyboard.plans.planner",
-    "apply": "storyboard.run.execute",
-    "StoryboardError": "storyboard.errors",
-    "UserError": "storyboard.errors",
-    "ProjectError": "storyboard.errors",
-    "Diagnostic": "storyboard.errors",
-}
-
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [
+    "ApplyResult", "Diagnostic", "Export", "Location", "Plan", "Project", "ProjectError", "RenderedFrame",
+    "StoryboardError", "UserError", "VersionSummary", "VersionView", "__version__", "apply", "apply_async",
+    "batches", "check", "export_contact_sheet", "export_pdf", "gc", "history", "init", "load", "load_plan",
+    "plan", "render", "save_plan", "schemas", "show",
+]
+_ERRORS = frozenset({"Diagnostic", "Location", "ProjectError", "StoryboardError", "UserError"})
+_API = frozenset(__all__) - _ERRORS - {"__version__"}
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    if name in _API:
+        module = "storyboard.api"
+    elif name in _ERRORS:
+        module = "storyboard.errors"
+    else:
         raise AttributeError(f"module 'storyboard' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), "make_plan" if name == "plan" else name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

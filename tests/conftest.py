@@ -141,6 +141,21 @@ def version_frames(version: Path) -> list[dict[str, Any]]:
     return frames
 
 
+def provider_options(project: Path, *lines: str) -> None:
+    """Add `key: value` lines under `provider.options` in storyboard.yaml (the block made once)."""
+    import re
+
+    root = project / "storyboard.yaml"
+    text = root.read_text()
+    block = "".join(f"    {line}\n" for line in lines)
+    if "\n  options:\n" in text:
+        text = text.replace("\n  options:\n", "\n  options:\n" + block, 1)
+    else:
+        text = re.sub(r"(\n  parallelism: \d+\n)", lambda m: m.group(1) + "  options:\n" + block, text,
+                      count=1)
+    root.write_text(text)
+
+
 def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text

@@ -17,6 +17,7 @@ from conftest import (
     edit,
     images,
     png_bytes,
+    provider_options,
     run_process,
     start_apply,
     submitted,
@@ -229,7 +230,7 @@ def test_apply_without_terminal_or_auto_approve_is_an_error_not_a_hang(example: 
 def test_partial_failure_keeps_previous_images_and_shows_them_again(run, applied: Path) -> None:
     edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
     edit(applied / "scenes/04-cafe.yaml", "the bag standing upright", "the bag standing tall")
-    set_provider(applied, "  fail_frames: [morning/pour]\n")
+    provider_options(applied, "fail_frames: [morning/pour]")
     result = run("-C", applied, "apply", "--auto-approve")
     assert result.code == 1
     assert "error: 1 frame failed and keeps its previous image: morning/pour" in result.err
@@ -241,7 +242,7 @@ def test_partial_failure_keeps_previous_images_and_shows_them_again(run, applied
 
 
 def test_frames_that_fail_on_a_first_run_are_said_to_have_no_image_yet(run, example: Path) -> None:
-    set_provider(example, "  fail_frames: [morning/pour, packshot/hero]\n")
+    provider_options(example, "fail_frames: [morning/pour, packshot/hero]")
     result = run("-C", example, "apply", "--auto-approve")
     assert result.code == 1
     assert "error: 2 frames failed and have no image yet: morning/pour, packshot/hero" in result.err
@@ -281,7 +282,7 @@ def test_history_show_and_gc_keep_what_is_still_used(run, applied: Path) -> None
 
 
 def slow_project(example: Path, latency: float) -> None:
-    set_provider(example, f"  latency: {latency}\n")
+    provider_options(example, f"latency: {latency}")
     edit(example / "storyboard.yaml", "  parallelism: 4\n", "  parallelism: 2\n")
 
 
@@ -336,7 +337,7 @@ def test_second_ctrl_c_leaves_at_once_with_the_journal_intact(example: Path) -> 
     assert time.time() < min(job["submitted_at"] for job in jobs) + 30  # it left before the jobs ended
     assert not (example / "out").exists()  # nothing half-written
     assert submitted(example) == 2  # the journal still knows both paid-for jobs
-    edit(example / "storyboard.yaml", "  latency: 30\n", "  latency: 0\n")
+    edit(example / "storyboard.yaml", "    latency: 30\n", "    latency: 0\n")
     resumed = run_process("apply", "--auto-approve", cwd=example, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.count("re-attached to local-") == 2
@@ -378,12 +379,12 @@ def test_an_image_staged_for_another_version_is_stamped_again_once(run, example:
 
     from PIL import Image
 
-    from storyboard import load_project, plan
+    from storyboard import load, plan
     from storyboard.images import with_provenance
     from storyboard.providers.base import GeneratedImage
     from storyboard.state.journal import Journal
 
-    change = next(c for c in plan(load_project(example)).changes if c.address == "morning/pour")
+    change = next(c for c in plan(load(example)).changes if c.address == "morning/pour")
     assert change.spec is not None
     buffer = io.BytesIO()
     Image.new("RGB", (64, 36), (200, 40, 40)).save(buffer, format="PNG")
@@ -417,11 +418,11 @@ def test_a_staged_image_outside_the_target_is_kept_for_the_apply_that_wants_it(r
     not throw it away, and the next apply uses it instead of paying again."""
     from PIL import Image
 
-    from storyboard import load_project, plan
+    from storyboard import load, plan
     from storyboard.providers.base import GeneratedImage
     from storyboard.state.journal import Journal
 
-    change = next(c for c in plan(load_project(example)).changes if c.address == "morning/pour")
+    change = next(c for c in plan(load(example)).changes if c.address == "morning/pour")
     assert change.spec is not None
     red, black = (GeneratedImage(png_bytes(color), "png", 8, 8) for color in ((200, 40, 40), (0, 0, 0)))
     journal = Journal(example / ".storyboard")
@@ -447,7 +448,7 @@ def test_a_staged_image_outside_the_target_is_kept_for_the_apply_that_wants_it(r
 def test_jobs_of_a_killed_run_survive_an_apply_of_other_frames(example: Path) -> None:
     killed_after_two_submits(example)
     jobs_dir = example / ".storyboard/local-jobs"
-    edit(example / "storyboard.yaml", "  latency: 3\n", "  latency: 0\n")
+    edit(example / "storyboard.yaml", "    latency: 3\n", "    latency: 0\n")
     targeted = run_process("apply", "--auto-approve", "--target", "packshot", cwd=example, timeout=120)
     assert targeted.returncode == 0, targeted.stderr
     assert "re-attached" not in targeted.stdout

@@ -19,16 +19,18 @@ from storyboard.testing.fake_atlas import EDIT_SEQUENTIAL, FakeAtlas, Fault, Out
 
 FRAMES = 31
 KEY = "sk-atlas-test-0123456789"
-FAST = ("  poll_interval: 0.02\n  retry_backoff: 0.01\n  request_timeout: 5\n"
-        "  not_found_grace: 1\n")
+FAST = ("    poll_interval: 0.02\n    retry_backoff: 0.01\n    request_timeout: 5\n"
+        "    not_found_grace: 1\n")
 
 
 def use_atlas(project: Path, *, parallelism: int = 4, extra: str = "") -> None:
-    """Switch the example to atlascloud with quick polls; `extra` settings win over FAST's."""
+    """Switch the example to atlascloud with quick polls; `extra` options win over FAST's."""
+    extra = "".join(f"    {line.strip()}\n" for line in extra.splitlines())
     given = {line.split(":")[0] for line in extra.splitlines()}
     fast = "".join(line + "\n" for line in FAST.splitlines() if line.split(":")[0] not in given)
     edit(project / "storyboard.yaml", "  name: local ", "  name: atlascloud ")
-    edit(project / "storyboard.yaml", "  parallelism: 4\n", f"  parallelism: {parallelism}\n{fast}{extra}")
+    edit(project / "storyboard.yaml", "  parallelism: 4\n",
+         f"  parallelism: {parallelism}\n  options:\n{fast}{extra}")
 
 
 @pytest.fixture
@@ -83,7 +85,8 @@ def one_frame_requests(root: Path, frames: int, provider: str) -> Path:
     """A project of `frames` frames in a non-sequential scene: one request each."""
     lines = "".join(f"      - {{id: f{n}, action: frame {n}}}\n" for n in range(frames))
     return build_tree(root, {
-        "storyboard.yaml": f"version: 1\nproject: single\nprovider:\n  name: atlascloud\n{provider}{FAST}"
+        "storyboard.yaml": f"version: 1\nproject: single\nprovider:\n  name: atlascloud\n{provider}"
+                           f"  options:\n{FAST}"
                            "defaults: {size: 2048x2048}\ntemplates: {frame: '{{ frame.action }}'}\n"
                            "include: [scenes.yaml]\n",
         "scenes.yaml": "scenes:\n  - id: s\n    sequential: false\n    frames:\n" + lines,

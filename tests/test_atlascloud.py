@@ -25,8 +25,11 @@ from tests.conftest import png_bytes
 FAST = {"poll_interval": 0.02, "retry_backoff": 0.01, "request_timeout": 2.0, "not_found_grace": 0.5}
 
 
-def config(**overrides: Any) -> ProviderConfig:
-    return ProviderConfig(name="atlascloud", **{**FAST, **overrides})
+STATE = Path(".storyboard")  # the atlascloud provider keeps no files there
+
+
+def config(**options: Any) -> ProviderConfig:
+    return ProviderConfig(name="atlascloud", options={**FAST, **options})
 
 
 def request(frames: int = 3, *, references: tuple[Path, ...] = (), size: str = "2848x1600",
@@ -42,7 +45,7 @@ def generate(job: ImageRequest, **overrides: Any) -> JobResult:
     """Submit and wait with a fresh provider, as one apply would."""
 
     async def main() -> JobResult:
-        provider = AtlasCloudProvider(config(**overrides))
+        provider = AtlasCloudProvider(config(**overrides), state_dir=STATE)
         try:
             job_id = await provider.submit(job)
             return await provider.wait(job_id, job)
@@ -110,7 +113,7 @@ def test_references_go_to_edit_sequential_uploaded_once_per_content(fake_atlas: 
     other.write_bytes(png_bytes((9, 9, 9)))
 
     async def main() -> None:
-        provider = AtlasCloudProvider(config())
+        provider = AtlasCloudProvider(config(), state_dir=STATE)
         try:
             jobs = [request(2, references=(same_a, other)), request(3, references=(same_b,))]
             async with anyio.create_task_group() as group:
@@ -233,7 +236,7 @@ def test_missing_key_is_a_user_error_before_any_request(fake_atlas: FakeAtlas,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ATLASCLOUD_API_KEY")
     with pytest.raises(UserError, match="ATLASCLOUD_API_KEY is not set"):
-        AtlasCloudProvider(config())
+        AtlasCloudProvider(config(), state_dir=STATE)
     assert fake_atlas.calls == []
 
 
@@ -253,7 +256,7 @@ def test_polling_learns_how_long_sets_take(fake_atlas: FakeAtlas) -> None:
     polls: list[int] = []
 
     async def main() -> None:
-        provider = AtlasCloudProvider(config(poll_interval=0.01))
+        provider = AtlasCloudProvider(config(poll_interval=0.01), state_dir=STATE)
         try:
             for frames in (2, 2, 2, 3):
                 before = fake_atlas.count("poll")
@@ -362,7 +365,7 @@ def test_server_records_in_flight_predictions(fake_atlas: FakeAtlas) -> None:
     fake_atlas.latency = 0.3
 
     async def main() -> None:
-        provider = AtlasCloudProvider(config())
+        provider = AtlasCloudProvider(config(), state_dir=STATE)
         try:
             async def one(job: ImageRequest) -> None:
                 await provider.wait(await provider.submit(job), job)
@@ -395,5 +398,5 @@ def test_a_base_url_from_the_environment_that_is_no_url_is_a_clear_error(
     monkeypatch.setenv("ATLASCLOUD_API_KEY", "k")
     monkeypatch.setenv("ATLASCLOUD_BASE_URL", "api.atlascloud.ai")
     with pytest.raises(UserError, match=re.escape("base URL `api.atlascloud.ai` is not an http")) as caught:
-        AtlasCloudProvider(config())
+        AtlasCloudProvider(config(), state_dir=STATE)
     assert "ATLASCLOUD_BASE_URL" in (caught.value.hint or "")

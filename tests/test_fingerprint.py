@@ -12,8 +12,8 @@ from conftest import build_tree, png_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storyboard import fingerprints, load_project
-from storyboard.plans.fingerprint import canonical_json, default_seed
+from storyboard.plans.fingerprint import canonical_json, default_seed, fingerprints
+from storyboard.project.loader import load_project
 
 IDS = st.from_regex(r"[a-z][a-z0-9]{0,6}", fullmatch=True)
 WORDS = st.text(alphabet="abcdefghij klmnop,.'\"é", min_size=1, max_size=30).map(str.strip).filter(bool)

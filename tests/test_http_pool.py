@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import anyio
 import httpx
@@ -90,6 +91,6 @@ def test_an_idle_connection_is_always_polled(closing_server: tuple[str, list[int
 def test_the_atlas_client_uses_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fails when an httpx upgrade moves the pool: the speed-up would be silently gone."""
     monkeypatch.setenv("ATLASCLOUD_API_KEY", "test-key")
-    provider = AtlasCloudProvider(ProviderConfig(name="atlascloud"))
+    provider = AtlasCloudProvider(ProviderConfig(name="atlascloud"), state_dir=Path(".storyboard"))
     assert http_pool.is_installed(provider._transport)
     anyio.run(provider.aclose)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import MINIMAL_ROOT, build_tree, png_bytes, run_process
 
-from storyboard import load_project
 from storyboard.errors import ProjectError
+from storyboard.project.loader import load_project
 
 
 def validate(run, project: Path):  # type: ignore[no-untyped-def]
@@ -281,14 +281,15 @@ def test_load_project_raises_project_error_with_all_diagnostics(minimal: Path) -
 
 
 @pytest.mark.parametrize("line, expected", [
-    ("  base_url: ftp://example.com", "5:13: provider.base_url: `ftp://example.com` is not valid here"),
-    ("  poll_interval: 0", "5:18: provider.poll_interval: must be more than 0, got 0"),
-    ("  retry_deadline: -5", "5:19: provider.retry_deadline: must be at least 0, got -5"),
-    ("  base64_outputs: yes please", "5:19: provider.base64_outputs: expected a boolean"),
+    ("base_url: ftp://example.com", "6:15: provider.options.base_url: `ftp://example.com` is not valid here"),
+    ("poll_interval: 0", "6:20: provider.options.poll_interval: must be more than 0, got 0"),
+    ("retry_deadline: -5", "6:21: provider.options.retry_deadline: must be at least 0, got -5"),
+    ("base64_outputs: yes please", "6:21: provider.options.base64_outputs: expected a boolean"),
+    ("latency: 3", "6:5: provider.options.latency: unknown key `latency`"),
 ])
-def test_bad_atlascloud_settings_name_file_and_line(run, minimal: Path, line: str, expected: str) -> None:
+def test_bad_atlascloud_options_name_file_and_line(run, minimal: Path, line: str, expected: str) -> None:
     (minimal / "storyboard.yaml").write_text(
-        f"version: 1\nproject: demo\nprovider:\n  name: atlascloud\n{line}\n")
+        f"version: 1\nproject: demo\nprovider:\n  name: atlascloud\n  options:\n    {line}\n")
     result = validate(run, minimal)
     assert result.code == 1
     assert f"storyboard.yaml:{expected}" in result.err, result.err
@@ -316,3 +317,22 @@ def test_schema_violations_are_worded_for_people_not_validators(run, minimal: Pa
                    "hint: write a size as WIDTHxHEIGHT",
                    "scenes[0].frames[0].seed: must be at most 2,147,483,647, got 99,999,999,999"):
         assert worded in result.err, worded
+
+
+def test_a_provider_setting_outside_options_says_where_it_goes(run, minimal: Path) -> None:
+    root = minimal / "storyboard.yaml"
+    root.write_text(root.read_text() + "provider:\n  name: local\n  latency: 2\n")
+    result = validate(run, minimal)
+    assert result.code == 1
+    assert "provider.latency: unknown key `latency`" in result.err
+    assert "settings of one provider go under `options:`" in result.err
+
+
+def test_options_of_the_local_provider_are_checked_by_it(run, minimal: Path) -> None:
+    root = minimal / "storyboard.yaml"
+    root.write_text(root.read_text() + "provider:\n  name: local\n"
+                                       "  options: {latency: -1, poll_interval: 2}\n")
+    result = validate(run, minimal)
+    assert result.code == 1
+    assert "provider.options.latency: must be at least 0, got -1" in result.err
+    assert "provider.options.poll_interval: unknown key `poll_interval`" in result.err

@@ -10,13 +10,13 @@ import anyio
 import pytest
 from conftest import build_tree
 
-from storyboard import load_project
 from storyboard.errors import UserError
 from storyboard.plans.planner import make_plan
+from storyboard.project.loader import load_project
 from storyboard.project.model import ProviderConfig
 from storyboard.providers.base import ImageRequest, capabilities_for, provider_class, provider_names
 from storyboard.providers.local import LocalProvider
-from storyboard.run.execute import apply
+from storyboard.run.apply import apply
 
 PLUGIN = """
     from storyboard.providers.base import Capabilities, JobResult

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLE, build_tree
 
-from storyboard import load_project, render
 from storyboard.errors import ProjectError
+from storyboard.project.loader import load_project
+from storyboard.project.prompts import render
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -45,7 +45,8 @@ def in_terminal(*args: str, cwd: Path) -> tuple[int, str]:
 @pytest.mark.slow
 def test_apply_in_a_terminal_ends_on_a_full_progress_line(example: Path) -> None:
     config = example / "storyboard.yaml"
-    config.write_text(config.read_text().replace("  parallelism: 4\n", "  parallelism: 4\n  latency: 0.2\n"))
+    config.write_text(config.read_text().replace("  parallelism: 4\n",
+                                                 "  parallelism: 4\n  options: {latency: 0.2}\n"))
     code, raw = in_terminal("apply", "--auto-approve", cwd=example)
     assert code == 0, raw
     assert "\x1b[" in raw  # drawn live, with colours and cursor moves

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLE
 
-from storyboard import load_project
 from storyboard.errors import ProjectError
 from storyboard.project import yamlsrc
+from storyboard.project.loader import load_project
 from storyboard.project.yamlsrc import YamlFile, read_all
 
 HELPER_STARTS: list[list[str]] = []

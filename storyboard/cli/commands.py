@@ -1,4 +1,5 @@
-"""The `storyboard` command: argument parsing and printing only; the work is in the library.
+"""The `storyboard` command: each command parses its arguments, makes one call into
+storyboard.api, hands the result to one view (storyboard.cli.views) and returns an exit code.
 
 Exit codes are decided in one place, `main`: 0 success, 1 error, 2 changes pending
 (`plan --detailed-exitcode`), 130 interrupted.
@@ -6,7 +7,7 @@ Exit codes are decided in one place, `main`: 0 success, 1 error, 2 changes pendi
 
 from __future__ import annotations
 
-import json
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from storyboard.errors import UserError
-from storyboard.wording import plural
+from storyboard.errors import ProjectError, UserError
 
 if TYPE_CHECKING:
-    from storyboard.project.model import Project
+    from storyboard.api import ApplyResult, Plan, Project
 
+EXIT_CHANGES = 2
 EXIT_INTERRUPTED = 130
 
 
@@ -31,15 +32,9 @@ class Settings:
     verbose: bool
 
     def load(self, provider: str | None = None) -> Project:
-        import dataclasses
+        from storyboard import api
 
-        from storyboard.project.loader import load_project
-
-        project = load_project(self.directory)
-        if provider:
-            config = dataclasses.replace(project.provider, name=provider)
-            project = dataclasses.replace(project, provider=config)
-        return project
+        return api.load(self.directory, provider=provider)
 
 
 pass_settings = click.make_pass_decorator(Settings)
@@ -50,31 +45,38 @@ pass_settings = click.make_pass_decorator(Settings)
               help="Run as if started in DIR (the project folder).", metavar="DIR")
 @click.option("--no-color", is_flag=True, help="Plain text, no colours.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and results.")
-@click.option("-v", "--verbose", is_flag=True, help="More detail.")
+@click.option("-v", "--verbose", is_flag=True, help="More detail: retries, re-attachments, timings.")
 @click.version_option(package_name="storyboard-iac", prog_name="storyboard")
 @click.pass_context
 def cli(ctx: click.Context, directory: Path, no_color: bool, quiet: bool, verbose: bool) -> None:
     """Terraform for storyboards: plan and apply image generation from YAML and Jinja."""
     ctx.obj = Settings(directory, False if no_color else None, quiet, verbose)
+    _logging(verbose, quiet)
+
+
+def _logging(verbose: bool, quiet: bool) -> None:
+    """-v shows storyboard's log (retries, re-attachments) on stderr; -q only errors."""
+    level = logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    logger = logging.getLogger("storyboard")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
 
 
 @cli.command()
 @pass_settings
 def validate(settings: Settings) -> None:
-    """Check schema, ids, references and templates; list every error with file:line:col."""
-    from storyboard.plans.fingerprint import frame_specs
-    from storyboard.project.prompts import Renderer, render
-    from storyboard.providers.base import capabilities_for
+    """Check schema, ids, references, templates and sizes; list every error with file:line:col."""
+    from storyboard import api
+    from storyboard.cli import views
 
     project = settings.load()
-    renderer = Renderer(project)
-    frame_specs(project, render(project, renderer=renderer), capabilities_for(project.provider),
-                renderer)
-    frames = sum(len(scene.frames) for scene in project.scenes)
-    click.echo(
-        f"OK {project.name}: {plural(len(project.scenes), 'scene')}, {plural(frames, 'frame')}, "
-        f"{plural(len(project.characters), 'character')}, {plural(len(project.templates), 'template')}"
-    )
+    problems = api.check(project)
+    if problems:
+        raise ProjectError(problems)
+    click.echo(views.validate_ok(project))
 
 
 @cli.command("render")
@@ -82,45 +84,21 @@ def validate(settings: Settings) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.option("--batches", is_flag=True, help="Print the batch prompts sent per request.")
 @pass_settings
-def render_command(settings: Settings, addresses: tuple[str, ...], as_json: bool,
-                   batches: bool) -> None:
+def render_command(settings: Settings, addresses: tuple[str, ...], as_json: bool, batches: bool) -> None:
     """Print rendered prompts: every frame in story order, or the scenes and frames named."""
-    from storyboard.project.model import select_frames
-    from storyboard.project.prompts import Renderer, render
+    from storyboard import api
+    from storyboard.cli import views
 
     project = settings.load()
-    frames = select_frames(project, addresses) if addresses else None
-    renderer = Renderer(project)
-    rendered = render(project, frames, renderer)
     if batches:
-        _print_batches(project, renderer, rendered, as_json)
+        requests = api.batches(project, addresses)
+        click.echo(views.batches_json(requests) if as_json else views.batches_text(requests))
         return
+    rendered = api.render(project, addresses)
     if as_json:
-        data = [{"address": r.address, "template": renderer.template_name(r.frame),
-                 "prompt": r.prompt} for r in rendered]
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-        return
-    for item in rendered:
-        click.echo(click.style(item.address, bold=True, fg="cyan"), color=settings.color)
-        click.echo(f"  {item.prompt}\n")
-
-
-def _print_batches(project: Project, renderer: Any, rendered: Any, as_json: bool) -> None:
-    from storyboard.plans.batch import make_batches
-    from storyboard.plans.fingerprint import frame_specs
-    from storyboard.providers.base import capabilities_for
-
-    capabilities = capabilities_for(project.provider)
-    specs = frame_specs(project, rendered, capabilities, renderer)
-    batches = make_batches(project, specs, capabilities, renderer)
-    if as_json:
-        data = [{"frames": list(b.frames), "size": b.size, "prompt": b.prompt} for b in batches]
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-        return
-    for number, batch in enumerate(batches, 1):
-        click.echo(f"request {number}: {plural(len(batch.frames), 'image')}, {batch.size}")
-        click.echo(f"  frames: {', '.join(batch.frames)}")
-        click.echo(f"  {batch.prompt}\n")
+        click.echo(views.render_json(project, rendered))
+    else:
+        click.echo(views.render_text(rendered, settings.color), color=settings.color)
 
 
 @cli.command()
@@ -129,21 +107,20 @@ def _print_batches(project: Project, renderer: Any, rendered: Any, as_json: bool
               help="Write the schema files into this folder instead of printing them.")
 def schema(name: str | None, output_dir: Path | None) -> None:
     """Print the JSON Schemas (for editors: yaml-language-server)."""
-    from storyboard.project.schema import available_schemas, load_schema
+    from storyboard import api
+    from storyboard.cli import views
 
-    names = available_schemas()
-    if name is not None and name not in names:
-        raise UserError(f"no schema `{name}`", hint=f"schemas: {', '.join(names)}")
-    chosen = [name] if name else names
+    every = api.schemas()
+    if name is not None and name not in every:
+        raise UserError(f"no schema `{name}`", hint=f"schemas: {', '.join(every)}")
+    chosen = {name: every[name]} if name else every
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
-        for item in chosen:
-            (output_dir / f"{item}.schema.json").write_text(
-                json.dumps(load_schema(item), indent=2) + "\n", encoding="utf-8")
-        click.echo(f"wrote {plural(len(chosen), 'schema')} to {output_dir}")
+        for item, document in chosen.items():
+            (output_dir / f"{item}.schema.json").write_text(views.as_json(document) + "\n", encoding="utf-8")
+        click.echo(views.schemas_written(len(chosen), output_dir))
         return
-    document = load_schema(chosen[0]) if name else {n: load_schema(n) for n in chosen}
-    click.echo(json.dumps(document, indent=2))
+    click.echo(views.as_json(chosen[name] if name else chosen))
 
 
 @cli.command()
@@ -152,13 +129,11 @@ def schema(name: str | None, output_dir: Path | None) -> None:
 @pass_settings
 def init(settings: Settings, folder: Path | None, name: str | None) -> None:
     """Write a small working project into FOLDER (default: the -C folder)."""
-    from storyboard.errors import display_path
-    from storyboard.project.scaffold import init_project
+    from storyboard import api
+    from storyboard.cli import views
 
     target = folder or settings.directory
-    written = init_project(target, name)
-    click.echo(f"created a storyboard project in {display_path(target)} ({len(written)} files)")
-    click.echo(f"next: storyboard -C {display_path(target)} plan")
+    click.echo(views.init_done(target, api.init(target, name)))
 
 
 def _plan_options(function: Any) -> Any:
@@ -167,12 +142,13 @@ def _plan_options(function: Any) -> Any:
     function = click.option("--replace", "replace", multiple=True, metavar="ADDR",
                             help="Regenerate these even if unchanged (repeatable).")(function)
     function = click.option("--provider", help="Use this provider instead of the project's.")(function)
+    function = click.option("--max-cost", type=click.FloatRange(0),
+                            help="The budget (US$) instead of budget.max_cost.")(function)
     return function
 
 
 @cli.command()
 @_plan_options
-@click.option("--max-cost", type=click.FloatRange(0), help="The budget (US$) instead of budget.max_cost.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (schemas/plan.schema.json).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 on error.")
 @click.option("-o", "--out", "save_to", type=click.Path(dir_okay=False, path_type=Path),
@@ -184,23 +160,22 @@ def plan(settings: Settings, targets: tuple[str, ...], replace: tuple[str, ...],
 
     Exits 1 when the estimate is above the budget (after printing the plan).
     """
-    from storyboard.cli.views import budget_error, plan_text
-    from storyboard.plans.planner import make_plan, save_plan
+    from storyboard import api
+    from storyboard.cli import views
 
-    project = settings.load(provider)
-    result = make_plan(project, targets=targets, replace=replace, max_cost=max_cost)
+    result = api.plan(settings.load(provider), targets=targets, replace=replace, max_cost=max_cost)
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        click.echo(views.plan_json(result))
     elif not settings.quiet or result.has_changes:
-        click.echo(plan_text(result, settings.color))
+        click.echo(views.plan_text(result, settings.color))
     if result.over_budget:
-        click.echo(budget_error(result), err=True)
+        click.echo(views.budget_error(result), err=True)
         return 1
     if save_to is not None:
-        save_plan(result, save_to)
+        api.save_plan(result, save_to)
         if not as_json:
-            click.echo(f"\nSaved the plan to {save_to}; apply it with: storyboard apply {save_to}")
-    return 2 if detailed_exitcode and result.has_changes else 0
+            click.echo(views.plan_saved(save_to))
+    return EXIT_CHANGES if detailed_exitcode and result.has_changes else 0
 
 
 @cli.command()
@@ -208,48 +183,55 @@ def plan(settings: Settings, targets: tuple[str, ...], replace: tuple[str, ...],
 @_plan_options
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", type=click.IntRange(1, 256), help="Requests in flight at once.")
-@click.option("--max-cost", type=click.FloatRange(0), help="Refuse a plan estimated above this (US$).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line (schemas/events.schema.json).")
 @pass_settings
 def apply(settings: Settings, plan_file: Path | None, targets: tuple[str, ...], replace: tuple[str, ...],
-          provider: str | None, auto_approve: bool, parallelism: int | None, max_cost: float | None,
+          provider: str | None, max_cost: float | None, auto_approve: bool, parallelism: int | None,
           as_json: bool) -> int:
     """Generate what the plan says and write a new output version."""
-    from storyboard.cli.views import plan_text, summary_line
-    from storyboard.plans.planner import load_saved_plan, make_plan
+    from storyboard import api
+    from storyboard.cli import views
 
     project = settings.load(provider)
     if plan_file is not None:
-        the_plan = load_saved_plan(plan_file, project)
+        the_plan = api.load_plan(project, plan_file)
     else:
-        the_plan = make_plan(project, targets=targets, replace=replace, max_cost=max_cost)
+        the_plan = api.plan(project, targets=targets, replace=replace, max_cost=max_cost)
     if as_json:
-        click.echo(json.dumps({"event": "plan", **the_plan.to_json()}, ensure_ascii=False, sort_keys=True))
+        click.echo(views.plan_event(the_plan))
     elif not settings.quiet:
-        click.echo(plan_text(the_plan, settings.color))
+        click.echo(views.plan_text(the_plan, settings.color))
     if not the_plan.has_changes:
         return 0
-    if not (auto_approve or plan_file is not None):
-        if not sys.stdin.isatty():
-            raise UserError("apply needs confirmation, and there is no terminal to ask on",
-                            hint="review `storyboard plan`, then run `storyboard apply --auto-approve`")
-        if not click.confirm("\nApply this plan?", default=False):
-            click.echo("Apply cancelled.")
-            return 1
-    return _run_apply(settings, the_plan, parallelism, max_cost, as_json, summary_line(the_plan))
+    if not (auto_approve or plan_file is not None) and not _confirmed():
+        click.echo("Apply cancelled.")
+        return 1
+    result = _run_apply(settings, the_plan, parallelism, as_json)
+    if result.version is not None and not as_json:
+        click.echo(views.apply_complete(result))
+    for line in views.apply_failures(the_plan, result):
+        click.echo(line, err=True)
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    return 1 if result.failed else 0
 
 
-def _run_apply(settings: Settings, the_plan: Any, parallelism: int | None, max_cost: float | None,
-               as_json: bool, summary: str) -> int:
+def _confirmed() -> bool:
+    if not sys.stdin.isatty():
+        raise UserError("apply needs confirmation, and there is no terminal to ask on",
+                        hint="review `storyboard plan`, then run `storyboard apply --auto-approve`")
+    return click.confirm("\nApply this plan?", default=False)
+
+
+def _run_apply(settings: Settings, the_plan: Plan, parallelism: int | None, as_json: bool) -> ApplyResult:
+    """api.apply with the first Ctrl-C stopping new submits and the second leaving at once."""
     import contextlib
     import os
     import signal
     import threading
 
-    import anyio
-
-    from storyboard.cli.views import Progress, apply_failures, event_sink, is_terminal
-    from storyboard.run.execute import apply as run_plan
+    from storyboard import api
+    from storyboard.cli import views
 
     stop = threading.Event()
 
@@ -263,54 +245,24 @@ def _run_apply(settings: Settings, the_plan: Any, parallelism: int | None, max_c
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     total = sum(len(batch.specs) for batch in the_plan.batches)
-    use_bar = is_terminal() and not as_json and not settings.quiet
-    bar: Any = Progress(total) if use_bar else contextlib.nullcontext()
+    use_bar = views.is_terminal() and not as_json and not settings.quiet
+    bar: Any = views.Progress(total) if use_bar else contextlib.nullcontext()
     try:
         with bar:
-            sink = bar if use_bar else event_sink(as_json, settings.quiet)
-            result = anyio.run(lambda: run_plan(the_plan, on_event=sink, parallelism=parallelism,
-                                                stop=stop, max_cost=max_cost))
+            sink = bar if use_bar else views.event_sink(as_json, settings.quiet)
+            return api.apply(the_plan, on_event=sink, parallelism=parallelism, stop=stop)
     finally:
         signal.signal(signal.SIGINT, previous)
-    if as_json:
-        click.echo(json.dumps({"event": "apply_finished", "version": result.version, "failed": result.failed,
-                               "interrupted": result.interrupted, "cost": result.cost}, sort_keys=True))
-    elif result.version is not None:
-        made = len(result.generated)
-        failed = len(result.failed) - len(result.not_done)
-        not_done = f", {len(result.not_done)} not done" if result.not_done else ""
-        click.echo(f"Apply complete: version {result.version:04d}, {plural(made, 'frame')} "
-                   f"generated, {failed} failed{not_done}, cost ${result.cost:.2f}.")
-    for line in apply_failures(the_plan, result):
-        click.echo(line, err=True)
-    if result.interrupted:
-        return EXIT_INTERRUPTED
-    return 1 if result.failed else 0
 
 
 @cli.command()
 @pass_settings
 def history(settings: Settings) -> None:
     """List the output versions with their change counts."""
-    from storyboard.state.manifest import frame_count, read_manifest
-    from storyboard.state.versions import latest_version, version_name, versions
+    from storyboard import api
+    from storyboard.cli import views
 
-    project = settings.load()
-    output = project.output_path
-    latest = latest_version(output)
-    numbers = versions(output)
-    if not numbers:
-        click.echo("No versions yet: run `storyboard apply`.")
-        return
-    for number in numbers:
-        manifest = read_manifest(output, number, frames=False)
-        counts = manifest.get("changes", {})
-        marker = "  (latest)" if number == latest else ""
-        not_done = f", {counts['not_done']} not done" if counts.get("not_done") else ""
-        click.echo(f"{version_name(number)}  {manifest.get('created_at', '?')}  "
-                   f"{plural(frame_count(manifest), 'frame')}: {counts.get('create', 0)} new, "
-                   f"{counts.get('regenerate', 0)} regenerated, {counts.get('repair', 0)} repaired, "
-                   f"{counts.get('remove', 0)} removed, {counts.get('failed', 0)} failed{not_done}{marker}")
+    click.echo(views.history_lines(api.history(settings.load())))
 
 
 @cli.command()
@@ -320,29 +272,16 @@ def history(settings: Settings) -> None:
 @pass_settings
 def show(settings: Settings, version: str | None, as_json: bool) -> None:
     """Show a version's frames (default: the latest)."""
-    folder, manifest = _version_folder(settings, version)
-    if as_json:
-        click.echo(json.dumps(manifest, indent=2, ensure_ascii=False))
-        return
-    click.echo(f"{folder.name} of {manifest['project']}, {manifest['created_at']}")
-    for frame in manifest["frames"]:
-        click.echo(f"  {frame['address']:<32} {frame['status']:<12} v{frame['generated_in']:04d}  "
-                   f"{frame['path']}")
+    from storyboard import api
+    from storyboard.cli import views
+
+    view = api.show(settings.load(), version)
+    click.echo(views.show_json(view) if as_json else views.show_text(view))
 
 
 @cli.group()
 def export() -> None:
     """Deliverables from a version: a printable PDF, a contact sheet."""
-
-
-def _version_folder(settings: Settings, version: str | None) -> tuple[Path, dict[str, Any]]:
-    from storyboard.state.manifest import read_manifest
-    from storyboard.state.versions import resolve_version, version_name
-
-    project = settings.load()
-    output = project.output_path
-    number = resolve_version(output, version)
-    return output / version_name(number), read_manifest(output, number)
 
 
 @export.command("pdf")
@@ -354,11 +293,10 @@ def _version_folder(settings: Settings, version: str | None) -> tuple[Path, dict
 @pass_settings
 def export_pdf(settings: Settings, version: str | None, target: Path, per_page: int) -> None:
     """A printable storyboard: panels with shot, action, dialogue and duration."""
-    from storyboard.deliver.export import pdf_storyboard
+    from storyboard import api
+    from storyboard.cli import views
 
-    folder, manifest = _version_folder(settings, version)
-    target.write_bytes(pdf_storyboard(folder, manifest, per_page))
-    click.echo(f"wrote {target} ({plural(len(manifest['frames']), 'frame')}, {folder.name})")
+    click.echo(views.exported(api.export_pdf(settings.load(), version, path=target, per_page=per_page)))
 
 
 @export.command("contact-sheet")
@@ -369,26 +307,23 @@ def export_pdf(settings: Settings, version: str | None, target: Path, per_page: 
 @pass_settings
 def export_contact_sheet(settings: Settings, version: str | None, target: Path, columns: int) -> None:
     """One PNG grid of every frame, its address under it."""
-    from storyboard.deliver.export import contact_sheet
+    from storyboard import api
+    from storyboard.cli import views
 
-    folder, manifest = _version_folder(settings, version)
-    target.write_bytes(contact_sheet(folder, manifest["frames"], columns))
-    click.echo(f"wrote {target} ({plural(len(manifest['frames']), 'frame')}, {folder.name})")
+    click.echo(views.exported(api.export_contact_sheet(settings.load(), version, path=target,
+                                                       columns=columns)))
 
 
 @cli.command()
-@click.option("--keep", type=int, required=True, help="How many of the newest versions to keep.")
+@click.option("--keep", type=click.IntRange(1), required=True,
+              help="How many of the newest versions to keep.")
 @pass_settings
 def gc(settings: Settings, keep: int) -> None:
     """Remove old versions (never the latest; images still used by kept versions survive)."""
-    from storyboard.state.journal import RunLock
-    from storyboard.state.versions import collect_garbage, version_name
+    from storyboard import api
+    from storyboard.cli import views
 
-    project = settings.load()
-    with RunLock(project.state_path):
-        removed = collect_garbage(project.output_path, keep)
-    click.echo(f"removed {plural(len(removed), 'version')}" +
-               (f": {', '.join(version_name(n) for n in removed)}" if removed else ""))
+    click.echo(views.gc_done(api.gc(settings.load(), keep)))
 
 
 def main(argv: list[str] | None = None) -> None:

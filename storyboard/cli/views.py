@@ -1,23 +1,90 @@
-"""How plans and apply events look: Terraform-style text, plain lines, JSON lines, progress bar.
+"""Everything the command line prints: Terraform-style text, plain lines, JSON, the progress bar.
 
-Only the CLI imports this module (it uses click for colour); the library emits plain data.
+Only the CLI imports this module (it uses click and rich); the library returns values
+and emits typed events (storyboard.run.events), and these functions draw them.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
 
 from storyboard.actions import Action
-from storyboard.plans.planner import Plan
+from storyboard.api import ApplyResult, Export, Plan, Project, RenderedFrame, VersionSummary, VersionView
+from storyboard.errors import display_path
+from storyboard.plans.batch import Batch
+from storyboard.run.events import (
+    Event,
+    EventSink,
+    FrameDone,
+    FrameFailed,
+    JobFinished,
+    JobForgotten,
+    JobReattached,
+    JobSubmitted,
+    Stopping,
+    VersionWritten,
+    ignore,
+)
 from storyboard.wording import plural
 
 COLORS = {Action.CREATE: "green", Action.REGENERATE: "yellow", Action.REPAIR: "magenta", Action.REMOVE: "red"}
+
+
+def as_json(value: Any, *, indent: int | None = 2) -> str:
+    return json.dumps(value, indent=indent, ensure_ascii=False)
+
+
+# --- validate, render, schema, init ---------------------------------------------------------
+
+
+def validate_ok(project: Project) -> str:
+    frames = sum(len(scene.frames) for scene in project.scenes)
+    return (f"OK {project.name}: {plural(len(project.scenes), 'scene')}, {plural(frames, 'frame')}, "
+            f"{plural(len(project.characters), 'character')}, {plural(len(project.templates), 'template')}")
+
+
+def render_text(rendered: Sequence[RenderedFrame], color: bool | None) -> str:
+    """Each frame's address, then its prompt indented, a blank line between (no final newline)."""
+    def address(item: RenderedFrame) -> str:
+        return click.style(item.address, bold=True, fg="cyan") if color is not False else item.address
+
+    return "\n".join(f"{address(item)}\n  {item.prompt}\n" for item in rendered)
+
+
+def render_json(project: Project, rendered: Sequence[RenderedFrame]) -> str:
+    return as_json([{"address": item.address,
+                     "template": project.template_for(project.scene(item.frame.scene_id), item.frame),
+                     "prompt": item.prompt} for item in rendered])
+
+
+def batches_text(batches: Sequence[Batch]) -> str:
+    blocks = [f"request {number}: {plural(len(batch.frames), 'image')}, {batch.size}\n"
+              f"  frames: {', '.join(batch.frames)}\n  {batch.prompt}\n"
+              for number, batch in enumerate(batches, 1)]
+    return "\n".join(blocks)
+
+
+def batches_json(batches: Sequence[Batch]) -> str:
+    return as_json([{"frames": list(b.frames), "size": b.size, "prompt": b.prompt} for b in batches])
+
+
+def schemas_written(count: int, folder: Path) -> str:
+    return f"wrote {plural(count, 'schema')} to {folder}"
+
+
+def init_done(folder: Path, written: Sequence[Path]) -> str:
+    where = display_path(folder)
+    return (f"created a storyboard project in {where} ({plural(len(written), 'file')})\n"
+            f"next: storyboard -C {where} plan")
+
+
+# --- plan ----------------------------------------------------------------------------------------
 
 
 def plan_text(plan: Plan, color: bool | None) -> str:
@@ -54,9 +121,13 @@ def plan_text(plan: Plan, color: bool | None) -> str:
     return "\n".join(lines)
 
 
-def budget_error(plan: Plan) -> str:
-    return (f"error: the plan's estimated cost ${plan.cost:.2f} is above the budget ${plan.max_cost:.2f}\n"
-            "    hint: raise budget.max_cost (or --max-cost), or apply fewer frames with --target")
+def plan_json(plan: Plan) -> str:
+    return as_json(plan.to_json())
+
+
+def plan_event(plan: Plan) -> str:
+    """The plan as the first line of `apply --json`."""
+    return json.dumps({"event": "plan", **plan.to_json()}, ensure_ascii=False, sort_keys=True)
 
 
 def summary_line(plan: Plan) -> str:
@@ -66,10 +137,29 @@ def summary_line(plan: Plan) -> str:
     moved = f", {s['moved']} to move" if s["moved"] else ""
     return (f"Plan: {s['create']} to create, {s['regenerate']} to regenerate, {s['repair']} to repair, "
             f"{s['remove']} to remove{moved}, {s['keep']} unchanged. "
-            f"{s['requests']} request{'s' if s['requests'] != 1 else ''}, estimated cost ${s['cost']:.2f}.")
+            f"{plural(s['requests'], 'request')}, estimated cost ${s['cost']:.2f}.")
 
 
-def apply_failures(plan: Plan, result: Any) -> list[str]:
+def budget_error(plan: Plan) -> str:
+    return (f"error: the plan's estimated cost ${plan.cost:.2f} is above the budget ${plan.max_cost:.2f}\n"
+            "    hint: raise budget.max_cost (or --max-cost), or apply fewer frames with --target")
+
+
+def plan_saved(path: Path) -> str:
+    return f"\nSaved the plan to {path}; apply it with: storyboard apply {path}"
+
+
+# --- apply ---------------------------------------------------------------------------------------
+
+
+def apply_complete(result: ApplyResult) -> str:
+    failed = len(result.failed) - len(result.not_done)
+    not_done = f", {len(result.not_done)} not done" if result.not_done else ""
+    return (f"Apply complete: version {result.version:04d}, {plural(len(result.generated), 'frame')} "
+            f"generated, {failed} failed{not_done}, cost ${result.cost:.2f}.")
+
+
+def apply_failures(plan: Plan, result: ApplyResult) -> list[str]:
     """What an apply did not make, grouped by what it means for the user."""
     had_image = {change.address for change in plan.changes if change.previous is not None}
     groups: dict[str, list[str]] = {"kept": [], "none": [], "not_done": []}
@@ -94,27 +184,26 @@ def apply_failures(plan: Plan, result: Any) -> list[str]:
     return lines
 
 
-def json_lines(event: dict[str, Any]) -> None:
-    click.echo(json.dumps(event, ensure_ascii=False, sort_keys=True))
+def json_lines(event: Event) -> None:
+    click.echo(json.dumps(event.to_json(), ensure_ascii=False, sort_keys=True))
 
 
-def plain_lines(event: dict[str, Any]) -> None:
-    kind = event["event"]
-    if kind == "job_submitted":
-        click.echo(f"submitted {event['job']} ({plural(len(event['frames']), 'frame')})")
-    elif kind == "job_reattached":
-        click.echo(f"re-attached to {event['job']} from an interrupted run "
-                   f"({plural(len(event['frames']), 'frame')})")
-    elif kind == "frame_done":
-        click.echo(f"done {event['address']}" + (" (from an interrupted run)" if event["reused"] else ""))
-    elif kind == "frame_failed":
-        click.echo(f"failed {event['address']}: {event['reason']}", err=True)
-    elif kind == "stopping":
-        click.echo(f"stopping: {event['reason']}", err=True)
-    elif kind == "job_lost":
-        click.echo(f"{event['reason']}: submitting its frames again", err=True)
-    elif kind == "version_written":
-        click.echo(f"wrote {event['path']}")
+def plain_lines(event: Event) -> None:
+    match event:
+        case JobSubmitted(job=job, frames=frames):
+            click.echo(f"submitted {job} ({plural(len(frames), 'frame')})")
+        case JobReattached(job=job, frames=frames):
+            click.echo(f"re-attached to {job} from an interrupted run ({plural(len(frames), 'frame')})")
+        case FrameDone(address=address, reused=reused):
+            click.echo(f"done {address}" + (" (from an interrupted run)" if reused else ""))
+        case FrameFailed(address=address, reason=reason):
+            click.echo(f"failed {address}: {reason}", err=True)
+        case Stopping(reason=reason):
+            click.echo(f"stopping: {reason}", err=True)
+        case JobForgotten(reason=reason):
+            click.echo(f"{reason}: submitting its frames again", err=True)
+        case VersionWritten(path=path):
+            click.echo(f"wrote {path}")
 
 
 class Progress:
@@ -131,7 +220,6 @@ class Progress:
         self.in_flight = 0
         self.failed = 0
         self.cost = 0.0
-        self.started = time.monotonic()
 
     def __enter__(self) -> Progress:
         self.progress.start()
@@ -140,34 +228,71 @@ class Progress:
     def __exit__(self, *_: object) -> None:
         self.progress.stop()
 
-    def __call__(self, event: dict[str, Any]) -> None:
-        kind = event["event"]
-        if kind in ("job_submitted", "job_reattached"):
-            self.in_flight += 1
-        elif kind == "job_finished":
-            self.in_flight = max(0, self.in_flight - 1)
-        elif kind == "frame_done":
-            self.cost = event["cost"]
-            self.progress.advance(self.task)
-        elif kind == "frame_failed":
-            self.failed += 1
-            self.progress.advance(self.task)
-            self.progress.console.print(f"[red]failed[/red] {event['address']}: {event['reason']}")
-        elif kind == "stopping":
-            self.progress.console.print(f"[yellow]stopping:[/yellow] {event['reason']}")
-        elif kind == "job_lost":
-            self.progress.console.print(f"[yellow]{event['reason']}:[/yellow] submitting its frames again")
+    def __call__(self, event: Event) -> None:
+        match event:
+            case JobSubmitted() | JobReattached():
+                self.in_flight += 1
+            case JobFinished():
+                self.in_flight = max(0, self.in_flight - 1)
+            case FrameDone(cost=cost):
+                self.cost = cost
+                self.progress.advance(self.task)
+            case FrameFailed(address=address, reason=reason):
+                self.failed += 1
+                self.progress.advance(self.task)
+                self.progress.console.print(f"[red]failed[/red] {address}: {reason}")
+            case Stopping(reason=reason):
+                self.progress.console.print(f"[yellow]stopping:[/yellow] {reason}")
+            case JobForgotten(reason=reason):
+                self.progress.console.print(f"[yellow]{reason}:[/yellow] submitting its frames again")
         status = f"in flight {self.in_flight}  failed {self.failed}  cost ${self.cost:.2f}"
         self.progress.update(self.task, status=status)
 
 
-def event_sink(as_json: bool, quiet: bool) -> Callable[[dict[str, Any]], None]:
-    if as_json:
+def event_sink(json_output: bool, quiet: bool) -> EventSink:
+    if json_output:
         return json_lines
     if quiet:
-        return lambda event: None
+        return ignore
     return plain_lines
 
 
 def is_terminal() -> bool:
     return sys.stdout.isatty()
+
+
+# --- versions ------------------------------------------------------------------------------------
+
+
+def history_lines(summaries: Iterable[VersionSummary]) -> str:
+    lines = []
+    for summary in summaries:
+        counts = summary.changes
+        not_done = f", {counts['not_done']} not done" if counts.get("not_done") else ""
+        marker = "  (latest)" if summary.latest else ""
+        lines.append(f"{summary.name}  {summary.created_at}  {plural(summary.frames, 'frame')}: "
+                     f"{counts.get('create', 0)} new, {counts.get('regenerate', 0)} regenerated, "
+                     f"{counts.get('repair', 0)} repaired, {counts.get('remove', 0)} removed, "
+                     f"{counts.get('failed', 0)} failed{not_done}{marker}")
+    return "\n".join(lines) if lines else "No versions yet: run `storyboard apply`."
+
+
+def show_text(view: VersionView) -> str:
+    manifest = view.manifest
+    lines = [f"{view.folder.name} of {manifest['project']}, {manifest['created_at']}"]
+    lines += [f"  {frame['address']:<32} {frame['status']:<12} v{frame['generated_in']:04d}  {frame['path']}"
+              for frame in view.frames]
+    return "\n".join(lines)
+
+
+def show_json(view: VersionView) -> str:
+    return as_json(dict(view.manifest))
+
+
+def exported(export: Export) -> str:
+    return f"wrote {export.path} ({plural(export.frames, 'frame')}, v{export.version:04d})"
+
+
+def gc_done(removed: Sequence[int]) -> str:
+    names = ", ".join(f"v{number:04d}" for number in removed)
+    return f"removed {plural(len(removed), 'version')}" + (f": {names}" if removed else "")

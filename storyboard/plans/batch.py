@@ -73,24 +73,22 @@ def make_batches(
     unchanged neighbours so that new frames keep matching the old ones.
     """
     renderer = renderer or Renderer(project)
-    frames = {frame.address: frame for frame in project.frames}
     references = {ref.sha256: ref.file for frame in project.frames for ref in frame.references}
     references.update({ref.sha256: ref.file for c in project.characters.values() for ref in c.references})
-    scenes = {scene.id: scene for scene in project.scenes}
     nearby_images: Mapping[str, Path] = (neighbours or {}) if capabilities.max_references else {}
     batches: list[Batch] = []
     group: list[FrameSpec] = []
 
     def close() -> None:
         if group:
-            scene = scenes[group[0].scene_id]
+            scene = project.scene(group[0].scene_id)
             own = _own_references(group, references, capabilities.max_references)
             nearby = _nearest(scene, group, nearby_images, _room(len(group), len(own), capabilities))
-            batches.append(Batch(tuple(group), _prompt(scene, group, frames, renderer), (*own, *nearby)))
+            batches.append(Batch(tuple(group), _prompt(project, scene, group, renderer), (*own, *nearby)))
             group.clear()
 
     for spec in specs:
-        scene = scenes[spec.scene_id]
+        scene = project.scene(spec.scene_id)
         if not is_sequential(scene, capabilities):
             close()
             group.append(spec)
@@ -156,9 +154,14 @@ def _own_references(group: Sequence[FrameSpec], references: Mapping[str, Path],
     return tuple(references[h] for h in hashes[:max_references])
 
 
-def _prompt(scene: model.Scene, group: Sequence[FrameSpec], frames: Mapping[str, model.Frame],
+def _prompt(project: model.Project, scene: model.Scene, group: Sequence[FrameSpec],
             renderer: Renderer) -> str:
     if len(group) == 1:
         return group[0].prompt
-    rendered = [RenderedFrame(frames[spec.address], spec.prompt) for spec in group]
+    rendered = [RenderedFrame(project.frame(spec.address) or _missing(spec.address), spec.prompt)
+                for spec in group]
     return renderer.sequence_prompt(scene, rendered)
+
+
+def _missing(address: str) -> model.Frame:
+    raise AssertionError(f"a batch names {address}, which the project does not have")

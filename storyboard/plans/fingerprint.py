@@ -71,6 +71,12 @@ class FrameSpec:
         if not self.fingerprint:
             object.__setattr__(self, "fingerprint", sha256_hex(canonical_json(self.deciding_inputs())))
 
+    def provenance(self, project_name: str, version: int, job: str) -> dict[str, object]:
+        """What a generated PNG says about itself (an iTXt chunk; see images.with_provenance)."""
+        return {"project": project_name, "address": self.address, "version": version,
+                "fingerprint": self.fingerprint, "prompt": self.prompt, "model": self.model,
+                "seed": self.seed, "job": job}
+
     def deciding_inputs(self) -> dict[str, Any]:
         inputs: dict[str, Any] = {
             "provider": self.provider,
@@ -98,8 +104,16 @@ def frame_specs(
     renderer: Renderer | None = None,
 ) -> list[FrameSpec]:
     """The spec of every rendered frame; size problems are reported all at once."""
+    specs, problems = specs_and_problems(project, rendered, capabilities, renderer)
+    if problems:
+        raise ProjectError(problems)
+    return specs
+
+
+def specs_and_problems(project: model.Project, rendered: Sequence[RenderedFrame], capabilities: Capabilities,
+                       renderer: Renderer | None = None) -> tuple[list[FrameSpec], list[Diagnostic]]:
+    """The spec of every rendered frame, and the size problems (a size the provider does not take)."""
     renderer = renderer or Renderer(project)
-    scenes = {scene.id: scene for scene in project.scenes}
     sequence_hashes: dict[str, str] = {}
     scene_sizes: dict[str, str] = {}  # of frames that set no size or aspect of their own
     cast_references: dict[tuple[str, ...], list[model.Reference]] = {}  # of frames with none of their own
@@ -107,7 +121,7 @@ def frame_specs(
     problems: dict[str, Diagnostic] = {}
     config = project.provider
     for item in rendered:
-        frame, scene = item.frame, scenes[item.frame.scene_id]
+        frame, scene = item.frame, project.scene(item.frame.scene_id)
         if frame.size or frame.aspect:
             size = _size(project, scene, frame, capabilities, problems)
         else:
@@ -140,9 +154,7 @@ def frame_specs(
             reference_paths=tuple(ref.path for ref in references),
             sequence_template=sequence,
         ))
-    if problems:
-        raise ProjectError(problems.values())
-    return specs
+    return specs, list(problems.values())
 
 
 def _references(project: model.Project, frame: model.Frame) -> list[model.Reference]:

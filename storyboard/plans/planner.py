@@ -14,14 +14,14 @@ from types import MappingProxyType
 from typing import Any
 
 from storyboard.actions import Action
-from storyboard.errors import Location, PlanError, UserError
+from storyboard.errors import Location, PlanError, ProjectError, UserError
 from storyboard.fsutil import atomic_write
 from storyboard.jsonfile import key_location, read_json
 from storyboard.plans.batch import Batch, make_batches
-from storyboard.plans.fingerprint import FrameSpec, canonical_json, frame_sources, frame_specs, sha256_hex
+from storyboard.plans.fingerprint import FrameSpec, canonical_json, frame_sources, sha256_hex
+from storyboard.plans.prepare import prepare
 from storyboard.project import model
-from storyboard.project.prompts import Renderer, render
-from storyboard.providers.base import Capabilities, capabilities_for
+from storyboard.providers.base import Capabilities
 from storyboard.state.journal import Claim, Journal, claim
 from storyboard.state.lockfile import Lock, LockEntry, read_lock
 from storyboard.state.manifest import read_manifest
@@ -136,9 +136,10 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     journal) is left out of the requests and the cost: the next apply collects it.
     """
     options = PlanOptions(tuple(targets), tuple(replace))
-    capabilities = capabilities or capabilities_for(project.provider)
-    renderer = Renderer(project)
-    specs = frame_specs(project, render(project, renderer=renderer), capabilities, renderer)
+    prepared, problems = prepare(project, capabilities)
+    if problems:
+        raise ProjectError(problems)
+    capabilities, renderer, specs = prepared.capabilities, prepared.renderer, prepared.specs
     lock = read_lock(project.lockfile_path)
     if lock.project and lock.project != project.name:
         raise UserError(f"storyboard.lock belongs to project `{lock.project}`, not `{project.name}`",
@@ -147,8 +148,6 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     forced = _selection(project, lock, options.replace, "--replace")
     inspector = _LatestVersion(project)
     paths = frame_paths(project)
-    frames = {frame.address: frame for frame in project.frames}
-    scenes = {scene.id: scene for scene in project.scenes}
     changes: list[Change] = []
     outstanding: set[str] = set()
     for spec in specs:
@@ -163,8 +162,9 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
         change = _decide(spec, previous, paths[spec.address], inspector,
                          forced is not None and spec.address in forced)
         if change.generates:  # only frames to generate pay for naming their sources
-            frame = frames[spec.address]
-            change = _with_sources(change, frame_sources(project, scenes[frame.scene_id], frame))
+            frame = project.frame(spec.address)
+            assert frame is not None
+            change = _with_sources(change, frame_sources(project, project.scene(frame.scene_id), frame))
         changes.append(change)
     wanted = {spec.address for spec in specs}
     for address, previous in sorted(lock.frames.items()):

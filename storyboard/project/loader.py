@@ -1,13 +1,20 @@
 """Load and validate a project: storyboard.yaml, its includes, templates and references.
 
-Two phases, each reporting every problem it finds at once:
-1. syntax and JSON Schema of every file (nothing else is trusted before this holds);
+Every problem is collected, none stops the others from being found:
+1. syntax and JSON Schema of every file; a value at fault is left out of the data the
+   model is built from (schema.checked_data), so the next stage still sees the rest;
 2. semantic checks over the merged project: duplicate ids, unknown characters and
    templates, reference images, sizes, paths that would leave the project folder.
+
+`read_project` returns the project with its problems (`Project.diagnostics`) and the
+frames those problems leave unusable (`Project.broken`, not rendered); only a
+storyboard.yaml that cannot be read at all is an error at once. `load_project` raises
+them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 from collections.abc import Mapping
@@ -18,7 +25,7 @@ from typing import Any
 from storyboard.errors import Diagnostic, Location, Origin, ProjectError, UserError
 from storyboard.images import image_format
 from storyboard.project import model
-from storyboard.project.schema import validate_file
+from storyboard.project.schema import checked_data
 from storyboard.project.sizes import size_problem
 from storyboard.project.yamlsrc import YamlFile, YamlOrigin, bad_bytes, read_all
 
@@ -41,6 +48,14 @@ def find_root(path: Path) -> Path:
 
 def load_project(path: Path | str = ".") -> model.Project:
     """Read, validate and model the project at `path`; raises ProjectError listing every problem."""
+    project = read_project(path)
+    if project.diagnostics:
+        raise ProjectError(project.diagnostics)
+    return project
+
+
+def read_project(path: Path | str = ".") -> model.Project:
+    """Read and model the project at `path`, its problems in `diagnostics` (see the module doc)."""
     return _Reader(find_root(Path(path))).load()
 
 
@@ -49,30 +64,27 @@ class _Reader:
         self.root_file = root_file
         self.root = root_file.parent
         self.diagnostics: list[Diagnostic] = []
+        self.broken: set[str] = set()  # frames a problem leaves unusable
         self._hashes: dict[Path, str | None] = {}
         self._unreadable_templates: set[str] = set()  # reported already: not "unknown" as well
+        self._data: dict[Path, Any] = {}  # each file's data without the values at fault
 
     def load(self) -> model.Project:
         root = self._read(self.root_file)
-        if root is None or not self._validate(root, "storyboard"):
-            if root is not None and _has_include_list(root.data):
-                for source in self._included_files(root):  # report their errors too
-                    self._validate(source, _schema_for(source))
-            self._raise_if_any()
-        assert root is not None
-        includes = [
-            (source, schema)
-            for source in self._included_files(root)
-            if (schema := _schema_for(source)) and self._validate(source, schema)
-        ]
-        self._raise_if_any()
+        if root is None or not isinstance(root.data, dict):
+            if root is not None:
+                self._checked(root, "storyboard")
+            raise ProjectError(sorted(self.diagnostics, key=_position))
+        self._checked(root, "storyboard")
+        includes = [(source, kind) for source in self._included_files(root)
+                    if self._checked(source, kind := _schema_for(source)) is not None]
         templates = self._templates(root)
         characters = self._characters([root, *[s for s, kind in includes if kind == "character"]])
         scenes = self._scenes([root, *[s for s, kind in includes if kind == "scene"]])
         project = self._project(root, scenes, characters, templates, [s for s, _ in includes])
         self._check_names(project)
-        self._raise_if_any()
-        return project
+        return dataclasses.replace(project, diagnostics=tuple(sorted(self.diagnostics, key=_position)),
+                                   broken=frozenset(self.broken))
 
     # --- files ---------------------------------------------------------------
 
@@ -83,16 +95,24 @@ class _Reader:
             self.diagnostics.extend(error.diagnostics)
             return None
 
-    def _validate(self, source: YamlFile, schema: str) -> bool:
-        problems = validate_file(source, schema)
+    def _checked(self, source: YamlFile, schema: str) -> Any:
+        """The file's data without what its schema refuses (the refusals are reported)."""
+        problems, data = checked_data(source, schema)
         self.diagnostics.extend(problems)
-        return not problems
+        self._data[source.path] = data if isinstance(data, dict) else {}
+        return self._data[source.path]
+
+    def _of(self, source: YamlFile) -> dict[str, Any]:
+        data: dict[str, Any] = self._data[source.path]
+        return data
 
     def _included_files(self, root: YamlFile) -> list[YamlFile]:
         seen: set[Path] = {self.root_file}
         paths: list[Path] = []
-        for position, pattern in enumerate(root.data.get("include", [])):
+        for position, pattern in enumerate(self._of(root).get("include", [])):
             origin = YamlOrigin(root, ("include", position))
+            if pattern is None:
+                continue
             if not self._inside(pattern, origin, "include pattern"):
                 continue
             matches = sorted(p for p in self.root.glob(pattern) if p.is_file())
@@ -135,7 +155,7 @@ class _Reader:
                 templates[name] = model.Template(name, source, path)
             else:
                 self._unreadable_templates.add(name)
-        for name, source in root.data.get("templates", {}).items():
+        for name, source in self._of(root).get("templates", {}).items():
             if name in templates:
                 self._error(YamlOrigin(root, ("templates", name)),
                             f"template `{name}` is defined here and in "
@@ -177,8 +197,10 @@ class _Reader:
     def _characters(self, sources: list[YamlFile]) -> dict[str, model.Character]:
         characters: dict[str, model.Character] = {}
         for source in sources:
-            for position, data in enumerate(source.data.get("characters", [])):
+            for position, data in enumerate(self._of(source).get("characters", [])):
                 origin = YamlOrigin(source, ("characters", position))
+                if data is None or "id" not in data or "description" not in data:  # refused (reported)
+                    continue
                 character_id = data["id"]
                 if character_id in characters:
                     self._duplicate("character", character_id, origin, characters[character_id].origin)
@@ -187,7 +209,7 @@ class _Reader:
                     id=character_id,
                     name=data.get("name", character_id),
                     description=data["description"],
-                    references=self._references(data, origin),
+                    references=self._references(data, origin) or (),
                     vars=_frozen(data.get("vars")),
                     origin=origin,
                 )
@@ -196,16 +218,20 @@ class _Reader:
     def _scenes(self, sources: list[YamlFile]) -> list[model.Scene]:
         scenes: dict[str, model.Scene] = {}
         for source in sources:
-            for position, data in enumerate(source.data.get("scenes", [])):
+            for position, data in enumerate(self._of(source).get("scenes", [])):
                 origin = YamlOrigin(source, ("scenes", position))
+                if data is None or "id" not in data or "frames" not in data:  # refused (reported)
+                    continue
                 scene_id = data["id"]
                 if scene_id in scenes:
                     self._duplicate("scene", scene_id, origin, scenes[scene_id].origin)
                     continue
-                self._check_size(data, origin)
+                frames = self._frames(scene_id, data["frames"], origin)
+                if self._check_size(data, origin):
+                    self.broken.update(frame.address for frame in frames)
                 scenes[scene_id] = model.Scene(
                     id=scene_id,
-                    frames=self._frames(scene_id, data["frames"], origin),
+                    frames=frames,
                     title=data.get("title", ""),
                     description=data.get("description", ""),
                     sequential=data.get("sequential"),
@@ -219,15 +245,22 @@ class _Reader:
                 )
         return list(scenes.values())
 
-    def _frames(self, scene_id: str, items: list[dict[str, Any]],
+    def _frames(self, scene_id: str, items: list[dict[str, Any] | None],
                 scene: YamlOrigin) -> tuple[model.Frame, ...]:
         frames: dict[str, model.Frame] = {}
         for position, data in enumerate(items):
             origin = YamlOrigin(scene.source, (*scene.path, "frames", position))
+            if data is None or "id" not in data:  # refused by the schema (reported)
+                continue
             if data["id"] in frames:
                 self._duplicate("frame", f"{scene_id}/{data['id']}", origin, frames[data["id"]].origin)
                 continue
-            self._check_size(data, origin)
+            address = f"{scene_id}/{data['id']}"
+            if self._check_size(data, origin):
+                self.broken.add(address)
+            references = self._references(data, origin)
+            if references is None:
+                self.broken.add(address)
             frames[data["id"]] = model.Frame(
                 id=data["id"],
                 scene_id=scene_id,
@@ -236,32 +269,40 @@ class _Reader:
                 action=data.get("action", ""),
                 dialogue=data.get("dialogue", ""),
                 duration=data.get("duration"),
-                characters=tuple(data.get("characters", ())),
+                characters=_present(data.get("characters", ())),
                 template=data.get("template"),
                 size=data.get("size"),
                 aspect=data.get("aspect"),
                 seed=data.get("seed"),
-                references=self._references(data, origin),
+                references=references or (),
                 notes=data.get("notes", ""),
                 vars=_frozen(data.get("vars")),
                 origin=origin,
             )
         return tuple(frames.values())
 
-    def _references(self, data: Mapping[str, Any], owner: YamlOrigin) -> tuple[model.Reference, ...]:
+    def _references(self, data: Mapping[str, Any], owner: YamlOrigin) -> tuple[model.Reference, ...] | None:
+        """The reference images named; None when one of them cannot be used (reported)."""
         references: list[model.Reference] = []
+        usable = True
         for position, written in enumerate(data.get("references", [])):
             origin = YamlOrigin(owner.source, (*owner.path, "references", position))
+            if written is None:
+                continue
             if not self._inside(written, origin, "reference"):
+                usable = False
                 continue
             file = (self.root / written).resolve()
             if not file.is_relative_to(self.root):
                 self._error(origin, f"reference `{written}` leads outside the project folder")
+                usable = False
                 continue
             digest = self._image_hash(file, written, origin)
-            if digest is not None:
+            if digest is None:
+                usable = False
+            else:
                 references.append(model.Reference(written, file, digest, origin))
-        return tuple(references)
+        return tuple(references) if usable else None
 
     def _image_hash(self, file: Path, written: str, origin: YamlOrigin) -> str | None:
         if file not in self._hashes:
@@ -283,9 +324,10 @@ class _Reader:
     def _project(self, root: YamlFile, scenes: list[model.Scene],
                  characters: dict[str, model.Character], templates: dict[str, model.Template],
                  includes: list[YamlFile]) -> model.Project:
-        data = root.data
+        data = self._of(root)
         defaults = data.get("defaults", {})
-        self._check_size(defaults, YamlOrigin(root, ("defaults",)))
+        if self._check_size(defaults, YamlOrigin(root, ("defaults",))):
+            self.broken.update(f.address for scene in scenes for f in scene.frames)
         provider = data.get("provider", {})
         output = data.get("output", {})
         limits = data.get("limits", {})
@@ -293,14 +335,15 @@ class _Reader:
         self._inside(output_dir, YamlOrigin(root, ("output", "dir")), "output folder")
         return model.Project(
             root=self.root,
-            name=data["project"],
+            name=data.get("project") or _slug(self.root.name),
             scenes=tuple(scenes),
             characters=MappingProxyType(characters),
             templates=MappingProxyType(templates),
             provider=model.ProviderConfig(
-                **{key: value for key, value in provider.items() if key not in ("params", "fail_frames")},
-                fail_frames=tuple(provider.get("fail_frames", ())),
+                **{key: value for key, value in provider.items() if key in _CORE_PROVIDER_KEYS},
                 params=_frozen(provider.get("params")),
+                options=_frozen(provider.get("options")),
+                options_origin=YamlOrigin(root, ("provider", "options")),
             ),
             description=data.get("description", ""),
             variables=_frozen(data.get("variables")),
@@ -319,13 +362,17 @@ class _Reader:
 
     # --- semantic checks -----------------------------------------------------
 
-    def _check_size(self, data: Mapping[str, Any], origin: YamlOrigin) -> None:
+    def _check_size(self, data: Mapping[str, Any], origin: YamlOrigin) -> bool:
+        """Whether `size` or `aspect` has a problem (reported)."""
+        problems = 0
         if "size" in data and "aspect" in data:
-            self._error(YamlOrigin(origin.source, (*origin.path, "aspect")),
-                        "set either `size` or `aspect`, not both", key=True)
+            self._error(origin.child("aspect"), "set either `size` or `aspect`, not both", key=True)
+            problems += 1
         for key in ("size", "aspect"):
             if key in data and (problem := size_problem(key, data[key])):
-                self._error(YamlOrigin(origin.source, (*origin.path, key)), problem)
+                self._error(origin.child(key), problem)
+                problems += 1
+        return problems > 0
 
     def _check_names(self, project: model.Project) -> None:
         templates = sorted(project.templates)
@@ -336,21 +383,29 @@ class _Reader:
             frame.template is None and scene.template is None
             for scene in project.scenes for frame in scene.frames
         )
-        if uses_default:
-            self._check_template(project.default_template, root.child("defaults", "template"), templates)
-        self._check_template(project.sequence_template, root.child("sequence_template"), with_builtin)
+        if uses_default and not self._check_template(project.default_template,
+                                                     root.child("defaults", "template"), templates):
+            self.broken.update(f.address for scene in project.scenes for f in scene.frames
+                               if f.template is None and scene.template is None)
+        sequence_ok = self._check_template(project.sequence_template, root.child("sequence_template"),
+                                           with_builtin)
         for scene in project.scenes:
             assert scene.origin is not None
-            if scene.template:
-                self._check_template(scene.template, scene.origin.child("template"), templates)
+            scene_ok = sequence_ok
+            if scene.template and not self._check_template(scene.template, scene.origin.child("template"),
+                                                            templates):
+                self.broken.update(f.address for f in scene.frames if f.template is None)
             if scene.sequence_template:
-                self._check_template(scene.sequence_template, scene.origin.child("sequence_template"),
-                                     with_builtin)
+                scene_ok = self._check_template(scene.sequence_template,
+                                                scene.origin.child("sequence_template"), with_builtin)
             for frame in scene.frames:
-                self._check_frame(project, frame, templates)
+                if not self._check_frame(project, frame, templates) or not scene_ok:
+                    self.broken.add(frame.address)
 
-    def _check_frame(self, project: model.Project, frame: model.Frame, templates: list[str]) -> None:
+    def _check_frame(self, project: model.Project, frame: model.Frame, templates: list[str]) -> bool:
+        """Whether the frame's characters and template exist (what is missing is reported)."""
         assert frame.origin is not None
+        ok = True
         for position, character in enumerate(frame.characters):
             if character not in project.characters:
                 close = difflib.get_close_matches(character, list(project.characters), n=1)
@@ -358,16 +413,22 @@ class _Reader:
                     f"known characters: {', '.join(sorted(project.characters)) or 'none'}"
                 self._error(frame.origin.child("characters", position),
                             f"unknown character `{character}` in frame {frame.address}", hint)
+                ok = False
         if frame.template:
-            self._check_template(frame.template, frame.origin.child("template"), templates)
+            ok = self._check_template(frame.template, frame.origin.child("template"), templates) and ok
+        return ok
 
-    def _check_template(self, name: str, origin: Origin, known: list[str]) -> None:
-        if name in known or name in self._unreadable_templates:
-            return
+    def _check_template(self, name: str, origin: Origin, known: list[str]) -> bool:
+        """Whether template `name` exists (an unknown one is reported)."""
+        if name in known:
+            return True
+        if name in self._unreadable_templates:
+            return False
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"did you mean `{close[0]}`?" if close else \
             f"templates are {TEMPLATE_DIR}/NAME{TEMPLATE_SUFFIX} files or inline under `templates:`"
         self._error(origin, f"unknown template `{name}`", hint)
+        return False
 
     # --- reporting -----------------------------------------------------------
 
@@ -380,9 +441,6 @@ class _Reader:
                                            origin.at("id"), origin.crumb("id"),
                                            f"{kind} ids must be unique in the project"))
 
-    def _raise_if_any(self) -> None:
-        if self.diagnostics:
-            raise ProjectError(sorted(self.diagnostics, key=_position))
 
 
 def _position(diagnostic: Diagnostic) -> tuple[str, int, int]:
@@ -390,16 +448,24 @@ def _position(diagnostic: Diagnostic) -> tuple[str, int, int]:
     return (str(where.file), where.line, where.col) if where else ("", 0, 0)
 
 
-def _has_include_list(data: Any) -> bool:
-    include = data.get("include") if isinstance(data, dict) else None
-    return isinstance(include, list) and all(isinstance(item, str) for item in include)
-
-
 def _schema_for(source: YamlFile) -> str:
     data = source.data
     if isinstance(data, dict) and "characters" in data and "scenes" not in data:
         return "character"
     return "scene"
+
+
+_CORE_PROVIDER_KEYS = ("name", "model", "parallelism", "requests_per_minute", "price_per_image")
+
+
+def _present(items: Any) -> tuple[str, ...]:
+    """The items of a list the schema checked, without those it refused (None)."""
+    return tuple(item for item in items if item is not None)
+
+
+def _slug(text: str) -> str:
+    cleaned = "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+    return cleaned or "storyboard"
 
 
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from storyboard.errors import Origin
+from storyboard.errors import Diagnostic, Origin
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 DEFAULT_SIZE = "2048x2048"
@@ -86,22 +86,17 @@ class Scene:
 
 @dataclass(frozen=True, slots=True)
 class ProviderConfig:
+    """The provider section of storyboard.yaml: the settings every provider has, and `options`,
+    which the provider named parses and checks itself (see providers/base.py)."""
+
     name: str = "local"
     model: str = "bytedance/seedream-v4.5/sequential"
     parallelism: int = 4
     requests_per_minute: float | None = None
     price_per_image: float | None = None
-    latency: float = 0.0
-    base_url: str | None = None
-    poll_timeout: float | None = None
-    poll_interval: float | None = None
-    request_timeout: float | None = None
-    retry_deadline: float | None = None
-    retry_backoff: float | None = None
-    not_found_grace: float | None = None
-    base64_outputs: bool = False
-    fail_frames: tuple[str, ...] = ()
-    params: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    params: Mapping[str, Any] = field(default_factory=lambda: EMPTY)  # sent to the model as they are
+    options: Mapping[str, Any] = field(default_factory=lambda: EMPTY)  # the provider's own settings
+    options_origin: Origin | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,18 +130,33 @@ class Project:
     render_seconds: float = DEFAULT_RENDER_SECONDS
     files: tuple[Path, ...] = ()  # every YAML file read, root first
     origin: Origin | None = field(default=None, compare=False, repr=False)
+    # what loading found wrong (storyboard.project.loader.read_project), and the frames that
+    # leaves unusable: they are not rendered, so one problem is reported once
+    diagnostics: tuple[Diagnostic, ...] = field(default=(), compare=False, repr=False)
+    broken: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    _scenes: Mapping[str, Scene] = field(init=False, compare=False, repr=False)
+    _frames: Mapping[str, Frame] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_scenes", {scene.id: scene for scene in self.scenes})
+        object.__setattr__(self, "_frames", {f.address: f for scene in self.scenes for f in scene.frames})
 
     @property
     def frames(self) -> tuple[Frame, ...]:
         """All frames in story order."""
-        return tuple(frame for scene in self.scenes for frame in scene.frames)
+        return tuple(self._frames.values())
 
     def template_for(self, scene: Scene, frame: Frame) -> str:
         """The name of the template that writes `frame`'s prompt (frame, scene, then default)."""
         return frame.template or scene.template or self.default_template
 
-    def scene(self, scene_id: str) -> Scene | None:
-        return next((scene for scene in self.scenes if scene.id == scene_id), None)
+    def scene(self, scene_id: str) -> Scene:
+        """The scene with this id (KeyError if there is none: ids come from the project)."""
+        return self._scenes[scene_id]
+
+    def frame(self, address: str) -> Frame | None:
+        """The frame at `scene/frame`, if the project has it."""
+        return self._frames.get(address)
 
     @property
     def lockfile_path(self) -> Path:

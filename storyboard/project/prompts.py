@@ -119,13 +119,12 @@ class Renderer:
         self._scene_contexts = {scene.id: _scene_context(scene, n) for n, scene in
                                 enumerate(project.scenes, 1)}
         self._character_contexts = {c.id: _character_context(c) for c in project.characters.values()}
-        self._scenes = {scene.id: scene for scene in project.scenes}
         self._scene_vars = {s.id: {**project.variables, **s.vars} for s in project.scenes}
         self._max_output = max(MAX_VALUE, 10 * project.max_prompt_chars)
         self._exhausted: dict[str, Diagnostic] = {}  # template name -> the limit it hit
 
     def template_name(self, frame: model.Frame) -> str:
-        return self.project.template_for(self._scenes[frame.scene_id], frame)
+        return self.project.template_for(self.project.scene(frame.scene_id), frame)
 
     def sequence_template_name(self, scene: model.Scene) -> str:
         return scene.sequence_template or self.project.sequence_template
@@ -273,19 +272,32 @@ def _frame_context(frame: model.Frame) -> dict[str, Any]:
 def render(project: model.Project, frames: Iterable[model.Frame] | None = None,
            renderer: Renderer | None = None) -> list[RenderedFrame]:
     """Render every frame (or the given ones) in story order; all errors are reported at once."""
+    rendered, problems = render_all(project, frames, renderer)
+    if problems:
+        raise ProjectError(problems)
+    return rendered
+
+
+def render_all(project: model.Project, frames: Iterable[model.Frame] | None = None,
+               renderer: Renderer | None = None) -> tuple[list[RenderedFrame], list[Diagnostic]]:
+    """Every frame's prompt that renders, and the problems of the others (each reported once).
+
+    Frames a loading problem left unusable (`project.broken`) are not rendered.
+    """
     renderer = renderer or Renderer(project)
     rendered: list[RenderedFrame] = []
     problems: dict[tuple[str, str], Diagnostic] = {}
+    broken = project.broken
     for frame in project.frames if frames is None else frames:
+        if broken and frame.address in broken:
+            continue
         try:
             rendered.append(RenderedFrame(frame, renderer.prompt(frame)))
         except ProjectError as error:
             for diagnostic in error.diagnostics:
                 key = (str(diagnostic.location), diagnostic.message.split(" (rendering")[0])
                 problems.setdefault(key, diagnostic)
-    if problems:
-        raise ProjectError(problems.values())
-    return rendered
+    return rendered, list(problems.values())
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:

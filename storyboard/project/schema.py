@@ -7,15 +7,16 @@ inside the package (see pyproject's force-include).
 from __future__ import annotations
 
 import contextlib
+import copy
 import difflib
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from storyboard.errors import Diagnostic
+from storyboard.errors import Diagnostic, Location, Origin
 from storyboard.fsutil import atomic_write
 from storyboard.project.yamlsrc import YamlFile, crumb
 from storyboard.usercache import cache_dir
@@ -135,10 +136,66 @@ def schema_errors(name: str, data: Any) -> list[Any]:
 
 def validate_file(source: YamlFile, schema_name: str) -> list[Diagnostic]:
     """Every schema violation of one YAML file, each at its own file:line:col."""
+    return _all_diagnostics(schema_errors(schema_name, source.data), source.root_origin())
+
+
+def checked_data(source: YamlFile, schema_name: str) -> tuple[list[Diagnostic], Any]:
+    """Every schema violation of one YAML file, and its data without the values at fault.
+
+    So that loading goes on past a bad value and finds the problems of the later stages
+    too: an unknown key is dropped, a value of the wrong type or form is dropped, an object
+    missing a required key is dropped (a list keeps a None in its place, so positions, and
+    the file:line:col found from them, stay right).
+    """
     errors = schema_errors(schema_name, source.data)
+    if not errors:
+        return [], source.data
+    cleaned = copy.deepcopy(source.data)
+    for error in errors:
+        for path in _faulty_paths(error):
+            cleaned = _without(cleaned, path)
+    return _all_diagnostics(errors, source.root_origin()), cleaned
+
+
+def _faulty_paths(error: Any) -> Iterator[tuple[str | int, ...]]:
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = error.schema.get("properties", {})
+        yield from ((*path, key) for key in error.instance if key not in known)
+    else:
+        yield path  # `required`: the object missing the key
+
+
+def _without(data: Any, path: tuple[str | int, ...]) -> Any:
+    """`data` with the value at `path` removed (a list item becomes None); {} for the root."""
+    if not path:
+        return {} if isinstance(data, dict) else None
+    parent = data
+    for part in path[:-1]:
+        try:
+            parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            return data  # already removed with an enclosing value
+    last = path[-1]
+    if isinstance(parent, dict):
+        parent.pop(last, None)
+    elif isinstance(parent, list) and isinstance(last, int) and last < len(parent):
+        parent[last] = None
+    return data
+
+
+def validate_value(value: Any, schema: Mapping[str, Any], origin: Origin | None) -> list[Diagnostic]:
+    """Every violation of `schema` by `value`, located below `origin` (a provider's options)."""
+    from jsonschema import Draft202012Validator
+
+    errors = sorted(Draft202012Validator(schema).iter_errors(value), key=_error_order)
+    return _all_diagnostics(errors, origin)
+
+
+def _all_diagnostics(errors: Iterable[Any], origin: Origin | None) -> list[Diagnostic]:
     diagnostics: list[Diagnostic] = []
     for error in errors:
-        diagnostics.extend(_diagnostics(source, error))
+        diagnostics.extend(_diagnostics(origin, error))
     return diagnostics
 
 
@@ -146,38 +203,43 @@ def _error_order(error: Any) -> tuple[str, ...]:
     return tuple(str(part) for part in error.absolute_path)
 
 
-def _diagnostics(source: YamlFile, error: Any) -> Iterator[Diagnostic]:
+def _diagnostics(origin: Origin | None, error: Any) -> Iterator[Diagnostic]:
     path = tuple(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        yield from _unknown_keys(source, error, path)
+        yield from _unknown_keys(origin, error, path)
         return
     if error.validator in ("anyOf", "oneOf") and error.context:
         best = min(error.context, key=lambda sub: len(list(sub.absolute_path)))
-        yield from _diagnostics(source, best)
+        yield from _diagnostics(origin, best)
         return
     schema = error.schema if isinstance(error.schema, dict) else {}
     hint = schema.get("x-hint") or schema.get("description", "")  # what the value is for
-    yield Diagnostic(describe_error(error), source.location(path), crumb(path), hint)
+    yield Diagnostic(describe_error(error), _at(origin, path), _crumb(origin, path), hint)
 
 
-def _unknown_keys(source: YamlFile, error: Any, path: tuple[str | int, ...]) -> Iterator[Diagnostic]:
+def _unknown_keys(origin: Origin | None, error: Any, path: tuple[str | int, ...]) -> Iterator[Diagnostic]:
     known = sorted(error.schema.get("properties", {}))
     for key in sorted(set(error.instance) - set(known), key=str):
         key_path = (*path, key)
+        where, breadcrumb = _at(origin, key_path, key=True), _crumb(origin, key_path)
         if isinstance(key, str) and any(word in key.lower() for word in _SECRET_WORDS):
-            yield Diagnostic(
-                f"`{key}` is not allowed here: secrets never go in project files",
-                source.location(key_path, key=True),
-                crumb(key_path),
-                "set the key in the environment (ATLASCLOUD_API_KEY for atlascloud)",
-            )
+            yield Diagnostic(f"`{key}` is not allowed here: secrets never go in project files", where,
+                             breadcrumb, "set the key in the environment (ATLASCLOUD_API_KEY for atlascloud)")
             continue
         close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
         message = f"unknown key `{key}`"
         if close:
             message += f"; did you mean `{close[0]}`?"
-        hint = "" if close else f"allowed keys here: {', '.join(known)}"
-        yield Diagnostic(message, source.location(key_path, key=True), crumb(key_path), hint)
+        hint = "" if close else error.schema.get("x-unknown-hint") or f"allowed keys here: {', '.join(known)}"
+        yield Diagnostic(message, where, breadcrumb, hint)
+
+
+def _at(origin: Origin | None, path: tuple[str | int, ...], *, key: bool = False) -> Location | None:
+    return origin.at(*path, key=key) if origin is not None else None
+
+
+def _crumb(origin: Origin | None, path: tuple[str | int, ...]) -> str:
+    return origin.crumb(*path) if origin is not None else crumb(path)
 
 
 def describe_error(error: Any) -> str:

@@ -136,6 +136,10 @@ class YamlFile:
         cache.store(data)
         return cls(path, text, data)
 
+    def root_origin(self) -> YamlOrigin:
+        """The origin of the whole document."""
+        return YamlOrigin(self, ())
+
     def location(self, key_path: Sequence[str | int], *, key: bool = False) -> Location:
         """Where the value at `key_path` starts (or its key, with key=True).
 

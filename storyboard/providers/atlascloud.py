@@ -17,20 +17,21 @@ import hashlib
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import anyio
 import httpx
 
 from storyboard.errors import AuthError, JobLost, ProviderError, UserError
 from storyboard.images import image_format
+from storyboard.project.schema import load_schema
 from storyboard.project.sizes import SEEDREAM_SIZES
 from storyboard.providers import atlas_wire as wire
 from storyboard.providers import http_pool
-from storyboard.providers.base import Capabilities, GeneratedImage, ImageRequest, JobResult
+from storyboard.providers.base import PROTOCOL_VERSION, Capabilities, GeneratedImage, ImageRequest, JobResult
 from storyboard.providers.http_retry import (
     Expired,
     Retry,
@@ -64,25 +65,28 @@ BALANCE_HINT = "top up the Atlas Cloud balance, then run `storyboard apply` agai
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Timing of calls, polls and retries (provider keys in storyboard.yaml)."""
+    """`provider.options` of the atlascloud provider (schemas/provider-atlascloud.schema.json)."""
 
+    base_url: str | None = None  # ATLASCLOUD_BASE_URL wins
     poll_timeout: float = 900.0
     poll_interval: float = 1.0
     request_timeout: float = 60.0
     retry_deadline: float = 300.0  # seconds a call that failed for a passing reason is tried again
     retry_backoff: float = 0.5
     not_found_grace: float = 30.0
+    base64_outputs: bool = False
 
     @classmethod
-    def from_config(cls, config: ProviderConfig) -> Settings:
-        given = {name: getattr(config, name) for name in cls.__dataclass_fields__}
-        return cls(**{name: value for name, value in given.items() if value is not None})
+    def parse(cls, options: Mapping[str, Any]) -> Settings:
+        return cls(**{name: options[name] for name in cls.__dataclass_fields__ if name in options})
 
 
 class AtlasCloudProvider:
     name = "atlascloud"
+    protocol_version: ClassVar[int] = PROTOCOL_VERSION
+    options_schema: ClassVar[Mapping[str, Any]] = load_schema("provider-atlascloud")
 
-    def __init__(self, config: ProviderConfig, *, state_dir: Path | None = None, **_: Any) -> None:
+    def __init__(self, config: ProviderConfig, *, state_dir: Path) -> None:
         key = os.environ.get(KEY_VARIABLE, "").strip()
         if not key:
             raise UserError(f"{KEY_VARIABLE} is not set: the atlascloud provider needs an API key",
@@ -90,8 +94,8 @@ class AtlasCloudProvider:
                                  "from project files); or use `--provider local` to rehearse offline")
         self.config = config
         self.capabilities = self.capabilities_for(config)
-        self.settings = Settings.from_config(config)
-        self.base_url = _base_url(os.environ.get(URL_VARIABLE) or config.base_url or DEFAULT_BASE_URL)
+        self.settings = Settings.parse(config.options)
+        self.base_url = _base_url(os.environ.get(URL_VARIABLE) or self.settings.base_url or DEFAULT_BASE_URL)
         self._key = key
         self._auth = {"Authorization": f"Bearer {key}"}
         # httpcore scans every open connection for each request it places, and churns when idle
@@ -118,8 +122,8 @@ class AtlasCloudProvider:
     def __repr__(self) -> str:
         return f"AtlasCloudProvider(base_url={self.base_url!r})"
 
-    @staticmethod
-    def capabilities_for(config: ProviderConfig) -> Capabilities:
+    @classmethod
+    def capabilities_for(cls, config: ProviderConfig) -> Capabilities:
         price = PRICE_PER_IMAGE if config.price_per_image is None else config.price_per_image
         return Capabilities(max_images=MAX_IMAGES, max_references=MAX_REFERENCES, max_total=MAX_IMAGES,
                             sizes=SEEDREAM_SIZES, price_per_image=price)
@@ -129,7 +133,7 @@ class AtlasCloudProvider:
     async def submit(self, request: ImageRequest) -> str:
         urls = [await self._upload(path) for path in request.references]
         body = request_body(request, urls)
-        if self.config.base64_outputs:
+        if self.settings.base64_outputs:
             body.setdefault("enable_base64_output", True)
         answer = await self._call("POST", SUBMIT_PATH, json=body, billed=True)
         prediction = wire.parse_prediction(answer.payload or {})
@@ -262,7 +266,7 @@ class AtlasCloudProvider:
             except ProviderError as error:
                 raise Retry(error.message) from None
 
-        return await self._retrying(attempt, what)
+        return await self._retrying(attempt)
 
     # --- uploads -----------------------------------------------------------------
 
@@ -309,7 +313,7 @@ class AtlasCloudProvider:
             answer = wire.read_answer(response.status_code, response.content)
             return self._judge(answer, response.headers, what, billed=billed, not_found_ok=not_found_ok)
 
-        return await self._retrying(attempt, what)
+        return await self._retrying(attempt)
 
     def _judge(self, answer: wire.Answer, headers: httpx.Headers, what: str, *, billed: bool,
                not_found_ok: bool) -> wire.Answer:
@@ -343,7 +347,7 @@ class AtlasCloudProvider:
                                 "dashboard, then run `storyboard apply` again for the frames still missing")
         raise ProviderError(f"the service rejected {what} (HTTP {status}{words(message)})")
 
-    async def _retrying(self, attempt: Callable[[], Awaitable[T]], what: str) -> T:
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
         return await retrying(attempt, self.settings.retry_deadline, self.settings.retry_backoff)
 
     def _unknown_outcome(self, cause: str) -> ProviderError:
@@ -397,5 +401,5 @@ def _base_url(url: str) -> str:
     url = url.strip().rstrip("/")
     if not url.startswith(("http://", "https://")):
         raise UserError(f"the Atlas Cloud base URL `{url}` is not an http(s) URL",
-                        hint=f"set {URL_VARIABLE} or provider.base_url to e.g. {DEFAULT_BASE_URL}")
+                        hint=f"set {URL_VARIABLE} or provider.options.base_url to e.g. {DEFAULT_BASE_URL}")
     return url

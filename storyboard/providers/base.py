@@ -1,22 +1,28 @@
 """What a provider is: capabilities plus submit / wait / aclose, and a registry by name.
 
-Third-party providers register a class under the entry-point group
-`storyboard.providers`; the class is called with the project's ProviderConfig.
+Third-party providers register a class under the entry-point group `storyboard.providers`.
+The class (see ProviderClass) says which version of this protocol it speaks
+(`protocol_version`; 1 when it does not say), how it parses its own settings
+(`options_schema`: a JSON Schema of `provider.options`), and what it can do for a
+configuration (`capabilities_for`); it is called with the project's ProviderConfig.
+
+    version 1   wait(job_id, request)
+    version 2   wait(job_id, request, *, submitted_at, on_finished)   (this one)
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from storyboard.errors import UserError
-
-if TYPE_CHECKING:
-    from storyboard.project.model import ProviderConfig
+from storyboard.errors import Diagnostic, ProjectError, UserError
+from storyboard.project.model import ProviderConfig
 
 ENTRY_POINT_GROUP = "storyboard.providers"
+PROTOCOL_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +90,8 @@ class JobResult:
 
 @runtime_checkable
 class Provider(Protocol):
+    """A running provider (protocol version 2)."""
+
     name: str
     capabilities: Capabilities
 
@@ -97,13 +105,23 @@ class Provider(Protocol):
 
         `submitted_at` (epoch seconds) is given for jobs an earlier run submitted.
         `on_finished` is called once the service is done with the job, before its images
-        are downloaded: the caller submits the next job meanwhile. Both are optional for
-        providers: a provider's `wait` may leave them out of its signature.
+        are downloaded: the caller submits the next job meanwhile.
         Raises JobLost when the service does not know the job.
         """
         ...
 
     async def aclose(self) -> None: ...
+
+
+class ProviderClass(Protocol):
+    """What is registered under a provider's name."""
+
+    protocol_version: ClassVar[int]
+    options_schema: ClassVar[Mapping[str, Any]]  # JSON Schema of provider.options ({}: none taken)
+
+    def __call__(self, config: ProviderConfig, *, state_dir: Path) -> Provider: ...
+
+    def capabilities_for(self, config: ProviderConfig) -> Capabilities: ...
 
 
 def _builtin() -> dict[str, str]:
@@ -121,7 +139,7 @@ def provider_names() -> list[str]:
     return sorted(names)
 
 
-def provider_class(name: str) -> type[Any]:
+def provider_class(name: str) -> ProviderClass:
     """The provider class registered as `name` (built in, or else an entry point)."""
     import importlib
 
@@ -131,25 +149,77 @@ def provider_class(name: str) -> type[Any]:
 
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             if ep.name == name:
-                loaded: type[Any] = ep.load()
-                return loaded
+                return _checked_class(name, ep.load())
         raise UserError(
             f"unknown provider `{name}`",
             hint=f"known providers: {', '.join(provider_names())}; "
             f"plugins register under the entry-point group `{ENTRY_POINT_GROUP}`",
         )
     module_name, _, attribute = target.partition(":")
-    loaded_builtin: type[Any] = getattr(importlib.import_module(module_name), attribute)
-    return loaded_builtin
+    loaded: ProviderClass = getattr(importlib.import_module(module_name), attribute)
+    return loaded
+
+
+def _checked_class(name: str, cls: Any) -> ProviderClass:
+    version = getattr(cls, "protocol_version", 1)
+    if not isinstance(version, int) or version > PROTOCOL_VERSION:
+        raise UserError(f"provider `{name}` speaks provider protocol {version}; this storyboard speaks "
+                        f"up to {PROTOCOL_VERSION}",
+                        hint="upgrade storyboard (pip install -U storyboard-iac)")
+    checked: ProviderClass = cls
+    return checked
+
+
+def option_problems(config: ProviderConfig) -> list[Diagnostic]:
+    """What is wrong with `provider.options` for the provider named, each at its file:line:col."""
+    from storyboard.project.schema import validate_value
+
+    schema = getattr(provider_class(config.name), "options_schema", {})
+    if not schema:
+        if not config.options:
+            return []
+        schema = {"type": "object", "additionalProperties": False, "properties": {}}
+    return validate_value(dict(config.options), schema, config.options_origin)
 
 
 def capabilities_for(config: ProviderConfig) -> Capabilities:
-    """Capabilities without opening a connection (classes expose `capabilities_for`)."""
+    """Capabilities without opening a connection; its options must be valid."""
+    problems = option_problems(config)
+    if problems:
+        raise ProjectError(problems)
+    return provider_class(config.name).capabilities_for(config)
+
+
+def create_provider(config: ProviderConfig, *, state_dir: Path, parallelism: int | None = None) -> Provider:
+    """A provider ready to submit; `parallelism` (e.g. --parallelism) sizes its connection pool."""
+    if parallelism is not None:
+        config = dataclasses.replace(config, parallelism=parallelism)
+    problems = option_problems(config)
+    if problems:
+        raise ProjectError(problems)
     cls = provider_class(config.name)
-    caps: Capabilities = cls.capabilities_for(config)
-    return caps
-
-
-def create_provider(config: ProviderConfig, **options: Any) -> Provider:
-    provider: Provider = provider_class(config.name)(config, **options)
+    provider = cls(config, state_dir=state_dir)
+    if getattr(cls, "protocol_version", 1) < 2:
+        return _ProtocolOne(provider)
     return provider
+
+
+class _ProtocolOne:
+    """A provider of protocol version 1 spoken to in version 2: `wait` takes no options."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name: str = inner.name
+        self.capabilities: Capabilities = inner.capabilities
+
+    async def submit(self, request: ImageRequest) -> str:
+        job: str = await self.inner.submit(request)
+        return job
+
+    async def wait(self, job_id: str, request: ImageRequest, *, submitted_at: float | None = None,
+                   on_finished: Callable[[], None] | None = None) -> JobResult:
+        result: JobResult = await self.inner.wait(job_id, request)
+        return result
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

@@ -13,15 +13,17 @@ import io
 import json
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 
 from storyboard.errors import JobLost
+from storyboard.project.schema import load_schema
 from storyboard.project.sizes import parse_size
-from storyboard.providers.base import Capabilities, GeneratedImage, ImageRequest, JobResult
+from storyboard.providers.base import PROTOCOL_VERSION, Capabilities, GeneratedImage, ImageRequest, JobResult
 
 if TYPE_CHECKING:
     from storyboard.project.model import ProviderConfig
@@ -31,16 +33,31 @@ MAX_REFERENCES = 10
 DRAW_WIDTH = 480  # placeholders are drawn downscaled; the manifest records the real size
 
 
+@dataclass(frozen=True, slots=True)
+class LocalOptions:
+    """`provider.options` of the local provider (schemas/provider-local.schema.json)."""
+
+    latency: float = 0.0  # simulated seconds per request
+    fail_frames: frozenset[str] = frozenset()  # addresses to fail on purpose
+
+    @classmethod
+    def parse(cls, options: Mapping[str, Any]) -> LocalOptions:
+        return cls(float(options.get("latency", 0.0)), frozenset(options.get("fail_frames", ())))
+
+
 class LocalProvider:
     name = "local"
+    protocol_version: ClassVar[int] = PROTOCOL_VERSION
+    options_schema: ClassVar[Mapping[str, Any]] = load_schema("provider-local")
 
-    def __init__(self, config: ProviderConfig, *, state_dir: Path | None = None, **_: Any) -> None:
+    def __init__(self, config: ProviderConfig, *, state_dir: Path) -> None:
         self.config = config
+        self.options = LocalOptions.parse(config.options)
         self.capabilities = self.capabilities_for(config)
-        self.jobs_dir = (state_dir or Path(".storyboard")) / "local-jobs"
+        self.jobs_dir = state_dir / "local-jobs"
 
-    @staticmethod
-    def capabilities_for(config: ProviderConfig) -> Capabilities:
+    @classmethod
+    def capabilities_for(cls, config: ProviderConfig) -> Capabilities:
         return Capabilities(
             max_images=MAX_IMAGES,
             max_references=MAX_REFERENCES,
@@ -65,7 +82,7 @@ class LocalProvider:
             submitted_at = json.loads(path.read_text(encoding="utf-8"))["submitted_at"]
         except (OSError, ValueError, KeyError):
             raise JobLost(f"local job {job_id} is unknown") from None
-        remaining = submitted_at + self.config.latency - time.time()
+        remaining = submitted_at + self.options.latency - time.time()
         if remaining > 0:
             await anyio.sleep(remaining)
         if on_finished is not None:
@@ -73,7 +90,7 @@ class LocalProvider:
         failed = {
             position: "failed on purpose (provider.fail_frames)"
             for position, address in enumerate(request.frames)
-            if address in self.config.fail_frames
+            if address in self.options.fail_frames
         }
         images = await anyio.to_thread.run_sync(_draw_all, request, set(failed))
         return JobResult(images=images, failed=failed)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,19 +24,16 @@ from typing import Any
 from storyboard.actions import FAILED, MADE, Action
 from storyboard.deliver.pages import render_pages
 from storyboard.images import EXTENSIONS, thumbnail, with_provenance
-from storyboard.plans.fingerprint import FrameSpec
 from storyboard.plans.planner import Change, Plan, lock_inputs
 from storyboard.project import model
+from storyboard.run.execute import Execution
 from storyboard.state.journal import StagedImage
-from storyboard.state.lockfile import Lock, LockEntry, write_lock
+from storyboard.state.lockfile import Lock, LockEntry
 from storyboard.state.manifest import MANIFEST, read_manifest, split
 from storyboard.state.versions import (
     Placement,
-    StatCache,
     build_version,
-    collect_garbage,
     latest_version,
-    next_version,
     now_iso,
     version_name,
 )
@@ -68,44 +65,43 @@ class _Version:
         return self.latest_folder / relative
 
 
-def assemble(plan: Plan, images: Mapping[str, StagedImage], failed: Mapping[str, str],
-             emit: Callable[[dict[str, Any]], None],
-             not_done: Collection[str] = ()) -> tuple[int | None, bool]:
-    """Write the next version if anything changed; returns (version number, lockfile written).
+@dataclass(frozen=True)
+class Assembled:
+    """A version written to disk, and the lockfile that describes it (not written yet)."""
 
-    `failed`: every frame this apply wanted and did not make, with why; of those, `not_done`
-    are the ones it never got to (interrupted, stopped, or a job still running).
+    number: int
+    folder: Path
+    lock: Lock
+    counts: Mapping[str, int]
+
+
+def assemble(plan: Plan, execution: Execution, number: int) -> Assembled | None:
+    """Write version `number` if anything changed (None: nothing did, nothing is written).
+
+    Frames the execution did not make keep their previous image and lock entry, so the
+    next plan shows them again.
     """
     project = plan.project
     output = project.output_path
     latest = latest_version(output)
     previous_manifest = _frames_by_address(output, latest)
-    version = _Version(next_version(output), output, latest)
-    frames = {frame.address: frame for frame in project.frames}
+    version = _Version(number, output, latest)
+    failed = execution.failed
     for change in plan.changes:
         if change.action is Action.REMOVE:
             version.counts["remove"] += 1
             version.changed = True
             continue
-        _add_frame(version, project, change, images, failed, frames.get(change.address),
+        _add_frame(version, project, change, execution.images, failed, project.frame(change.address),
                    previous_manifest.get(change.address, {}))
     if not version.changed:
-        return None, False
-    version.counts["not_done"] = sum(1 for address in failed if address in not_done)
+        return None
+    version.counts["not_done"] = sum(1 for address in failed if address in execution.not_done)
     version.counts["failed"] = len(failed) - version.counts["not_done"]
-    number = version.number
     _add_manifest_and_pages(version, project, failed,
                             [change.address for change in plan.changes if change.action is Action.REMOVE])
     folder = build_version(output, number, version.placements)
-    emit({"event": "version_written", "version": number, "path": str(folder), "changes": version.counts})
-    lock_written = write_lock(project.lockfile_path, Lock(project.name, number, version.frames))
-    cache = StatCache(project.root)
-    for entry in version.frames.values():
-        cache.record(folder / entry.path, entry.image_sha256)
-    cache.save(folder)
-    if project.keep_versions:
-        collect_garbage(output, project.keep_versions)
-    return number, lock_written
+    return Assembled(number, folder, Lock(project.name, number, version.frames), version.counts)
 
 
 def _add_manifest_and_pages(version: _Version, project: model.Project, failed: Mapping[str, str],
@@ -162,13 +158,6 @@ def _add_before_thumb(version: _Version, change: Change, entry: LockEntry) -> st
     return path if _add_thumb(version, path, source) else None
 
 
-def provenance(project_name: str, spec: FrameSpec, version: int, job: str) -> dict[str, object]:
-    """What a generated PNG says about itself (an iTXt chunk; see images.with_provenance)."""
-    return {"project": project_name, "address": spec.address, "version": version,
-            "fingerprint": spec.fingerprint, "prompt": spec.prompt, "model": spec.model, "seed": spec.seed,
-            "job": job}
-
-
 def _add_new_image(version: _Version, project: model.Project, change: Change,
                    staged: StagedImage) -> tuple[LockEntry, str]:
     """A generated image with its provenance, linked as staged when that names this version."""
@@ -180,7 +169,7 @@ def _add_new_image(version: _Version, project: model.Project, change: Change,
         version.placements.append(Placement(path, staged.file))
     else:  # staged by a run whose version was never committed, or before stamping existed
         data = with_provenance(staged.file.read_bytes(), staged.format,
-                               provenance(project.name, spec, version.number, staged.job))
+                               spec.provenance(project.name, version.number, staged.job))
         sha256, size = hashlib.sha256(data).hexdigest(), len(data)
         version.placements.append(Placement(path, data=data))
     entry = LockEntry(spec.fingerprint, spec.prompt, lock_inputs(spec), sha256, size, path, version.number,

@@ -1,13 +1,13 @@
-"""Carrying out a plan: submit batches concurrently, journal everything, assemble, lock.
+"""Running a plan's jobs: submit batches concurrently, journal everything, stage the images.
 
-Events (dicts with a "event" key) go to a callback; the CLI draws them as a progress
-display, plain lines or JSON lines. A `stop` event (set on the first Ctrl-C) stops new
-submissions; jobs already submitted are still collected and committed.
+`execute` returns what was generated and staged (an Execution); storyboard.run.apply
+puts the version together from it. Events go to a callback (storyboard.run.events). A
+`stop` event (set on the first Ctrl-C) stops new submissions; jobs already submitted are
+still collected.
 """
 
 from __future__ import annotations
 
-import inspect
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -17,70 +17,54 @@ from typing import Any
 
 import anyio
 
-from storyboard.errors import AuthError, JobLost, ProviderError, UserError
+from storyboard.errors import AuthError, JobLost, ProviderError
 from storyboard.images import image_format, thumbnail_or_none, with_provenance
 from storyboard.plans.batch import Batch, make_batches, with_references
 from storyboard.plans.fingerprint import FrameSpec
 from storyboard.plans.planner import Plan
 from storyboard.providers.base import GeneratedImage, ImageRequest, JobResult, Provider, create_provider
-from storyboard.run.assemble import assemble, provenance
-from storyboard.run.preflight import check_budget, check_folders
-from storyboard.state.journal import Journal, Recovered, RunLock, StagedImage, claim
-from storyboard.state.versions import next_version
+from storyboard.run.events import (
+    ApplyStarted,
+    EventSink,
+    FrameDone,
+    FrameFailed,
+    JobFinished,
+    JobForgotten,
+    JobReattached,
+    JobSubmitted,
+    Stopping,
+)
+from storyboard.state.journal import Journal, Recovered, StagedImage, claim
 
-EventSink = Callable[[dict[str, Any]], None]
 PARTIAL_RETRIES = 2
 DISK_THREADS = 2
 
 
 @dataclass
-class ApplyResult:
-    version: int | None = None
-    generated: list[str] = field(default_factory=list)
+class Execution:
+    """What running a plan's jobs gave: the images staged, and what was not made."""
+
+    images: dict[str, StagedImage] = field(default_factory=dict)  # by fingerprint
+    generated: list[str] = field(default_factory=list)  # addresses, in the order they came
     failed: dict[str, str] = field(default_factory=dict)  # address -> why it was not made
     not_done: set[str] = field(default_factory=set)  # of those, never got to (interrupted, stopped, pending)
     interrupted: bool = False
     cost: float = 0.0
-    lock_written: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.interrupted
+    later_jobs: list[dict[str, Any]] = field(default_factory=list)  # paid for, for a later apply
+    later_images: list[StagedImage] = field(default_factory=list)
 
 
-async def apply(plan: Plan, *, on_event: EventSink | None = None, parallelism: int | None = None,
-                stop: threading.Event | None = None, provider: Provider | None = None,
-                max_cost: float | None = None) -> ApplyResult:
-    """Generate what `plan` says, write a new version and the lockfile; safe to interrupt."""
-    project = plan.project
-    _preflight(plan, project.max_cost if max_cost is None else max_cost)
-    emit = on_event or (lambda event: None)
-    state = project.state_path
-    with RunLock(state):
-        journal = Journal(state)
-        recovered = journal.read()
-        runner = _Runner(plan, journal, emit, stop or threading.Event(),
-                         parallelism or project.provider.parallelism, next_version(project.output_path))
-        await runner.run(recovered, provider)
-        result = runner.result
-        try:
-            version, lock_written = assemble(plan, runner.images, result.failed, emit, result.not_done)
-        except OSError as error:  # the disk filled up or went read-only while generating
-            raise UserError(f"could not write the new version: {error.strerror or error}",
-                            hint="every image paid for is kept in .storyboard/ and the journal: fix the "
-                                 "cause and run `storyboard apply` again; nothing is paid twice") from None
-        result.version, result.lock_written = version, lock_written
-        journal.clear(*runner.left_for_later())  # what was paid for is in the version now
-    return result
+async def execute(plan: Plan, journal: Journal, recovered: Recovered, *, version: int, emit: EventSink,
+                  stop: threading.Event, parallelism: int, provider: Provider | None = None) -> Execution:
+    """Collect what an interrupted run left, submit the rest, and stage every image that comes.
 
-
-def _preflight(plan: Plan, budget: float | None) -> None:
-    """Everything that would make this apply fail after paying, checked before it pays."""
-    project = plan.project
-    check_budget(plan.cost, budget)
-    images = sum(len(batch.specs) for batch in plan.batches)
-    per_image = max((plan.capabilities.image_bytes(batch.size) for batch in plan.batches), default=0)
-    check_folders(project.root, project.output_path, project.state_path, images, per_image)
+    `version`: the number the new version will have (staged images carry it in their
+    provenance). The provider is created (from the plan's project) only when there is work.
+    """
+    runner = _Runner(plan, journal, emit, stop, parallelism, version)
+    await runner.run(recovered, provider)
+    runner.result.later_jobs, runner.result.later_images = runner.left_for_later()
+    return runner.result
 
 
 class _Runner:
@@ -97,13 +81,12 @@ class _Runner:
         # spin on its lock (measured: 1.5 ms of CPU per image at 40 threads)
         self.disk = anyio.CapacityLimiter(DISK_THREADS)
         self.pace = Pace(plan.project.provider.requests_per_minute)
-        self.images: dict[str, StagedImage] = {}  # by fingerprint
         self.unfinished: dict[str, dict[str, Any]] = {}  # job id -> its journal record, until collected
-        self.wait_takes: set[str] = set()
         self.set_aside = Recovered()  # an earlier run's jobs and images this plan does not want
         self.wanted: dict[str, FrameSpec] = {}  # by fingerprint
         self.refused: str | None = None  # why the service will take no more submits
-        self.result = ApplyResult()
+        self.result = Execution()
+        self.parallelism = parallelism
         self.price = plan.capabilities.price_per_image
 
     async def run(self, recovered: Recovered, provider: Provider | None) -> None:
@@ -113,9 +96,8 @@ class _Runner:
         if work is None:
             return
         self.provider = provider or create_provider(self.plan.project.provider,
-                                                    state_dir=self.plan.project.state_path)
-        # the optional arguments of `wait` this provider takes (third-party ones may predate them)
-        self.wait_takes = set(inspect.signature(self.provider.wait).parameters)
+                                                    state_dir=self.plan.project.state_path,
+                                                    parallelism=self.parallelism)
         try:
             await self._execute(*work)
         finally:
@@ -128,7 +110,7 @@ class _Runner:
         self.wanted = wanted
         taken = claim(recovered, wanted)
         for fingerprint, image in taken.images.items():
-            self.images[fingerprint] = image
+            self.result.images[fingerprint] = image
             self._done(wanted[fingerprint].address, reused=True)
         self.set_aside = taken.set_aside
         reattach = taken.jobs
@@ -137,15 +119,15 @@ class _Runner:
             batches = list(self.plan.batches)
         else:  # the journal changed since planning: batch again what is left to do
             batches = self._batches([spec for fp, spec in wanted.items() if fp not in covered])
-        self.emit({"event": "apply_started", "frames": len(wanted), "requests": len(batches) + len(reattach),
-                   "reused": len(self.images), "reattached": len(reattach), "cost": self.plan.cost})
+        self.emit(ApplyStarted(len(wanted), len(batches) + len(reattach), len(self.result.images),
+                               len(reattach), self.plan.cost))
         return (reattach, batches) if reattach or batches else None
 
     def left_for_later(self) -> tuple[list[dict[str, Any]], list[StagedImage]]:
         """Paid-for work the new version does not hold and a later plan may still want: jobs not
         collected, and an earlier run's jobs and images for frames this plan left out (--target).
         Work for frames whose image is now locked, or that changed again, is dropped."""
-        later = self.plan.outstanding - self.images.keys()
+        later = self.plan.outstanding - self.result.images.keys()
         jobs = [*self.unfinished.values(),
                 *(job for job in self.set_aside.jobs if later.intersection(job["fingerprints"]))]
         return jobs, [image for fingerprint, image in self.set_aside.images.items() if fingerprint in later]
@@ -164,7 +146,7 @@ class _Runner:
         """Collect a job an earlier run submitted; submit again only if the service lost it."""
         request = _request_from_journal(job)
         self.unfinished[job["job"]] = job
-        self.emit({"event": "job_reattached", "job": job["job"], "frames": list(request.frames)})
+        self.emit(JobReattached(job["job"], request.frames))
         specs = [self.wanted.get(fp) for fp in request.fingerprints]
         async with _Slot(self.limiter) as slot:
             try:
@@ -172,8 +154,8 @@ class _Runner:
                 return
             except JobLost as lost:
                 await self._finished(job["job"])
-                self.emit({"event": "job_lost", "job": job["job"], "reason": lost.message})
-        retry = [spec for spec in specs if spec is not None and spec.fingerprint not in self.images]
+                self.emit(JobForgotten(job["job"], lost.message))
+        retry = [spec for spec in specs if spec is not None and spec.fingerprint not in self.result.images]
         for batch in self._batches(retry):
             await self._run_batch(batch, 0)
 
@@ -209,7 +191,7 @@ class _Runner:
                   "fingerprints": list(request.fingerprints), "request": _request_json(request)}
         await anyio.to_thread.run_sync(self.journal.append, record, limiter=self.disk)
         self.unfinished[job_id] = record
-        self.emit({"event": "job_submitted", "job": job_id, "frames": list(request.frames)})
+        self.emit(JobSubmitted(job_id, request.frames))
         try:
             await self._collect(job_id, request, list(batch.specs), attempt, slot)
         except JobLost as lost:  # lost by the service within this run: do not pay again now
@@ -223,9 +205,10 @@ class _Runner:
         assert self.provider is not None
         try:
             try:
-                outcome = await self.provider.wait(job_id, request, **self._wait_options(submitted_at, slot))
+                outcome = await self.provider.wait(job_id, request, submitted_at=submitted_at,
+                                                   on_finished=slot.release)  # the next job may start
             finally:
-                self.emit({"event": "job_finished", "job": job_id})
+                self.emit(JobFinished(job_id))
         except JobLost:
             raise
         except ProviderError as error:
@@ -243,14 +226,6 @@ class _Runner:
             for address in missing:
                 self._fail(address, f"the provider returned no image for it (job {job_id})")
 
-    def _wait_options(self, submitted_at: float | None, slot: _Slot) -> dict[str, Any]:
-        options: dict[str, Any] = {}
-        if submitted_at is not None and "submitted_at" in self.wait_takes:
-            options["submitted_at"] = submitted_at
-        if "on_finished" in self.wait_takes:
-            options["on_finished"] = slot.release  # the service is done: the next job may start
-        return options
-
     async def _uncollected(self, job_id: str, request: ImageRequest, error: ProviderError) -> None:
         """A job that could not be collected now: keep it for the next run if it may still finish."""
         if isinstance(error, AuthError):
@@ -265,7 +240,7 @@ class _Runner:
         """The service refused the key or the balance: submit nothing more, collect what runs."""
         if self.refused is None:
             self.refused = error.message
-            self.emit({"event": "stopping", "reason": error.message})
+            self.emit(Stopping(error.message))
 
     async def _finished(self, job_id: str) -> None:
         await anyio.to_thread.run_sync(self.journal.append, {"event": "job_done", "job": job_id},
@@ -274,8 +249,8 @@ class _Runner:
 
     def _kept_images(self, request: ImageRequest, outcome: JobResult) -> list[Path]:
         """Files of the images a short set did return, to send along when asking for the rest."""
-        return [self.images[request.fingerprints[p]].file for p in sorted(outcome.images)
-                if request.fingerprints[p] in self.images]
+        return [self.result.images[request.fingerprints[p]].file for p in sorted(outcome.images)
+                if request.fingerprints[p] in self.result.images]
 
     async def _store(self, job_id: str, request: ImageRequest, outcome: JobResult) -> set[str]:
         """Stage and journal every image that came back; returns addresses still missing."""
@@ -292,7 +267,7 @@ class _Runner:
                 keep.append((address, fingerprint, image))
         # stamping, thumbnails, hashing and fsyncs run in a worker thread: the loop keeps polling
         for staged in await anyio.to_thread.run_sync(self._keep, job_id, keep, limiter=self.disk):
-            self.images[staged.fingerprint] = staged
+            self.result.images[staged.fingerprint] = staged
             self.result.cost = round(self.result.cost + self.price, 4)
             self._done(staged.address)
         return missing
@@ -304,22 +279,21 @@ class _Runner:
         """
         finished = []
         for address, fingerprint, image in images:
-            fields = provenance(self.plan.project.name, self.wanted[fingerprint], self.version, job_id)
+            fields = self.wanted[fingerprint].provenance(self.plan.project.name, self.version, job_id)
             stamped = replace(image, data=with_provenance(image.data, image.format, fields))
             finished.append((address, fingerprint, stamped, thumbnail_or_none(stamped.data)))
         return self.journal.keep_images(job_id, finished, stamped=self.version)
 
     def _done(self, address: str, reused: bool = False) -> None:
         self.result.generated.append(address)
-        self.emit({"event": "frame_done", "address": address, "reused": reused, "cost": self.result.cost,
-                   "time": time.time()})
+        self.emit(FrameDone(address, reused, self.result.cost, time.time()))
 
     def _fail(self, address: str, reason: str, *, done: bool = True) -> None:
         """`address` is not made by this run; `done=False`: it never got to it (or its job runs on)."""
         self.result.failed[address] = reason
         if not done:
             self.result.not_done.add(address)
-        self.emit({"event": "frame_failed", "address": address, "reason": reason})
+        self.emit(FrameFailed(address, reason, not done))
 
 
 def _request_json(request: ImageRequest) -> dict[str, Any]:

@@ -1,0 +1,240 @@
+"""The front door: everything the command line does, as typed functions for build scripts.
+
+    import storyboard
+    project = storyboard.load("campaign/")                  # or load(path, provider=..., variables=...)
+    problems = storyboard.check(project)                     # every diagnostic of every stage
+    plan = storyboard.plan(project, targets=[...], replace=[...])
+    result = storyboard.apply(plan, on_event=print)          # apply_async for async callers
+    storyboard.history(project); storyboard.show(project, "v0003"); storyboard.gc(project, keep=5)
+    storyboard.export_pdf(project, version=None, path="board.pdf")
+
+User mistakes raise storyboard.UserError (ProjectError carries every Diagnostic); the
+command line prints them. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import anyio
+
+from storyboard.errors import Diagnostic, ProjectError
+from storyboard.fsutil import atomic_write
+from storyboard.plans.batch import Batch, make_batches
+from storyboard.plans.planner import Plan, load_saved_plan, make_plan, save_plan
+from storyboard.plans.prepare import prepare
+from storyboard.project.loader import read_project
+from storyboard.project.model import Project, select_frames
+from storyboard.project.prompts import RenderedFrame, Renderer, render_all
+from storyboard.providers.base import Provider
+from storyboard.run.apply import ApplyResult
+from storyboard.run.apply import apply as apply_plan
+from storyboard.run.events import EventSink, ignore
+from storyboard.run.lock import RunLock
+from storyboard.state.manifest import frame_count, read_manifest
+from storyboard.state.versions import collect_garbage, latest_version, resolve_version, version_name, versions
+
+__all__ = [
+    "ApplyResult", "Export", "Plan", "Project", "RenderedFrame", "VersionSummary", "VersionView",
+    "apply", "apply_async", "batches", "check", "export_contact_sheet", "export_pdf", "gc", "history",
+    "init", "load", "load_plan", "plan", "render", "save_plan", "schemas", "show",
+]
+
+
+# --- the project -----------------------------------------------------------------------------
+
+
+def load(path: str | Path = ".", *, provider: str | None = None,
+         variables: Mapping[str, Any] | None = None) -> Project:
+    """The project at `path` (a folder, or its storyboard.yaml).
+
+    Problems in its files do not raise: they are in `check(project)` (and `plan` refuses
+    a project that has any). Only a storyboard.yaml that cannot be read raises.
+    `provider` replaces the project's provider (its `options` go with it only when the
+    name stays the same); `variables` are laid over the project's `variables:`.
+    """
+    project = read_project(path)
+    if provider and provider != project.provider.name:
+        config = dataclasses.replace(project.provider, name=provider, options=MappingProxyType({}))
+        project = dataclasses.replace(project, provider=config)
+    if variables:
+        project = dataclasses.replace(project, variables=MappingProxyType({**project.variables, **variables}))
+    return project
+
+
+def check(project: Project) -> list[Diagnostic]:
+    """Every problem of every stage (files, schema, names, templates, provider, sizes), in file order."""
+    return prepare(project)[1]
+
+
+def render(project: Project, addresses: Iterable[str] = ()) -> list[RenderedFrame]:
+    """The prompts of every frame, or of the scenes and frames named, in story order."""
+    wanted = tuple(addresses)
+    frames = select_frames(project, wanted) if wanted else None
+    rendered, problems = render_all(project, frames, Renderer(project))
+    if project.diagnostics or problems:
+        raise ProjectError([*project.diagnostics, *problems])
+    return rendered
+
+
+def batches(project: Project, addresses: Iterable[str] = ()) -> list[Batch]:
+    """The requests generating every frame (or those named) would make, with their prompts."""
+    named = tuple(addresses)
+    wanted = {frame.address for frame in select_frames(project, named)} if named else None
+    prepared, problems = prepare(project)
+    if problems:
+        raise ProjectError(problems)
+    specs = [spec for spec in prepared.specs if wanted is None or spec.address in wanted]
+    return make_batches(project, specs, prepared.capabilities, prepared.renderer)
+
+
+# --- plan and apply --------------------------------------------------------------------------
+
+
+def plan(project: Project, *, targets: Iterable[str] = (), replace: Iterable[str] = (),
+         max_cost: float | None = None) -> Plan:
+    """What apply would do, diffed against storyboard.lock; raises ProjectError if the project has problems.
+
+    `max_cost` replaces budget.max_cost; `Plan.over_budget` says whether the estimate is above it.
+    """
+    return make_plan(project, targets=targets, replace=replace, max_cost=max_cost)
+
+
+def load_plan(project: Project, path: str | Path) -> Plan:
+    """A plan saved with `save_plan`, planned again and refused (PlanError) if it is stale."""
+    return load_saved_plan(Path(path), project)
+
+
+async def apply_async(plan: Plan, *, on_event: EventSink = ignore, parallelism: int | None = None,
+                      stop: threading.Event | None = None, provider: Provider | None = None) -> ApplyResult:
+    """Carry out `plan`: generate, write a new version and the lockfile. Safe to interrupt.
+
+    `stop`, once set, stops new submissions; jobs already paid for are still collected.
+    `provider`: a provider object to use instead of the one the project names (tests).
+    """
+    return await apply_plan(plan, on_event=on_event, parallelism=parallelism, stop=stop, provider=provider)
+
+
+def apply(plan: Plan, *, on_event: EventSink = ignore, parallelism: int | None = None,
+          stop: threading.Event | None = None) -> ApplyResult:
+    """`apply_async` for synchronous callers (it runs its own event loop)."""
+
+    async def run() -> ApplyResult:
+        return await apply_async(plan, on_event=on_event, parallelism=parallelism, stop=stop)
+
+    return anyio.run(run)
+
+
+# --- versions --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """One version in `history`: when it was made and what it changed."""
+
+    number: int
+    created_at: str
+    frames: int
+    changes: Mapping[str, int]
+    latest: bool
+
+    @property
+    def name(self) -> str:
+        return version_name(self.number)
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """One version as `show` sees it: its folder and its manifest with every frame merged in."""
+
+    number: int
+    folder: Path
+    manifest: Mapping[str, Any]
+
+    @property
+    def frames(self) -> list[dict[str, Any]]:
+        frames: list[dict[str, Any]] = self.manifest.get("frames", [])
+        return frames
+
+
+def history(project: Project) -> list[VersionSummary]:
+    """Every version on disk, oldest first."""
+    output = project.output_path
+    latest = latest_version(output)
+    summaries = []
+    for number in versions(output):
+        manifest = read_manifest(output, number, frames=False)
+        changes = MappingProxyType(dict(manifest.get("changes", {})))
+        summaries.append(VersionSummary(number, str(manifest.get("created_at", "?")), frame_count(manifest),
+                                        changes, number == latest))
+    return summaries
+
+
+def show(project: Project, version: str | int | None = None) -> VersionView:
+    """A version (`v0003`, 3, `latest`; None: the latest), every frame with its status."""
+    output = project.output_path
+    number = resolve_version(output, None if version is None else str(version))
+    return VersionView(number, output / version_name(number), read_manifest(output, number))
+
+
+def gc(project: Project, keep: int) -> list[int]:
+    """Remove all but the `keep` newest versions (never the latest), under the run lock."""
+    with RunLock(project.state_path):
+        return collect_garbage(project.output_path, keep)
+
+
+# --- deliverables ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Export:
+    """A deliverable written from a version."""
+
+    path: Path
+    version: int
+    frames: int
+
+
+def export_pdf(project: Project, version: str | int | None = None, *, path: str | Path,
+               per_page: int = 6) -> Export:
+    """A printable storyboard PDF of a version (default: the latest)."""
+    from storyboard.deliver.export import pdf_storyboard
+
+    shown = show(project, version)
+    target = Path(path)
+    atomic_write(target, pdf_storyboard(shown.folder, dict(shown.manifest), per_page))
+    return Export(target, shown.number, len(shown.frames))
+
+
+def export_contact_sheet(project: Project, version: str | int | None = None, *, path: str | Path,
+                         columns: int = 6) -> Export:
+    """One PNG grid of every frame of a version (default: the latest)."""
+    from storyboard.deliver.export import contact_sheet
+
+    shown = show(project, version)
+    target = Path(path)
+    atomic_write(target, contact_sheet(shown.folder, shown.frames, columns))
+    return Export(target, shown.number, len(shown.frames))
+
+
+# --- new projects --------------------------------------------------------------------------
+
+
+def init(folder: str | Path, name: str | None = None) -> list[Path]:
+    """Write a small working project into `folder`; the files written."""
+    from storyboard.project.scaffold import init_project
+
+    return init_project(Path(folder), name)
+
+
+def schemas() -> dict[str, dict[str, Any]]:
+    """Every JSON Schema storyboard reads or writes, by name."""
+    from storyboard.project.schema import available_schemas, load_schema
+
+    return {name: load_schema(name) for name in available_schemas()}
