@@ -39,16 +39,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import anyio
-
 import storyboard
 from bench.apply_floor import Floor, measure_floor
 from bench.make_project import make_project
 from bench.measure import WORK, fresh_copy, table
 
 KEY = "bench-key"
-SETTINGS = "  poll_interval: 0.01\n  retry_backoff: 0.05\n  request_timeout: 30\n"
-MODES = {"urls": "", "base64": "  base64_outputs: true\n"}
+SETTINGS = "  options:\n    poll_interval: 0.01\n    retry_backoff: 0.05\n    request_timeout: 30\n"
+MODES = {"urls": "", "base64": "    base64_outputs: true\n"}
 
 
 @dataclass(frozen=True)
@@ -117,11 +115,11 @@ def measure(fake: Fake, frames: int, parallelism: int, mode: str, label: str, la
     config.write_text(config.read_text().replace("poll_interval: 0.01", f"poll_interval: {latency / 50:g}"))
     fake_stats(url, reset=True)
     fake_cpu = fake.cpu()
-    project = storyboard.load_project(root)
+    project = storyboard.load(root)
     plan = storyboard.plan(project)
     before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     with image_work() as pixels:
-        result = anyio.run(lambda: storyboard.apply(plan, parallelism=parallelism))
+        result = storyboard.apply(plan, parallelism=parallelism)
     wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
     user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
     stats = {**fake_stats(url), "cpu": fake.cpu() - fake_cpu, "pixels": pixels(), "user": user,

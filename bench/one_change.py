@@ -34,8 +34,8 @@ def main() -> None:
     for attempt in range(args.repeat):
         root = fresh_copy(source, WORK / f"one-change-{args.frames}")
         config = root / "storyboard.yaml"
-        config.write_text(config.read_text().replace("  parallelism: 8\n",
-                                                     f"  parallelism: 8\n  latency: {args.latency}\n"))
+        latency = f"  options: {{latency: {args.latency}}}\n"
+        config.write_text(config.read_text().replace("  parallelism: 8\n", f"  parallelism: 8\n{latency}"))
         scene_files = sorted((root / "scenes").glob("*.yaml"))
         # first a version written by this build (the cached project may be older), then the edit
         edit_first_action(scene_files[0], f"warm-up {attempt}")

@@ -304,6 +304,20 @@ def test_second_apply_while_one_runs_is_refused_with_its_pid(example: Path) -> N
 
 
 @pytest.mark.slow
+def test_gc_takes_the_run_lock_while_an_apply_runs(example: Path) -> None:
+    slow_project(example, 3)
+    first = start_apply(example)
+    try:
+        wait_for(lambda: submitted(example) >= 1)
+        refused = run_process("gc", "--keep", "1", cwd=example)
+        assert refused.returncode == 1
+        assert f"another storyboard apply (pid {first.pid}) is running on this project" in refused.stderr
+    finally:
+        first.kill()
+        first.communicate()
+
+
+@pytest.mark.slow
 def test_first_ctrl_c_finishes_submitted_jobs_commits_and_exits_130(example: Path) -> None:
     slow_project(example, 2)
     process = start_apply(example)

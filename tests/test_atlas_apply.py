@@ -334,3 +334,16 @@ def test_an_apply_under_heavy_429s_and_503s_finishes_and_pays_once(run, atlas: F
     assert len(images(example / "out/v0001")) == FRAMES
     assert atlas.count("submit", 429) > 0 and atlas.count("submit", 503) > 0 and atlas.count("poll", 503) > 0
     assert len(atlas.accepted) == 7 and atlas.images_billed == FRAMES  # nothing paid twice
+
+
+def test_verbose_shows_retries_and_quiet_hides_them(run, atlas: FakeAtlas, example: Path) -> None:
+    use_atlas(example)
+    atlas.script("submit", Fault(status=429, retry_after=0))
+    verbose = run("-v", "-C", example, "apply", "--auto-approve", "--target", "morning")
+    assert verbose.code == 0, verbose.err
+    assert "storyboard.atlascloud: POST /api/v1/model/generateImage: HTTP 429" in verbose.err
+    assert "retrying in 0.00 s" in verbose.err
+    edit(example / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    atlas.script("submit", Fault(status=429, retry_after=0))
+    quiet = run("-C", example, "apply", "--auto-approve", "--target", "morning")
+    assert quiet.code == 0 and "retrying" not in quiet.err

@@ -9,7 +9,6 @@ neighbours) always give the same batches.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,12 +36,6 @@ class Batch:
     @property
     def size(self) -> str:
         return self.specs[0].size
-
-    @property
-    def key(self) -> str:
-        """Identifies the batch by what it asks for (used by the journal to re-attach)."""
-        joined = "\n".join(spec.fingerprint for spec in self.specs)
-        return hashlib.sha256(joined.encode()).hexdigest()[:32]
 
     def request(self) -> ImageRequest:
         first = self.specs[0]

@@ -63,7 +63,6 @@ class FrameSpec:
     seed: int
     params: Mapping[str, Any] = field(default_factory=dict)
     reference_hashes: tuple[str, ...] = ()
-    reference_paths: tuple[str, ...] = ()  # not deciding: renaming a file costs nothing
     sequence_template: str | None = None  # sha256 of its source, for sequential frames
     fingerprint: str = field(default="", compare=False)  # computed once, from deciding_inputs()
 
@@ -151,7 +150,6 @@ def specs_and_problems(project: model.Project, rendered: Sequence[RenderedFrame]
             seed=frame_seed(project, scene, frame, sequential),
             params=config.params,
             reference_hashes=tuple(ref.sha256 for ref in references),
-            reference_paths=tuple(ref.path for ref in references),
             sequence_template=sequence,
         ))
     return specs, list(problems.values())

@@ -22,7 +22,6 @@ from storyboard.project.yamlsrc import YamlFile, crumb
 from storyboard.usercache import cache_dir
 
 FILE_SCHEMAS = ("storyboard", "character", "scene")
-ALL_SCHEMAS = (*FILE_SCHEMAS, "plan", "manifest", "scene-manifest", "lockfile", "events")
 _SECRET_WORDS = ("key", "token", "secret", "password")
 
 

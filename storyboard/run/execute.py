@@ -8,6 +8,7 @@ still collected.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,7 @@ from storyboard.run.events import (
 )
 from storyboard.state.journal import Journal, Recovered, StagedImage, claim
 
+log = logging.getLogger("storyboard.run")
 PARTIAL_RETRIES = 2
 DISK_THREADS = 2
 
@@ -147,6 +149,7 @@ class _Runner:
         request = _request_from_journal(job)
         self.unfinished[job["job"]] = job
         self.emit(JobReattached(job["job"], request.frames))
+        log.info("re-attaching to job %s, submitted by an interrupted run", job["job"])
         specs = [self.wanted.get(fp) for fp in request.fingerprints]
         async with _Slot(self.limiter) as slot:
             try:
@@ -219,6 +222,8 @@ class _Runner:
         await self._finished(job_id)
         retry = [spec for spec in specs if spec is not None and spec.address in missing]
         if retry and attempt < PARTIAL_RETRIES and not self.stop.is_set() and self.refused is None:
+            log.info("job %s returned %d of %d images: asking again for the rest", job_id,
+                     request.count - len(missing), request.count)
             kept = self._kept_images(request, outcome)
             for batch in self._batches(retry):
                 await self._run_batch(with_references(batch, kept, self.plan.capabilities), attempt + 1)

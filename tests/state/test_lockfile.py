@@ -10,7 +10,7 @@ import pytest
 from storyboard.errors import LockfileError
 from storyboard.state.lockfile import Lock, LockEntry, read_lock, write_lock
 
-GOLDEN = Path(__file__).parent / "golden" / "storyboard.lock"
+GOLDEN = Path(__file__).parent.parent / "golden" / "storyboard.lock"
 SHA = "a" * 64
 
 

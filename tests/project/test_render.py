@@ -13,7 +13,7 @@ from storyboard.errors import ProjectError
 from storyboard.project.loader import load_project
 from storyboard.project.prompts import render
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parent.parent / "golden"
 
 
 def check_golden(name: str, actual: str) -> None:

@@ -1,0 +1,62 @@
+"""The batcher: which frames share a request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import build_tree, png_bytes
+
+import storyboard
+from storyboard.plans.batch import Batch
+
+
+def project_with(tmp_path: Path, frames: str, *, scene: str = "", extra: str = "") -> Path:
+    return build_tree(tmp_path / "p", {
+        "storyboard.yaml": f"""
+            version: 1
+            project: p
+            templates: {{frame: "{{{{ frame.action }}}}"}}
+            characters:
+              - {{id: ada, description: a pilot, references: [refs/ada.png]}}
+            {extra}
+            scenes:
+              - id: s
+                {scene}
+                frames:\n""" + frames,
+        "refs/ada.png": png_bytes(),
+    })
+
+
+def frames(count: int, **fields: str) -> str:
+    extra = "".join(f", {key}: {value}" for key, value in fields.items())
+    return "".join(f"                  - {{id: f{n:02d}, action: frame {n}{extra}}}\n" for n in range(count))
+
+
+def batches(project_dir: Path) -> list[Batch]:
+    return storyboard.batches(storyboard.load(project_dir))
+
+
+def test_a_sequential_scene_goes_out_in_sets_within_the_model_limit(tmp_path: Path) -> None:
+    requests = batches(project_with(tmp_path, frames(20)))
+    assert [len(batch.frames) for batch in requests] == [15, 5]
+    assert requests[0].frames[0] == "s/f00" and requests[1].frames[-1] == "s/f19"  # story order
+
+
+def test_frames_of_another_size_or_seed_go_in_a_request_of_their_own(tmp_path: Path) -> None:
+    text = frames(3) + "                  - {id: wide, action: wide, size: 2848x1600}\n" \
+                       "                  - {id: seeded, action: seeded, seed: 42}\n"
+    requests = batches(project_with(tmp_path, text))
+    assert [batch.frames for batch in requests] == [("s/f00", "s/f01", "s/f02"), ("s/wide",), ("s/seeded",)]
+    assert {batch.request().seed for batch in requests[:1]} != {42} and requests[2].request().seed == 42
+
+
+def test_references_count_against_the_images_of_a_request(tmp_path: Path) -> None:
+    requests = batches(project_with(tmp_path, frames(20, characters="[ada]")))
+    assert [len(batch.frames) for batch in requests] == [14, 6]  # 14 images + 1 reference = 15
+    assert all(len(batch.references) == 1 for batch in requests)
+
+
+def test_a_scene_that_is_not_sequential_is_one_request_per_frame(tmp_path: Path) -> None:
+    requests = batches(project_with(tmp_path, frames(3), scene="sequential: false"))
+    assert [batch.frames for batch in requests] == [("s/f00",), ("s/f01",), ("s/f02",)]
+    assert requests[0].prompt == "frame 0"  # a single frame's own prompt, no sequence wrapper
