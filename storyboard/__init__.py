@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from storyboard.api import (
-        ApplyResult,
         Export,
         Plan,
         Project,
@@ -43,6 +42,7 @@ if TYPE_CHECKING:
         show,
     )
     from storyboard.errors import Diagnostic, Location, ProjectError, StoryboardError, UserError
+    from storyboard.run.apply import ApplyResult
 
 __version__ = "0.1.0"
 
@@ -57,7 +57,9 @@ _API = frozenset(__all__) - _ERRORS - {"__version__"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _API:
+    if name == "ApplyResult":
+        module = "storyboard.run.apply"
+    elif name in _API:
         module = "storyboard.api"
     elif name in _ERRORS:
         module = "storyboard.errors"

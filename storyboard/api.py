@@ -20,28 +20,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
-
-import anyio
+from typing import TYPE_CHECKING, Any
 
 from storyboard.errors import Diagnostic, ProjectError
-from storyboard.fsutil import atomic_write
 from storyboard.plans.batch import Batch, make_batches
 from storyboard.plans.planner import Plan, load_saved_plan, make_plan, save_plan
 from storyboard.plans.prepare import prepare
 from storyboard.project.loader import read_project
 from storyboard.project.model import Project, select_frames
 from storyboard.project.prompts import RenderedFrame, Renderer, render_all
-from storyboard.providers.base import Provider
-from storyboard.run.apply import ApplyResult
-from storyboard.run.apply import apply as apply_plan
-from storyboard.run.events import EventSink, ignore
-from storyboard.run.lock import RunLock
-from storyboard.state.manifest import frame_count, read_manifest
-from storyboard.state.versions import collect_garbage, latest_version, resolve_version, version_name, versions
+from storyboard.state.versions import version_name
+
+if TYPE_CHECKING:  # what only apply needs is imported when it runs: `plan` starts faster
+    from storyboard.providers.base import Provider
+    from storyboard.run.apply import ApplyResult
+    from storyboard.run.events import EventSink
 
 __all__ = [
-    "ApplyResult", "Export", "Plan", "Project", "RenderedFrame", "VersionSummary", "VersionView",
+    "Export", "Plan", "Project", "RenderedFrame", "VersionSummary", "VersionView",
     "apply", "apply_async", "batches", "check", "export_contact_sheet", "export_pdf", "gc", "history",
     "init", "load", "load_plan", "plan", "render", "save_plan", "schemas", "show",
 ]
@@ -111,19 +107,25 @@ def load_plan(project: Project, path: str | Path) -> Plan:
     return load_saved_plan(Path(path), project)
 
 
-async def apply_async(plan: Plan, *, on_event: EventSink = ignore, parallelism: int | None = None,
+async def apply_async(plan: Plan, *, on_event: EventSink | None = None, parallelism: int | None = None,
                       stop: threading.Event | None = None, provider: Provider | None = None) -> ApplyResult:
     """Carry out `plan`: generate, write a new version and the lockfile. Safe to interrupt.
 
-    `stop`, once set, stops new submissions; jobs already paid for are still collected.
-    `provider`: a provider object to use instead of the one the project names (tests).
+    `on_event` gets every event (storyboard.run.events) as it happens. `stop`, once set,
+    stops new submissions; jobs already paid for are still collected. `provider`: a
+    provider object to use instead of the one the project names (tests).
     """
-    return await apply_plan(plan, on_event=on_event, parallelism=parallelism, stop=stop, provider=provider)
+    from storyboard.run.apply import apply as apply_plan
+    from storyboard.run.events import ignore
+
+    return await apply_plan(plan, on_event=on_event or ignore, parallelism=parallelism, stop=stop,
+                            provider=provider)
 
 
-def apply(plan: Plan, *, on_event: EventSink = ignore, parallelism: int | None = None,
+def apply(plan: Plan, *, on_event: EventSink | None = None, parallelism: int | None = None,
           stop: threading.Event | None = None) -> ApplyResult:
     """`apply_async` for synchronous callers (it runs its own event loop)."""
+    import anyio
 
     async def run() -> ApplyResult:
         return await apply_async(plan, on_event=on_event, parallelism=parallelism, stop=stop)
@@ -165,6 +167,9 @@ class VersionView:
 
 def history(project: Project) -> list[VersionSummary]:
     """Every version on disk, oldest first."""
+    from storyboard.state.manifest import frame_count, read_manifest
+    from storyboard.state.versions import latest_version, versions
+
     output = project.output_path
     latest = latest_version(output)
     summaries = []
@@ -178,6 +183,9 @@ def history(project: Project) -> list[VersionSummary]:
 
 def show(project: Project, version: str | int | None = None) -> VersionView:
     """A version (`v0003`, 3, `latest`; None: the latest), every frame with its status."""
+    from storyboard.state.manifest import read_manifest
+    from storyboard.state.versions import resolve_version
+
     output = project.output_path
     number = resolve_version(output, None if version is None else str(version))
     return VersionView(number, output / version_name(number), read_manifest(output, number))
@@ -185,6 +193,9 @@ def show(project: Project, version: str | int | None = None) -> VersionView:
 
 def gc(project: Project, keep: int) -> list[int]:
     """Remove all but the `keep` newest versions (never the latest), under the run lock."""
+    from storyboard.run.lock import RunLock
+    from storyboard.state.versions import collect_garbage
+
     with RunLock(project.state_path):
         return collect_garbage(project.output_path, keep)
 
@@ -205,6 +216,7 @@ def export_pdf(project: Project, version: str | int | None = None, *, path: str 
                per_page: int = 6) -> Export:
     """A printable storyboard PDF of a version (default: the latest)."""
     from storyboard.deliver.export import pdf_storyboard
+    from storyboard.fsutil import atomic_write
 
     shown = show(project, version)
     target = Path(path)
@@ -216,6 +228,7 @@ def export_contact_sheet(project: Project, version: str | int | None = None, *, 
                          columns: int = 6) -> Export:
     """One PNG grid of every frame of a version (default: the latest)."""
     from storyboard.deliver.export import contact_sheet
+    from storyboard.fsutil import atomic_write
 
     shown = show(project, version)
     target = Path(path)

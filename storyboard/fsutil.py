@@ -12,7 +12,6 @@ Caches use atomic_write(durable=False): whole or absent, but not worth an fsync.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True, sync_folder: 
     lockfile and manifests are read by teammates and CI users too. `durable`: fsync the file
     and, unless `sync_folder` is False (the caller syncs a folder of many files once), its folder.
     """
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    temp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
     handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "wb") as file:

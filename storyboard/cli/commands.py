@@ -18,7 +18,8 @@ import click
 from storyboard.errors import ProjectError, UserError
 
 if TYPE_CHECKING:
-    from storyboard.api import ApplyResult, Plan, Project
+    from storyboard.api import Plan, Project
+    from storyboard.run.apply import ApplyResult
 
 EXIT_CHANGES = 2
 EXIT_INTERRUPTED = 130
@@ -231,7 +232,7 @@ def _run_apply(settings: Settings, the_plan: Plan, parallelism: int | None, as_j
     import threading
 
     from storyboard import api
-    from storyboard.cli import views
+    from storyboard.cli import progress
 
     stop = threading.Event()
 
@@ -245,11 +246,11 @@ def _run_apply(settings: Settings, the_plan: Plan, parallelism: int | None, as_j
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     total = sum(len(batch.specs) for batch in the_plan.batches)
-    use_bar = views.is_terminal() and not as_json and not settings.quiet
-    bar: Any = views.Progress(total) if use_bar else contextlib.nullcontext()
+    use_bar = progress.is_terminal() and not as_json and not settings.quiet
+    bar: Any = progress.Progress(total) if use_bar else contextlib.nullcontext()
     try:
         with bar:
-            sink = bar if use_bar else views.event_sink(as_json, settings.quiet)
+            sink = bar if use_bar else progress.event_sink(as_json, settings.quiet)
             return api.apply(the_plan, on_event=sink, parallelism=parallelism, stop=stop)
     finally:
         signal.signal(signal.SIGINT, previous)

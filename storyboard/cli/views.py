@@ -1,37 +1,24 @@
-"""Everything the command line prints: Terraform-style text, plain lines, JSON, the progress bar.
-
-Only the CLI imports this module (it uses click and rich); the library returns values
-and emits typed events (storyboard.run.events), and these functions draw them.
+"""Everything the command line prints but apply's live output (progress.py): Terraform-style
+text and JSON. Only the CLI imports this module (it uses click); the library returns values.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from storyboard.actions import Action
-from storyboard.api import ApplyResult, Export, Plan, Project, RenderedFrame, VersionSummary, VersionView
 from storyboard.errors import display_path
-from storyboard.plans.batch import Batch
-from storyboard.run.events import (
-    Event,
-    EventSink,
-    FrameDone,
-    FrameFailed,
-    JobFinished,
-    JobForgotten,
-    JobReattached,
-    JobSubmitted,
-    Stopping,
-    VersionWritten,
-    ignore,
-)
 from storyboard.wording import plural
+
+if TYPE_CHECKING:
+    from storyboard.api import Export, Plan, Project, RenderedFrame, VersionSummary, VersionView
+    from storyboard.plans.batch import Batch
+    from storyboard.run.apply import ApplyResult
 
 COLORS = {Action.CREATE: "green", Action.REGENERATE: "yellow", Action.REPAIR: "magenta", Action.REMOVE: "red"}
 
@@ -182,83 +169,6 @@ def apply_failures(plan: Plan, result: ApplyResult) -> list[str]:
                      f"`storyboard apply` does {them}, paying nothing twice): "
                      f"{', '.join(groups['not_done'])}")
     return lines
-
-
-def json_lines(event: Event) -> None:
-    click.echo(json.dumps(event.to_json(), ensure_ascii=False, sort_keys=True))
-
-
-def plain_lines(event: Event) -> None:
-    match event:
-        case JobSubmitted(job=job, frames=frames):
-            click.echo(f"submitted {job} ({plural(len(frames), 'frame')})")
-        case JobReattached(job=job, frames=frames):
-            click.echo(f"re-attached to {job} from an interrupted run ({plural(len(frames), 'frame')})")
-        case FrameDone(address=address, reused=reused):
-            click.echo(f"done {address}" + (" (from an interrupted run)" if reused else ""))
-        case FrameFailed(address=address, reason=reason):
-            click.echo(f"failed {address}: {reason}", err=True)
-        case Stopping(reason=reason):
-            click.echo(f"stopping: {reason}", err=True)
-        case JobForgotten(reason=reason):
-            click.echo(f"{reason}: submitting its frames again", err=True)
-        case VersionWritten(path=path):
-            click.echo(f"wrote {path}")
-
-
-class Progress:
-    """A live progress bar on a terminal (frames done/failed, jobs in flight, cost, ETA)."""
-
-    def __init__(self, total: int) -> None:
-        from rich import progress as bar
-
-        self.progress = bar.Progress(
-            bar.TextColumn("[bold]apply"), bar.BarColumn(),
-            bar.TextColumn("{task.completed}/{task.total} frames"), bar.TextColumn("{task.fields[status]}"),
-            bar.TimeElapsedColumn(), bar.TextColumn("ETA"), bar.TimeRemainingColumn())
-        self.task = self.progress.add_task("apply", total=total, status="")
-        self.in_flight = 0
-        self.failed = 0
-        self.cost = 0.0
-
-    def __enter__(self) -> Progress:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.progress.stop()
-
-    def __call__(self, event: Event) -> None:
-        match event:
-            case JobSubmitted() | JobReattached():
-                self.in_flight += 1
-            case JobFinished():
-                self.in_flight = max(0, self.in_flight - 1)
-            case FrameDone(cost=cost):
-                self.cost = cost
-                self.progress.advance(self.task)
-            case FrameFailed(address=address, reason=reason):
-                self.failed += 1
-                self.progress.advance(self.task)
-                self.progress.console.print(f"[red]failed[/red] {address}: {reason}")
-            case Stopping(reason=reason):
-                self.progress.console.print(f"[yellow]stopping:[/yellow] {reason}")
-            case JobForgotten(reason=reason):
-                self.progress.console.print(f"[yellow]{reason}:[/yellow] submitting its frames again")
-        status = f"in flight {self.in_flight}  failed {self.failed}  cost ${self.cost:.2f}"
-        self.progress.update(self.task, status=status)
-
-
-def event_sink(json_output: bool, quiet: bool) -> EventSink:
-    if json_output:
-        return json_lines
-    if quiet:
-        return ignore
-    return plain_lines
-
-
-def is_terminal() -> bool:
-    return sys.stdout.isatty()
 
 
 # --- versions ------------------------------------------------------------------------------------

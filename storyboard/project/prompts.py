@@ -187,7 +187,7 @@ class Renderer:
     def _run(self, template: jinja2.Template, context: dict[str, Any], frame: model.Frame) -> str:
         self.env.start(Budget(self.project.render_seconds, self._max_output))
         try:
-            return template.render(context)
+            return self.env.render(template, context)
         except RenderLimit as error:
             raise ProjectError([self._runtime_diagnostic(error, template, frame)]) from None
         except (RecursionError, MemoryError) as error:

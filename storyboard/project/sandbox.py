@@ -106,6 +106,22 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
     def start(self, budget: Budget) -> None:
         self.budget = budget
 
+    def render(self, template: jinja2.Template, context: dict[str, Any]) -> str:
+        """`template.render(context)` with its output counted as it is written."""
+        budget = self.budget
+        chunks = template.uncounted_root(template.new_context(context))  # type: ignore[attr-defined]
+        pieces = []
+        try:
+            for chunk in chunks:  # inlined charge_output: this runs for every chunk
+                budget.output += len(chunk)
+                if budget.output > budget.max_output:
+                    raise RenderLimit(f"the template writes more than {budget.max_output:,} characters",
+                                      *_where_suspended(chunks))
+                pieces.append(chunk)
+        except Exception:
+            self.handle_exception()  # raises it again, the traceback rewritten to template lines
+        return "".join(pieces)
+
     # --- the parsed template, rewritten ----------------------------------------------------
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
@@ -184,12 +200,15 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
 
 class _CountingTemplate(jinja2.Template):
-    """A template whose output is counted against the budget as it is written (includes too)."""
+    """A template whose output is counted against the budget as it is written, when it is
+    included or imported; `BoundedEnvironment.render` counts a template rendered directly
+    itself, without the extra generator (`uncounted_root`)."""
 
     @classmethod
     def _from_namespace(cls, environment: jinja2.Environment, namespace: Any, globals: Any) -> Any:
         template = super()._from_namespace(environment, namespace, globals)
         root = template.root_render_func
+        template.uncounted_root = root  # type: ignore[attr-defined]
 
         def counted(context: jinja2.runtime.Context) -> Iterator[str]:
             budget = environment.budget  # type: ignore[attr-defined]

@@ -175,9 +175,9 @@ def option_problems(config: ProviderConfig) -> list[Diagnostic]:
     from storyboard.project.schema import validate_value
 
     schema = getattr(provider_class(config.name), "options_schema", {})
+    if not config.options and not schema.get("required"):
+        return []  # nothing given, nothing asked for
     if not schema:
-        if not config.options:
-            return []
         schema = {"type": "object", "additionalProperties": False, "properties": {}}
     return validate_value(dict(config.options), schema, config.options_origin)
 
