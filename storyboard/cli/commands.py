@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 EXIT_CHANGES = 2
 EXIT_INTERRUPTED = 130
+INTERRUPTED = "interrupted"
 
 
 @dataclass
@@ -205,7 +206,7 @@ def apply(settings: Settings, plan_file: Path | None, targets: tuple[str, ...], 
     if not the_plan.has_changes:
         return 0
     if not (auto_approve or plan_file is not None) and not _confirmed():
-        click.echo("Apply cancelled.")
+        click.echo(views.APPLY_CANCELLED)
         return 1
     result = _run_apply(settings, the_plan, parallelism, as_json)
     if result.version is not None and not as_json:
@@ -238,11 +239,10 @@ def _run_apply(settings: Settings, the_plan: Plan, parallelism: int | None, as_j
 
     def on_sigint(signum: int, frame: Any) -> None:
         if stop.is_set():
-            click.echo("\nsecond interrupt: leaving now; the journal keeps what was paid for", err=True)
+            click.echo(progress.SECOND_INTERRUPT, err=True)
             os._exit(EXIT_INTERRUPTED)
         stop.set()
-        click.echo("\ninterrupt: no new requests; finishing the submitted ones (Ctrl-C again to leave now)",
-                   err=True)
+        click.echo(progress.FIRST_INTERRUPT, err=True)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     total = sum(len(batch.specs) for batch in the_plan.batches)
@@ -334,13 +334,10 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as error:
         click.echo(error.format(), err=True)
         sys.exit(1)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo(INTERRUPTED, err=True)
         sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as error:
         error.show()
         sys.exit(1)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)

@@ -23,6 +23,9 @@ from storyboard.run.events import (
 )
 from storyboard.wording import plural
 
+FIRST_INTERRUPT = "\ninterrupt: no new requests; finishing the submitted ones (Ctrl-C again to leave now)"
+SECOND_INTERRUPT = "\nsecond interrupt: leaving now; the journal keeps what was paid for"
+
 
 def json_lines(event: Event) -> None:
     click.echo(json.dumps(event.to_json(), ensure_ascii=False, sort_keys=True))

@@ -138,6 +138,8 @@ def plan_saved(path: Path) -> str:
 
 # --- apply ---------------------------------------------------------------------------------------
 
+APPLY_CANCELLED = "Apply cancelled."
+
 
 def apply_complete(result: ApplyResult) -> str:
     failed = len(result.failed) - len(result.not_done)

@@ -100,7 +100,7 @@ class AtlasCloudProvider:
         self._auth = {"Authorization": f"Bearer {key}"}
         # httpcore scans every open connection for each request it places, and churns when idle
         # connections are closed and reopened: a small pool, all kept alive, serves best.
-        connections = min(MAX_CONNECTIONS, config.parallelism + 4)
+        connections = self.connections = min(MAX_CONNECTIONS, config.parallelism + 4)
         timeout = self.settings.request_timeout
         self._transport = httpx.AsyncHTTPTransport(
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))

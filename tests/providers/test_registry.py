@@ -104,3 +104,47 @@ def test_local_provider_is_deterministic_and_honours_size(tmp_path: Path) -> Non
     assert first == second
     assert first.startswith(b"\x89PNG")
     assert round(width / height, 2) == round(1600 / 2848, 2)
+
+
+def test_the_parallelism_given_to_apply_sizes_the_connection_pool(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from storyboard.providers.base import create_provider
+
+    monkeypatch.setenv("ATLASCLOUD_API_KEY", "k")
+    config = ProviderConfig(name="atlascloud", parallelism=64)
+
+    async def pool(parallelism: int | None) -> int:
+        provider = create_provider(config, state_dir=tmp_path, parallelism=parallelism)
+        try:
+            return int(provider.connections)  # type: ignore[attr-defined]
+        finally:
+            await provider.aclose()
+
+    assert anyio.run(pool, None) == 8  # the project's 64, capped
+    assert anyio.run(pool, 1) == 5  # --parallelism 1: the provider is made for one prediction at a time
+
+
+def test_a_plugin_of_protocol_one_is_spoken_to_without_the_new_options(plugin: Path, tmp_path: Path) -> None:
+    """EchoProvider declares no protocol_version: its wait(job_id, request) still works."""
+    from storyboard.providers.base import create_provider
+
+    provider = create_provider(ProviderConfig(name="echo"), state_dir=tmp_path)
+    request = ImageRequest(prompt="p", size="64x64", seed=1, model="m", frames=("s/a",), fingerprints=("f",),
+                           captions=("c",))
+
+    async def run() -> int:
+        job = await provider.submit(request)
+        result = await provider.wait(job, request, submitted_at=1.0, on_finished=lambda: None)
+        return len(result.images)
+
+    assert anyio.run(run) == 1
+
+
+def test_a_plugin_of_a_newer_protocol_is_refused_with_a_hint(plugin: Path) -> None:
+    sys.modules.pop("echo_provider", None)
+    import echo_provider  # type: ignore[import-not-found]
+
+    echo_provider.EchoProvider.protocol_version = 99
+    with pytest.raises(UserError) as caught:
+        provider_class("echo")
+    assert "speaks provider protocol 99" in caught.value.message and "upgrade" in caught.value.hint
