@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from storyboard.actions import Action
 from storyboard.errors import Location, PlanError, ProjectError, UserError
@@ -22,10 +22,12 @@ from storyboard.plans.fingerprint import FrameSpec, canonical_json, frame_source
 from storyboard.plans.prepare import prepare
 from storyboard.project import model
 from storyboard.providers.base import Capabilities
-from storyboard.state.journal import Claim, Journal, claim
 from storyboard.state.lockfile import Lock, LockEntry, read_lock
 from storyboard.state.manifest import read_manifest
 from storyboard.state.versions import StatCache, frame_paths, latest_version, version_name, versions
+
+if TYPE_CHECKING:
+    from storyboard.state.journal import Claim
 
 PLAN_FORMAT = 1
 
@@ -171,14 +173,22 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
         if address not in wanted and (targeted is None or _in(address, options.targets)):
             changes.append(Change(address, Action.REMOVE, None, previous))
     to_generate = [c.spec for c in changes if c.generates and c.spec is not None]
-    paid = claim(Journal(project.state_path).read(), (spec.fingerprint for spec in to_generate)) \
-        if to_generate else Claim()
+    paid = _paid_earlier(project, to_generate)
     neighbours = inspector.images(changes) if to_generate else {}
     batches = make_batches(project, [s for s in to_generate if s.fingerprint not in paid.covered],
                            capabilities, renderer, neighbours)
     return Plan(project, tuple(changes), tuple(batches), capabilities, lock, options, lock.sha256,
                 MappingProxyType(neighbours), frozenset(outstanding),
                 project.max_cost if max_cost is None else max_cost, paid.covered, len(paid.jobs))
+
+
+def _paid_earlier(project: model.Project, to_generate: Sequence[FrameSpec]) -> Claim:
+    """What of `to_generate` an interrupted run already paid for (read from its journal)."""
+    from storyboard.state.journal import Claim, Journal, claim  # only when there is something to make
+
+    if not to_generate:
+        return Claim()
+    return claim(Journal(project.state_path).read(), (spec.fingerprint for spec in to_generate))
 
 
 def _decide(spec: FrameSpec, previous: LockEntry | None, path: str, inspector: _LatestVersion,

@@ -120,7 +120,7 @@ class Renderer:
                                 enumerate(project.scenes, 1)}
         self._character_contexts = {c.id: _character_context(c) for c in project.characters.values()}
         self._scene_vars = {s.id: {**project.variables, **s.vars} for s in project.scenes}
-        self._max_output = max(MAX_VALUE, 10 * project.max_prompt_chars)
+        self._budget = Budget(project.render_seconds, max(MAX_VALUE, 10 * project.max_prompt_chars))
         self._exhausted: dict[str, Diagnostic] = {}  # template name -> the limit it hit
 
     def template_name(self, frame: model.Frame) -> str:
@@ -185,7 +185,7 @@ class Renderer:
             raise ProjectError([Diagnostic(message, _where(frame))]) from None
 
     def _run(self, template: jinja2.Template, context: dict[str, Any], frame: model.Frame) -> str:
-        self.env.start(Budget(self.project.render_seconds, self._max_output))
+        self.env.start(self._budget.restart())
         try:
             return self.env.render(template, context)
         except RenderLimit as error:
@@ -200,7 +200,7 @@ class Renderer:
         except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as error:
             raise ProjectError([self._runtime_diagnostic(error, template, frame)]) from None
         finally:
-            self.env.start(Budget(float("inf"), 1 << 62))  # compiling (and folding constants) is not charged
+            self.env.stop()
 
     def _syntax_diagnostic(self, error: jinja2.TemplateSyntaxError, frame: model.Frame) -> Diagnostic:
         found = self._loader.by_filename.get(error.filename or "")

@@ -67,12 +67,14 @@ class Budget:
 
     def __init__(self, seconds: float, max_output: int) -> None:
         self.seconds = seconds
-        self.deadline = time.monotonic() + seconds
         self.max_output = max_output
-        self.output = 0
-        self.iterations = 0
-        self.calls = 0
-        self.depth = 0
+        self.restart()
+
+    def restart(self) -> Budget:
+        """The whole budget again, its deadline `seconds` from now (one render each)."""
+        self.deadline = time.monotonic() + self.seconds
+        self.output = self.iterations = self.calls = self.depth = 0
+        return self
 
     def check_time(self) -> None:
         if time.monotonic() > self.deadline:
@@ -96,7 +98,8 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.template_class = _CountingTemplate
-        self.budget = _unbounded()
+        self._unbounded = _unbounded()
+        self.budget = self._unbounded
         self.globals["range"] = self._range
         self.filters = {name: _bounded_filter(self, function) for name, function in self.filters.items()}
         self.filters[_ITERATE] = self._iterate
@@ -104,8 +107,11 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         self.filters[_CHARGE] = self._charge
 
     def start(self, budget: Budget) -> None:
+        """Charge what renders from now on to `budget` (compiling templates is never charged)."""
         self.budget = budget
 
+    def stop(self) -> None:
+        self.budget = self._unbounded
     def render(self, template: jinja2.Template, context: dict[str, Any]) -> str:
         """`template.render(context)` with its output counted as it is written."""
         budget = self.budget
