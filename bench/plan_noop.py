@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from bench.make_project import make_project
-from bench.measure import REPO, WORK, Sample, best, python, run, storyboard, table
+from bench.measure import REPO, WORK, Sample, best, measured_env, python, run, storyboard, table
 
 EXAMPLE = REPO / "examples" / "coffee-launch"
 
@@ -30,7 +30,7 @@ def applied_project(frames: int) -> Path:
     root = WORK / f"noop-{frames}"
     if not (root / "storyboard.lock").exists():
         make_project(root, frames)
-    elif subprocess.run(storyboard("-q", "plan", "--detailed-exitcode"), cwd=root,
+    elif subprocess.run(storyboard("-q", "plan", "--detailed-exitcode"), cwd=root, env=measured_env(),
                         capture_output=True, check=False).returncode == 0:
         return root  # made by an earlier run, and still a no-op for this build
     print(f"  applying {frames} frames with the local provider …", file=sys.stderr, flush=True)
@@ -65,7 +65,7 @@ def startup(repeat: int) -> list[tuple[str, Sample]]:
 def slowest_imports(count: int = 6) -> list[tuple[str, float]]:
     """The modules with the largest cumulative import time in `storyboard validate`."""
     command = [sys.executable, "-X", "importtime", "-m", "storyboard", "-C", str(EXAMPLE), "validate"]
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    result = subprocess.run(command, capture_output=True, text=True, check=True, env=measured_env())
     times = []
     for line in result.stderr.splitlines():
         match = re.match(r"import time:\s+\d+ \|\s+(\d+) \|(\s*)(\S+)", line)

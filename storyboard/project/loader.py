@@ -460,6 +460,8 @@ _CORE_PROVIDER_KEYS = ("name", "model", "parallelism", "requests_per_minute", "p
 
 def _present(items: Any) -> tuple[str, ...]:
     """The items of a list the schema checked, without those it refused (None)."""
+    if None not in items:
+        return tuple(items)
     return tuple(item for item in items if item is not None)
 
 
