@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import socket
 import threading
 import time
@@ -72,6 +73,10 @@ def main(argv: list[str] | None = None) -> None:
         fake.rates["submit"] = [(args.rate_limit, Fault(status=429, retry_after=args.retry_after))]
     if args.server_errors:
         fake.rates["poll"] = [(args.server_errors, Fault(status=503))]
+    # Ctrl-C and SIGTERM stop it, even when started by a shell that ignores SIGINT in
+    # background jobs (Python then installs no KeyboardInterrupt handler by itself)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with serve(fake, port=args.port) as running:
         print(f"fake Atlas Cloud listening on {running.base_url}\n"
               f"  export ATLASCLOUD_BASE_URL={running.base_url} ATLASCLOUD_API_KEY={args.key}\n"
