@@ -5,6 +5,8 @@ of the planner, the views, the pages and the manifests (a base module: it import
     regenerate  ~ a frame whose deciding inputs changed (reasons and a prompt diff)
     repair      ! the latest version's file is missing or its bytes changed: restored
                   from an older version holding the right bytes, else regenerated
+    restore     < the image store (or the backend) holds the image its fingerprint asks
+                  for: a reverted edit, a deleted out/, a fresh clone. No request, no cost
     remove      - a frame no longer in the project
     move        > unchanged, but its path in the version changes (frames reordered)
     keep          unchanged
@@ -19,6 +21,7 @@ class Action(Enum):
     CREATE = "create"
     REGENERATE = "regenerate"
     REPAIR = "repair"
+    RESTORE = "restore"
     REMOVE = "remove"
     MOVE = "move"
     KEEP = "keep"
@@ -38,10 +41,10 @@ class Action(Enum):
         return self is not Action.KEEP
 
 
-_SYMBOLS = {Action.CREATE: "+", Action.REGENERATE: "~", Action.REPAIR: "!", Action.REMOVE: "-",
-            Action.MOVE: ">", Action.KEEP: " "}
+_SYMBOLS = {Action.CREATE: "+", Action.REGENERATE: "~", Action.REPAIR: "!", Action.RESTORE: "<",
+            Action.REMOVE: "-", Action.MOVE: ">", Action.KEEP: " "}
 _STATUS = {Action.CREATE: "new", Action.REGENERATE: "regenerated", Action.REPAIR: "repaired",
-           Action.REMOVE: "removed", Action.MOVE: "kept", Action.KEEP: "kept"}
+           Action.RESTORE: "restored", Action.REMOVE: "removed", Action.MOVE: "kept", Action.KEEP: "kept"}
 
-MADE = frozenset({"new", "regenerated", "repaired"})  # statuses of frames made in a version
+MADE = frozenset({"new", "regenerated", "repaired", "restored"})  # frames put in a version anew
 FAILED = "failed"  # the status of a frame whose action did not happen: it keeps its previous image

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -134,16 +135,35 @@ def test_removed_frame_leaves_the_next_version_and_the_lock(run, applied: Path) 
     assert "packshot/square" not in json.loads((applied / "storyboard.lock").read_text())["frames"]
 
 
-def test_deleted_output_file_is_repaired_from_an_older_version(run, applied: Path) -> None:
+def test_a_deleted_output_file_is_restored_from_the_store(run, applied: Path) -> None:
     edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
     run("-C", applied, "apply", "--auto-approve")
+    (applied / "out/latest/02-roastery/01-door.png").unlink()
+    plan = run("--no-color", "-C", applied, "plan")
+    assert "< roastery/door                    restore  (from store: v0002/02-roastery/01-door.png " \
+        "is missing)" in plan.out
+    assert "1 to restore" in plan.out and "0 requests, estimated cost $0.00" in plan.out
+    result = run("-C", applied, "apply", "--auto-approve")
+    assert result.code == 0
+    assert "0 frames generated" in result.out
+    assert images(applied / "out/v0003")["02-roastery/01-door.png"] == \
+        images(applied / "out/v0001")["02-roastery/01-door.png"]  # the same file, linked from the store
+    assert version_frames(applied / "out/v0003")[4]["status"] == "restored"
+
+
+def test_a_deleted_file_the_store_lacks_is_repaired_from_an_older_version(run, applied: Path) -> None:
+    """A project from before the image store: an older version still holds the bytes."""
+    import shutil
+
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    run("-C", applied, "apply", "--auto-approve")
+    shutil.rmtree(applied / ".storyboard/store")
     (applied / "out/latest/02-roastery/01-door.png").unlink()
     plan = run("--no-color", "-C", applied, "plan")
     assert "! roastery/door" in plan.out
     assert "restored from an older version, no generation" in plan.out
     result = run("-C", applied, "apply", "--auto-approve")
-    assert result.code == 0
-    assert "0 frames generated" in result.out
+    assert result.code == 0 and "0 frames generated" in result.out
     assert images(applied / "out/v0003")["02-roastery/01-door.png"] == \
         images(applied / "out/v0001")["02-roastery/01-door.png"]
 
@@ -358,6 +378,25 @@ def test_second_ctrl_c_leaves_at_once_with_the_journal_intact(example: Path) -> 
     assert len(list((example / ".storyboard/local-jobs").iterdir())) == 7  # nothing paid twice
 
 
+def stage(project: Path, images: list[tuple[str, str, bytes]], stamped: int | None = None) -> None:
+    """What an interrupted run leaves: (address, fingerprint, PNG bytes) kept and journaled."""
+    from PIL import Image
+
+    from storyboard.state.journal import Journal
+    from storyboard.state.store import IndexEntry, sha256_of
+
+    kept = []
+    for address, fingerprint, data in images:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+        entry = IndexEntry(fingerprint, sha256_of(data), "png", width, height, len(data), address,
+                           "earlier-job", "m", 0, "p", stamped or 0, "2026-01-01T00:00:00Z")
+        kept.append((entry, data, None))
+    journal = Journal(project / ".storyboard")
+    journal.keep_images(kept, stamped=stamped)
+    journal.close()
+
+
 def killed_after_two_submits(example: Path) -> set[str]:
     """kill -9 an apply of 3 s jobs once it has journaled two submits; the jobs it left."""
     slow_project(example, 3)
@@ -395,18 +434,13 @@ def test_an_image_staged_for_another_version_is_stamped_again_once(run, example:
 
     from storyboard import load, plan
     from storyboard.images import with_provenance
-    from storyboard.providers.base import GeneratedImage
-    from storyboard.state.journal import Journal
 
     change = next(c for c in plan(load(example)).changes if c.address == "morning/pour")
     assert change.spec is not None
     buffer = io.BytesIO()
     Image.new("RGB", (64, 36), (200, 40, 40)).save(buffer, format="PNG")
     old = with_provenance(buffer.getvalue(), "png", {"version": 7, "address": "morning/pour"})
-    journal = Journal(example / ".storyboard")
-    journal.keep_images("earlier-job", [("morning/pour", change.spec.fingerprint,
-                                         GeneratedImage(old, "png", 64, 36), None)], stamped=7)
-    journal.close()
+    stage(example, [("morning/pour", change.spec.fingerprint, old)], stamped=7)
 
     result = run("-C", example, "apply", "--auto-approve")
     assert result.code == 0, result.err
@@ -433,21 +467,16 @@ def test_a_staged_image_outside_the_target_is_kept_for_the_apply_that_wants_it(r
     from PIL import Image
 
     from storyboard import load, plan
-    from storyboard.providers.base import GeneratedImage
-    from storyboard.state.journal import Journal
 
     change = next(c for c in plan(load(example)).changes if c.address == "morning/pour")
     assert change.spec is not None
-    red, black = (GeneratedImage(png_bytes(color), "png", 8, 8) for color in ((200, 40, 40), (0, 0, 0)))
-    journal = Journal(example / ".storyboard")
-    journal.keep_images("earlier-job", [("morning/pour", change.spec.fingerprint, red, None),
-                                        ("morning/gone", "0" * 64, black, None)])  # wanted by nothing
-    journal.close()
+    red, black = png_bytes((200, 40, 40)), png_bytes((0, 0, 0))
+    stage(example, [("morning/pour", change.spec.fingerprint, red),
+                    ("morning/gone", "0" * 64, black)])  # wanted by nothing
     targeted = run("-C", example, "apply", "--auto-approve", "--target", "packshot")
     assert targeted.code == 0, targeted.err
     assert "morning/pour" not in targeted.out
-    staged = list((example / ".storyboard/images").glob("*.png"))
-    assert len(staged) == 1 and "morning/pour" in (example / ".storyboard/journal.jsonl").read_text()
+    assert "morning/pour" in (example / ".storyboard/journal.jsonl").read_text()
     full = run("-C", example, "apply", "--auto-approve")
     assert full.code == 0, full.err
     assert "done morning/pour (from an interrupted run)" in full.out
@@ -455,7 +484,6 @@ def test_a_staged_image_outside_the_target_is_kept_for_the_apply_that_wants_it(r
     with Image.open(example / "out/v0002/01-morning/04-pour.png") as image:
         assert image.getpixel((3, 3)) == (200, 40, 40)  # the paid-for picture
     assert not (example / ".storyboard/journal.jsonl").exists()
-    assert not list((example / ".storyboard/images").iterdir())
 
 
 @pytest.mark.slow

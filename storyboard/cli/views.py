@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from storyboard.plans.batch import Batch
     from storyboard.run.apply import ApplyResult
 
-COLORS = {Action.CREATE: "green", Action.REGENERATE: "yellow", Action.REPAIR: "magenta", Action.REMOVE: "red"}
+COLORS = {Action.CREATE: "green", Action.REGENERATE: "yellow", Action.REPAIR: "magenta",
+          Action.RESTORE: "cyan", Action.REMOVE: "red"}
 
 
 def as_json(value: Any, *, indent: int | None = 2) -> str:
@@ -92,6 +93,9 @@ def plan_text(plan: Plan, color: bool | None) -> str:
             detail = f"  ({change.previous.path} -> {change.path})"
         if change.action is Action.REPAIR and change.restore_from is not None:
             detail += "  restored from an older version, no generation"
+        if change.action is Action.RESTORE:
+            why = [reason for reason in change.reasons if reason != "from store"]
+            detail = f"  (from store{': ' + ', '.join(why) if why else ''})"
         head = f"  {change.action.symbol} {change.address:<32} {change.action.value}"
         lines.append(style(head, change.action) + detail)
         for diff_line in change.prompt_diff.splitlines()[2:]:
@@ -122,8 +126,9 @@ def summary_line(plan: Plan) -> str:
         return "No changes. The latest version matches the project."
     s = plan.summary()
     moved = f", {s['moved']} to move" if s["moved"] else ""
-    return (f"Plan: {s['create']} to create, {s['regenerate']} to regenerate, {s['repair']} to repair, "
-            f"{s['remove']} to remove{moved}, {s['keep']} unchanged. "
+    restore = f", {s['restore']} to restore" if s["restore"] else ""
+    return (f"Plan: {s['create']} to create, {s['regenerate']} to regenerate, {s['repair']} to repair"
+            f"{restore}, {s['remove']} to remove{moved}, {s['keep']} unchanged. "
             f"{plural(s['requests'], 'request')}, estimated cost ${s['cost']:.2f}.")
 
 

@@ -28,7 +28,8 @@ from storyboard.wording import plural
 
 TEMPLATES = Path(__file__).parent / "page_templates"
 BADGES = {Action.CREATE.status: "New", Action.REGENERATE.status: "Regenerated",
-          Action.REPAIR.status: "Repaired", FAILED: "Failed: previous image"}
+          Action.REPAIR.status: "Repaired", Action.RESTORE.status: "Restored",
+          FAILED: "Failed: previous image"}
 THUMB_WIDTH = 480
 SCENE_PAGE = "index.html"
 

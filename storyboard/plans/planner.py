@@ -24,6 +24,7 @@ from storyboard.project import model
 from storyboard.providers.base import Capabilities
 from storyboard.state.lockfile import Lock, LockEntry, read_lock
 from storyboard.state.manifest import read_manifest
+from storyboard.state.store import ImageStore, IndexEntry, StoreView
 from storyboard.state.versions import StatCache, frame_paths, latest_version, version_name, versions
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class Change:
     reasons: tuple[str, ...] = ()
     prompt_diff: str = ""
     restore_from: Path | None = None  # repair without generating
+    stored: IndexEntry | None = None  # restore: the image the store holds for it
     sources: Mapping[str, str] = field(default_factory=dict)  # for frames generated: see frame_sources
 
     @property
@@ -131,11 +133,13 @@ def _change_json(change: Change) -> dict[str, Any]:
 
 
 def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: Iterable[str] = (),
-              capabilities: Capabilities | None = None, max_cost: float | None = None) -> Plan:
+              capabilities: Capabilities | None = None, max_cost: float | None = None,
+              store: StoreView | None = None) -> Plan:
     """Diff the project's frames against storyboard.lock and the latest version on disk.
 
     Work an interrupted run paid for (staged images, jobs to re-attach to, read from the
-    journal) is left out of the requests and the cost: the next apply collects it.
+    journal) is left out of the requests and the cost: the next apply collects it. A frame
+    whose image `store` holds (the local image store by default) is restored, not made.
     """
     options = PlanOptions(tuple(targets), tuple(replace))
     prepared, problems = prepare(project, capabilities)
@@ -149,6 +153,7 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     targeted = _selection(project, lock, options.targets, "--target")
     forced = _selection(project, lock, options.replace, "--replace")
     inspector = _LatestVersion(project)
+    store = store or StoreView(ImageStore(project.state_path))
     paths = frame_paths(project)
     changes: list[Change] = []
     outstanding: set[str] = set()
@@ -161,7 +166,7 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
                 changes.append(Change(spec.address, _kept(previous, paths[spec.address]), None, previous,
                                       paths[spec.address]))
             continue
-        change = _decide(spec, previous, paths[spec.address], inspector,
+        change = _decide(spec, previous, paths[spec.address], inspector, store,
                          forced is not None and spec.address in forced)
         if change.generates:  # only frames to generate pay for naming their sources
             frame = project.frame(spec.address)
@@ -192,15 +197,25 @@ def _paid_earlier(project: model.Project, to_generate: Sequence[FrameSpec]) -> C
 
 
 def _decide(spec: FrameSpec, previous: LockEntry | None, path: str, inspector: _LatestVersion,
-            forced: bool) -> Change:
+            store: StoreView, forced: bool) -> Change:
+    """What to do for one frame; the store is asked only about frames the latest version lacks."""
     if previous is None:
+        stored = store.find(spec.fingerprint)
+        if stored is not None:
+            return Change(spec.address, Action.RESTORE, spec, None, path, ("from store",), stored=stored)
         return Change(spec.address, Action.CREATE, spec, None, path)
     if previous.fingerprint != spec.fingerprint or forced:
         reasons = _reasons(spec, previous) or ("replace requested",)
-        return Change(spec.address, Action.REGENERATE, spec, previous, path, reasons,
-                      prompt_diff(previous.prompt, spec.prompt))
+        diff = prompt_diff(previous.prompt, spec.prompt)
+        stored = None if forced else store.find(spec.fingerprint)
+        if stored is not None:  # made before: a reverted edit, another branch
+            return Change(spec.address, Action.RESTORE, spec, previous, path, reasons, diff, stored=stored)
+        return Change(spec.address, Action.REGENERATE, spec, previous, path, reasons, diff)
     problem = inspector.problem(previous)
     if problem:
+        stored = store.find_locked(spec.fingerprint, previous.image_sha256)
+        if stored is not None:
+            return Change(spec.address, Action.RESTORE, spec, previous, path, (problem,), stored=stored)
         restore = inspector.older_copy(spec.address, previous)
         return Change(spec.address, Action.REPAIR, spec, previous, path, (problem,), restore_from=restore)
     return Change(spec.address, _kept(previous, path), spec, previous, path)

@@ -1,9 +1,14 @@
 """Apply: carry out a plan, under the run lock, in an order that survives a crash at any point.
 
-    preflight ─▶ lock ─▶ execute ─▶ assemble ─▶ lockfile ─▶ stat cache ─▶ journal clear ─▶ gc
-    (nothing      (one     (jobs,     (version     (atomic       (for the      (what the      (keep N)
-     paid yet)    apply)   journal)   folder,      replace)      next plan)    version now
-                                      `latest`)                                holds)
+    preflight   nothing is paid for yet
+    lock        one apply at a time
+    execute     jobs submitted and collected, every image kept in the store and the journal
+    assemble    the version folder, then `latest`
+    index       the store learns which images the version made
+    lockfile    replaced atomically
+    stat cache  for the next plan
+    journal     forgets what the version now holds
+    gc          keeps output.keep versions
 
 The version number is decided once, here: staged images carry it in their provenance
 and assemble writes that version. Until the lockfile is replaced the journal still holds
@@ -25,6 +30,7 @@ from storyboard.run.lock import RunLock
 from storyboard.run.preflight import check_budget, check_folders
 from storyboard.state.journal import Journal
 from storyboard.state.lockfile import write_lock
+from storyboard.state.store import ImageStore
 from storyboard.state.versions import StatCache, collect_garbage, next_version
 
 
@@ -70,6 +76,9 @@ async def apply(plan: Plan, *, on_event: EventSink = ignore, parallelism: int | 
                                  "cause and run `storyboard apply` again; nothing is paid twice") from None
         if assembled is not None:
             on_event(VersionWritten(assembled.number, str(assembled.folder), assembled.counts))
+            store = ImageStore(project.state_path)
+            for made in assembled.made:  # found again for any frame whose fingerprint asks for it
+                store.record(made)
             result.version = assembled.number
             result.lock_written = write_lock(project.lockfile_path, assembled.lock)
             cache = StatCache(project.root)

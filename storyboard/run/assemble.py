@@ -13,7 +13,6 @@ images, thumbnails and the files of untouched scenes are hard-linked.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import posixpath
 from collections.abc import Mapping
@@ -30,6 +29,7 @@ from storyboard.run.execute import Execution
 from storyboard.state.journal import StagedImage
 from storyboard.state.lockfile import Lock, LockEntry
 from storyboard.state.manifest import MANIFEST, read_manifest, split
+from storyboard.state.store import ImageStore, IndexEntry
 from storyboard.state.versions import (
     Placement,
     build_version,
@@ -48,7 +48,9 @@ class _Version:
     number: int
     output: Path
     latest: int | None
+    store: ImageStore
     frames: dict[str, LockEntry] = field(default_factory=dict)
+    made: list[IndexEntry] = field(default_factory=list)  # images new in this version, for the index
     placements: list[Placement] = field(default_factory=list)
     manifest_frames: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
@@ -73,6 +75,7 @@ class Assembled:
     folder: Path
     lock: Lock
     counts: Mapping[str, int]
+    made: tuple[IndexEntry, ...] = ()  # the images it holds that no version held before
 
 
 def assemble(plan: Plan, execution: Execution, number: int) -> Assembled | None:
@@ -85,7 +88,7 @@ def assemble(plan: Plan, execution: Execution, number: int) -> Assembled | None:
     output = project.output_path
     latest = latest_version(output)
     previous_manifest = _frames_by_address(output, latest)
-    version = _Version(number, output, latest)
+    version = _Version(number, output, latest, ImageStore(project.state_path))
     failed = execution.failed
     for change in plan.changes:
         if change.action is Action.REMOVE:
@@ -101,7 +104,8 @@ def assemble(plan: Plan, execution: Execution, number: int) -> Assembled | None:
     _add_manifest_and_pages(version, project, failed,
                             [change.address for change in plan.changes if change.action is Action.REMOVE])
     folder = build_version(output, number, version.placements)
-    return Assembled(number, folder, Lock(project.name, number, version.frames), version.counts)
+    return Assembled(number, folder, Lock(project.name, number, version.frames), version.counts,
+                     tuple(version.made))
 
 
 def _add_manifest_and_pages(version: _Version, project: model.Project, failed: Mapping[str, str],
@@ -125,7 +129,11 @@ def _add_frame(version: _Version, project: model.Project, change: Change, images
                failed: Mapping[str, str], frame: model.Frame | None, old: dict[str, Any]) -> None:
     spec = change.spec
     staged = images.get(spec.fingerprint) if spec and change.generates else None
-    if staged is not None and spec is not None and change.path is not None:
+    restored = _add_restored(version, change) if change.action is Action.RESTORE else None
+    if restored is not None:
+        entry, status = restored
+        old = {**old, "width": change.stored.width, "height": change.stored.height} if change.stored else old
+    elif staged is not None and spec is not None and change.path is not None:
         entry, status = _add_new_image(version, project, change, staged)
     else:
         kept = _keep_previous(version, change, failed)
@@ -170,14 +178,38 @@ def _add_new_image(version: _Version, project: model.Project, change: Change,
     else:  # staged by a run whose version was never committed, or before stamping existed
         data = with_provenance(staged.file.read_bytes(), staged.format,
                                spec.provenance(project.name, version.number, staged.job))
-        sha256, size = hashlib.sha256(data).hexdigest(), len(data)
-        version.placements.append(Placement(path, data=data))
+        sha256, stamped = version.store.add(data)
+        size = len(data)
+        version.placements.append(Placement(path, stamped))
     entry = LockEntry(spec.fingerprint, spec.prompt, lock_inputs(spec), sha256, size, path, version.number,
                       staged.job, change.sources)
-    if staged.thumbnail.is_file():
+    version.made.append(IndexEntry(spec.fingerprint, sha256, staged.format, staged.width, staged.height,
+                                   size, spec.address, staged.job, spec.model, spec.seed, spec.prompt,
+                                   version.number, now_iso()))
+    if staged.thumbnail is not None and staged.thumbnail.is_file():
         version.placements.append(Placement(_thumb_path(path), staged.thumbnail))
     else:
         _add_thumb(version, _thumb_path(path), staged.file)
+    return entry, change.action.status
+
+
+def _add_restored(version: _Version, change: Change) -> tuple[LockEntry, str] | None:
+    """A frame's image taken from the image store as it is (its provenance names the version that
+    made it); None when the object is not in the local store (it failed to come from a backend)."""
+    stored, spec = change.stored, change.spec
+    assert stored is not None and spec is not None and change.path is not None
+    source = version.store.object_path(stored.sha256)
+    if not source.is_file():
+        return None
+    path = change.path + EXTENSIONS.get(stored.format, ".png")
+    version.placements.append(Placement(path, source))
+    thumb = version.store.thumbnail_path(stored.sha256)
+    if thumb.is_file():
+        version.placements.append(Placement(_thumb_path(path), thumb))
+    else:
+        _add_thumb(version, _thumb_path(path), source)
+    entry = LockEntry(spec.fingerprint, spec.prompt, lock_inputs(spec), stored.sha256, stored.bytes, path,
+                      stored.version, stored.job, change.previous.sources if change.previous else {})
     return entry, change.action.status
 
 

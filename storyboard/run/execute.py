@@ -8,11 +8,12 @@ still collected.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ from storyboard.run.events import (
     Stopping,
 )
 from storyboard.state.journal import Journal, Recovered, StagedImage, claim
+from storyboard.state.store import IndexEntry
+from storyboard.state.versions import now_iso
 
 log = logging.getLogger("storyboard.run")
 PARTIAL_RETRIES = 2
@@ -278,16 +281,21 @@ class _Runner:
         return missing
 
     def _keep(self, job_id: str, images: list[tuple[str, str, GeneratedImage]]) -> list[StagedImage]:
-        """Stage images as the version will hold them: provenance written in, thumbnail made.
+        """Keep images as the version will hold them: provenance written in, thumbnail made,
+        in the image store and its index.
 
         Done here, while other jobs run, so that assembling the version only links files.
         """
-        finished = []
-        for address, fingerprint, image in images:
-            fields = self.wanted[fingerprint].provenance(self.plan.project.name, self.version, job_id)
-            stamped = replace(image, data=with_provenance(image.data, image.format, fields))
-            finished.append((address, fingerprint, stamped, thumbnail_or_none(stamped.data)))
-        return self.journal.keep_images(job_id, finished, stamped=self.version)
+        kept = []
+        for _address, fingerprint, image in images:
+            spec = self.wanted[fingerprint]
+            data = with_provenance(image.data, image.format,
+                                   spec.provenance(self.plan.project.name, self.version, job_id))
+            entry = IndexEntry(fingerprint, hashlib.sha256(data).hexdigest(), image.format, image.width,
+                               image.height, len(data), spec.address, job_id, spec.model, spec.seed,
+                               spec.prompt, self.version, now_iso())
+            kept.append((entry, data, thumbnail_or_none(data)))
+        return self.journal.keep_images(kept, stamped=self.version)
 
     def _done(self, address: str, reused: bool = False) -> None:
         self.result.generated.append(address)

@@ -1,14 +1,14 @@
-"""The run journal and the run lock, under .storyboard/.
+"""The run journal, .storyboard/journal.jsonl: what a run paid for and has not put in a version yet.
 
-Every submitted job and every downloaded image is appended to journal.jsonl and
-fsynced before anything else happens, so a run killed at any point can be resumed:
-the next apply re-attaches to submitted jobs and reuses downloaded images.
+Every submitted job and every downloaded image is appended and fsynced before anything
+else happens, so a run killed at any point can be resumed: the next apply re-attaches to
+submitted jobs and reuses downloaded images. The images themselves are kept in the image
+store (store.py), where they stay after the journal forgets them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import threading
@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from storyboard.fsutil import atomic_write, fsync_dir
-from storyboard.images import EXTENSIONS
-from storyboard.providers.base import GeneratedImage
+from storyboard.fsutil import atomic_write
+from storyboard.state.store import ImageStore, IndexEntry
 
 
 @dataclass(frozen=True, slots=True)
 class StagedImage:
-    """An image already paid for and safely on disk under .storyboard/images/."""
+    """An image already paid for and safely on disk in the image store."""
 
     address: str
     fingerprint: str
@@ -36,14 +35,7 @@ class StagedImage:
     job: str
     stamped: int | None = None  # the version number its provenance chunk names, if any
 
-    @property
-    def thumbnail(self) -> Path:
-        """Where its thumbnail was made while staging (it may be missing: then make it again)."""
-        return thumbnail_beside(self.file)
-
-
-def thumbnail_beside(file: Path) -> Path:
-    return file.with_name(f"{file.name.split('.')[0]}.thumb.jpg")
+    thumbnail: Path | None = None  # made while staging (it may be missing: then make it again)
 
 
 @dataclass
@@ -94,7 +86,8 @@ class Journal:
 
     def __init__(self, state: Path) -> None:
         self.path = state / "journal.jsonl"
-        self.images_dir = state / "images"
+        self.store = ImageStore(state)
+        self.legacy_images = state / "images"  # where staged images were kept before the store
         self._file: TextIO | None = None
         self._lock = threading.Lock()
 
@@ -108,27 +101,22 @@ class Journal:
             self._file.flush()
             os.fsync(self._file.fileno())
 
-    def keep_images(self, job: str, images: list[tuple[str, str, GeneratedImage, bytes | None]],
+    def keep_images(self, images: list[tuple[IndexEntry, bytes, bytes | None]],
                     stamped: int | None = None) -> list[StagedImage]:
-        """Stage (address, fingerprint, image, thumbnail) of one job durably, then journal them.
+        """Keep (entry, image bytes, thumbnail) of one job in the store durably, then journal them.
 
-        `stamped`: the version number the images' provenance names. Thumbnails are kept
-        beside their image but not fsynced: they can always be made again.
+        `entry.sha256` is the bytes' hash; `stamped`: the version number their provenance
+        names. The store's index learns of them when a version holds them (apply). Thumbnails
+        are not fsynced: they can always be made again.
         """
-        self.images_dir.mkdir(parents=True, exist_ok=True)
         staged = []
-        for address, fingerprint, image, thumbnail in images:
-            digest = hashlib.sha256(image.data).hexdigest()
-            name = f"{digest}{EXTENSIONS.get(image.format, '.bin')}"
-            file = self.images_dir / name
-            if not file.exists():  # content-addressed: an image staged before is the same bytes
-                atomic_write(file, image.data, sync_folder=False)
-            if thumbnail is not None and not thumbnail_beside(file).exists():
-                atomic_write(thumbnail_beside(file), thumbnail, durable=False)
-            staged.append(StagedImage(address, fingerprint, file, digest, image.format, image.width,
-                                      image.height, job, stamped))
+        for entry, data, thumbnail in images:
+            _, file = self.store.add(data, sync_folder=False)
+            thumb = self.store.add_thumbnail(entry.sha256, thumbnail) if thumbnail is not None else None
+            staged.append(StagedImage(entry.address, entry.fingerprint, file, entry.sha256, entry.format,
+                                      entry.width, entry.height, entry.job, stamped, thumb))
         if staged:
-            fsync_dir(self.images_dir)
+            self.store.sync([image.sha256 for image in staged])
             self.append(*(_image_record(image) for image in staged))
         return staged
 
@@ -156,7 +144,7 @@ class Journal:
             if kind == "submitted":
                 submitted.append(record)
             elif kind == "image":
-                image = _staged(self.images_dir, record)
+                image = self._staged(record)
                 if image is not None:
                     recovered.images[image.fingerprint] = image
             elif kind == "job_done":
@@ -183,23 +171,28 @@ class Journal:
         else:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
-        files = {name for image in kept for name in (image.file.name, image.thumbnail.name)}
-        if self.images_dir.is_dir():
-            for file in self.images_dir.iterdir():
-                if file.name not in files:
+        files = {image.file for image in kept}
+        if self.legacy_images.is_dir():  # staged before the store: nothing else keeps them
+            for file in self.legacy_images.iterdir():
+                if file not in files and file.name.removesuffix(".thumb.jpg") not in {f.stem for f in files}:
                     file.unlink()
+
+    def _staged(self, record: dict[str, Any]) -> StagedImage | None:
+        """A journaled image, if its file is still there (in the store, or where staging kept it before)."""
+        sha256 = str(record.get("sha256", ""))
+        file = self.store.object_path(sha256)
+        thumbnail: Path | None = self.store.thumbnail_path(sha256)
+        if not file.is_file():
+            file = self.legacy_images / Path(str(record.get("file", ""))).name
+            thumbnail = file.with_name(f"{file.name.split('.')[0]}.thumb.jpg")
+            if not file.is_file():
+                return None
+        return StagedImage(record["address"], record["fingerprint"], file, sha256, record["format"],
+                           record["width"], record["height"], record["job"], record.get("stamped"),
+                           thumbnail if thumbnail and thumbnail.is_file() else None)
 
 
 def _image_record(image: StagedImage) -> dict[str, Any]:
     return {"event": "image", "address": image.address, "fingerprint": image.fingerprint,
             "file": image.file.name, "sha256": image.sha256, "format": image.format, "width": image.width,
             "height": image.height, "job": image.job, "stamped": image.stamped}
-
-
-def _staged(images_dir: Path, record: dict[str, Any]) -> StagedImage | None:
-    file = images_dir / Path(record["file"]).name
-    if not file.is_file():
-        return None
-    return StagedImage(record["address"], record["fingerprint"], file, record["sha256"],
-                       record["format"], record["width"], record["height"], record["job"],
-                       record.get("stamped"))

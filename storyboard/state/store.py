@@ -1,0 +1,201 @@
+"""The image store: every image storyboard generated, by the sha256 of its bytes, and an index
+from a frame's fingerprint to the image made for it.
+
+    .storyboard/store/objects/ab/ab12…   the image bytes (immutable, verified when used)
+    .storyboard/store/thumbs/ab/ab12…    its thumbnail (can always be made again)
+    .storyboard/store/index/9f/9f3e….json   fingerprint -> image and provenance
+
+Versions in out/ are hard links to objects here, so a version never needs an older version
+to hold a file, and an image made once is found again for any frame whose fingerprint asks
+for it: a reverted edit, a branch switch, a deleted out/, a fresh clone with a backend.
+Everything read back (an index entry, an object) is checked: a damaged entry is ignored
+and an object whose bytes do not hash to its name is not used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from storyboard.fsutil import atomic_write, fsync_dir
+
+STORE = "store"
+_HEX64 = re.compile("[0-9a-f]{64}")
+_FORMATS = frozenset({"png", "jpeg", "webp", "gif"})
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """The image made for a fingerprint, and where it came from."""
+
+    fingerprint: str
+    sha256: str
+    format: str
+    width: int
+    height: int
+    bytes: int
+    address: str  # the frame it was made for (a frame of another address may reuse it)
+    job: str
+    model: str
+    seed: int
+    prompt: str
+    version: int  # the version it was generated for
+    created: str  # ISO 8601, UTC
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> IndexEntry | None:
+        """The entry, if `data` is one exactly as storyboard writes it; else None (not trusted)."""
+        if not isinstance(data, dict) or data.keys() != _ENTRY_TYPES.keys():
+            return None
+        for key, kind in _ENTRY_TYPES.items():
+            if type(data[key]) is not kind:
+                return None
+        if not (_HEX64.fullmatch(data["fingerprint"]) and _HEX64.fullmatch(data["sha256"])
+                and data["format"] in _FORMATS and data["bytes"] >= 0 and data["version"] >= 0):
+            return None
+        return cls(**data)
+
+
+_ENTRY_TYPES: Mapping[str, type] = {"fingerprint": str, "sha256": str, "format": str, "width": int,
+                                    "height": int, "bytes": int, "address": str, "job": str, "model": str,
+                                    "seed": int, "prompt": str, "version": int, "created": str}
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def object_key(sha256: str) -> str:
+    """`ab/ab12…`: the path of an object below `objects/` (also in a backend)."""
+    return f"{sha256[:2]}/{sha256}"
+
+
+def index_key(fingerprint: str) -> str:
+    return f"{fingerprint[:2]}/{fingerprint}.json"
+
+
+class ImageStore:
+    """The local store under .storyboard/store/ (always there; nothing to configure)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.root = state_dir / STORE
+        self.objects = self.root / "objects"
+        self.thumbs = self.root / "thumbs"
+        self.index = self.root / "index"
+
+    def object_path(self, sha256: str) -> Path:
+        return self.objects / object_key(sha256)
+
+    def thumbnail_path(self, sha256: str) -> Path:
+        return self.thumbs / object_key(sha256)
+
+    def add(self, data: bytes, *, sync_folder: bool = True) -> tuple[str, Path]:
+        """Keep `data` (durably) under its sha256; (sha256, the object's path)."""
+        digest = sha256_of(data)
+        path = self.object_path(digest)
+        if not path.exists():  # content-addressed: the same name always holds the same bytes
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, data, sync_folder=sync_folder)
+        return digest, path
+
+    def add_thumbnail(self, sha256: str, data: bytes) -> Path:
+        path = self.thumbnail_path(sha256)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, data, durable=False)
+        return path
+
+    def sync(self, sha256s: Iterator[str] | list[str]) -> None:
+        """Make the folders of objects added with sync_folder=False durable (once each)."""
+        for folder in {self.object_path(sha).parent for sha in sha256s}:
+            fsync_dir(folder)
+
+    def verified(self, sha256: str) -> Path | None:
+        """The object's path when it exists and its bytes hash to its name."""
+        path = self.object_path(sha256)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        return path if sha256_of(data) == sha256 else None
+
+    def has(self, sha256: str) -> bool:
+        return self.object_path(sha256).is_file()
+
+    def record(self, entry: IndexEntry) -> None:
+        """Index the image made for `entry.fingerprint` (the newest entry wins)."""
+        path = self.index / index_key(entry.fingerprint)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps(entry.to_json(), sort_keys=True).encode(), sync_folder=False)
+
+    def lookup(self, fingerprint: str) -> IndexEntry | None:
+        try:
+            raw = (self.index / index_key(fingerprint)).read_bytes()
+        except OSError:
+            return None
+        with contextlib.suppress(ValueError):
+            entry = IndexEntry.from_json(json.loads(raw))
+            if entry is not None and entry.fingerprint == fingerprint:
+                return entry
+        return None
+
+    def entries(self) -> Iterator[IndexEntry]:
+        """Every readable index entry (for gc and push)."""
+        if not self.index.is_dir():
+            return
+        for path in sorted(self.index.glob("*/*.json")):
+            entry = self.lookup(path.name.removesuffix(".json"))
+            if entry is not None:
+                yield entry
+
+    def object_names(self) -> Iterator[str]:
+        """The sha256 of every object held."""
+        if not self.objects.is_dir():
+            return
+        for path in self.objects.glob("*/*"):
+            if _HEX64.fullmatch(path.name):
+                yield path.name
+
+    def remove(self, sha256: str) -> int:
+        """Delete an object (and its thumbnail); the bytes freed."""
+        path = self.object_path(sha256)
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except OSError:
+            return 0
+        self.thumbnail_path(sha256).unlink(missing_ok=True)
+        return size
+
+    def forget(self, fingerprint: str) -> None:
+        (self.index / index_key(fingerprint)).unlink(missing_ok=True)
+
+
+class StoreView:
+    """What planning asks of the stores: is the image a fingerprint (or a locked sha256) wants
+    held somewhere it can be restored from? Reads only; objects are verified here (local) or
+    when they are fetched (a backend, see backend.py)."""
+
+    def __init__(self, local: ImageStore) -> None:
+        self.local = local
+
+    def find(self, fingerprint: str) -> IndexEntry | None:
+        """The stored image made for `fingerprint`, if one can be restored."""
+        entry = self.local.lookup(fingerprint)
+        if entry is not None and self.local.verified(entry.sha256) is not None:
+            return entry
+        return None
+
+    def find_locked(self, fingerprint: str, sha256: str) -> IndexEntry | None:
+        """The stored image with exactly the locked bytes `sha256` (a repair restores those)."""
+        entry = self.find(fingerprint)
+        return entry if entry is not None and entry.sha256 == sha256 else None
