@@ -23,6 +23,7 @@ def image_format(data: bytes) -> str | None:
 
 
 EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp", "gif": ".gif"}
+FORMATS = {extension.lstrip("."): name for name, extension in EXTENSIONS.items()}  # "jpg" -> "jpeg"
 
 
 def image_complete(data: bytes, image_format_name: str) -> bool:

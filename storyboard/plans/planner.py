@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import posixpath
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from storyboard.actions import Action
 from storyboard.errors import Location, PlanError, ProjectError, UserError
 from storyboard.fsutil import atomic_write
+from storyboard.images import FORMATS
 from storyboard.jsonfile import key_location, read_json
 from storyboard.plans.batch import Batch, make_batches
 from storyboard.plans.fingerprint import FrameSpec, canonical_json, frame_sources, sha256_hex
@@ -213,12 +215,20 @@ def _decide(spec: FrameSpec, previous: LockEntry | None, path: str, inspector: _
         return Change(spec.address, Action.REGENERATE, spec, previous, path, reasons, diff)
     problem = inspector.problem(previous)
     if problem:
-        stored = store.find_locked(spec.fingerprint, previous.image_sha256)
+        stored = store.find_locked(spec.fingerprint, previous.image_sha256, _as_stored(spec, previous))
         if stored is not None:
             return Change(spec.address, Action.RESTORE, spec, previous, path, (problem,), stored=stored)
         restore = inspector.older_copy(spec.address, previous)
         return Change(spec.address, Action.REPAIR, spec, previous, path, (problem,), restore_from=restore)
     return Change(spec.address, _kept(previous, path), spec, previous, path)
+
+
+def _as_stored(spec: FrameSpec, entry: LockEntry) -> IndexEntry:
+    """What the lockfile says of a frame's image, as the store describes one."""
+    extension = posixpath.splitext(entry.path)[1].lstrip(".")
+    return IndexEntry(spec.fingerprint, entry.image_sha256, FORMATS.get(extension, "png"), 0, 0,
+                      entry.image_bytes, spec.address, entry.job, spec.model, spec.seed, spec.prompt,
+                      entry.version, "")
 
 
 def _kept(previous: LockEntry, path: str) -> Action:

@@ -356,6 +356,7 @@ class _Reader:
             max_cost=data.get("budget", {}).get("max_cost"),
             max_prompt_chars=limits.get("prompt_chars", model.DEFAULT_MAX_PROMPT_CHARS),
             render_seconds=limits.get("render_seconds", model.DEFAULT_RENDER_SECONDS),
+            backend=model.BackendConfig(**data["backend"]) if "backend" in data else None,
             files=(root.path, *(source.path for source in includes)),
             origin=YamlOrigin(root, ()),
         )

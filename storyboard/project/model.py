@@ -100,6 +100,18 @@ class ProviderConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BackendConfig:
+    """The `backend:` section: shared state on an object store (see storyboard.state.backend)."""
+
+    url: str
+    endpoint: str | None = None
+    region: str | None = None
+    lock_expiry: float = 300.0
+    retry_timeout: float = 30.0
+    concurrency: int = 16
+
+
+@dataclass(frozen=True, slots=True)
 class Template:
     """A Jinja template: a file under templates/, or an inline string in storyboard.yaml."""
 
@@ -128,6 +140,7 @@ class Project:
     max_cost: float | None = None
     max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS
     render_seconds: float = DEFAULT_RENDER_SECONDS
+    backend: BackendConfig | None = None
     files: tuple[Path, ...] = ()  # every YAML file read, root first
     origin: Origin | None = field(default=None, compare=False, repr=False)
     # what loading found wrong (storyboard.project.loader.read_project), and the frames that

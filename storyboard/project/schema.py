@@ -223,7 +223,8 @@ def _unknown_keys(origin: Origin | None, error: Any, path: tuple[str | int, ...]
         where, breadcrumb = _at(origin, key_path, key=True), _crumb(origin, key_path)
         if isinstance(key, str) and any(word in key.lower() for word in _SECRET_WORDS):
             yield Diagnostic(f"`{key}` is not allowed here: secrets never go in project files", where,
-                             breadcrumb, "set the key in the environment (ATLASCLOUD_API_KEY for atlascloud)")
+                             breadcrumb, "credentials come from the environment only (ATLASCLOUD_API_KEY for "
+                             "atlascloud; AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for an s3:// backend)")
             continue
         close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
         message = f"unknown key `{key}`"

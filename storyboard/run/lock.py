@@ -1,18 +1,37 @@
-"""One apply at a time per project: an flock on .storyboard/run.lock holding the pid.
+"""One apply at a time: per machine (RunLock), and across machines with a backend (RemoteLock).
 
-The kernel drops the lock when the process dies, even by SIGKILL, so a killed run never
-blocks the next one. `apply` and `gc` take it.
+RunLock is an flock on .storyboard/run.lock holding the pid: the kernel drops it when
+the process dies, even by SIGKILL, so a killed run never blocks the next one.
+
+RemoteLock is the object `lock.json` on the backend, created only if absent (a conditional
+write, so two machines never both hold it). It says who holds it, on which host, for what,
+since when; the holder renews it every `expiry / 10` seconds (conditional on its etag).
+A lock not renewed for `expiry` seconds is stale: the next apply takes it over (again with
+a conditional write, so only one does). `storyboard force-unlock ID` removes one at once.
+`apply`, `gc` and `push` take both.
 """
 
 from __future__ import annotations
 
 import fcntl
+import getpass
+import logging
 import os
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from storyboard.errors import RunLockedError
+from storyboard.errors import RunLockedError, UserError
+from storyboard.state.backend import Backend, LockTaken
+from storyboard.state.versions import now_iso
+
+log = logging.getLogger("storyboard.lock")
 
 
 class RunLock:
@@ -54,3 +73,123 @@ class RunLock:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from `90`, `30s`, `5m` or `1h`."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not match:
+        raise UserError(f"`{text}` is not a duration", hint="write seconds (90), or 30s, 5m, 1h")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+class RemoteLock:
+    """The backend's run lock, held while the block runs and renewed in a background thread."""
+
+    def __init__(self, backend: Backend, operation: str, *, timeout: float = 0.0,
+                 expiry: float | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.backend = backend
+        self.operation = operation
+        self.timeout = timeout
+        self.expiry = expiry or backend.config.lock_expiry
+        self.clock = clock
+        self.id = uuid.uuid4().hex[:16]
+        self.etag = ""
+        self.lost: str | None = None  # why the lock is no longer ours, if it was taken away
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+
+    def __enter__(self) -> RemoteLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+    def content(self) -> dict[str, Any]:
+        return {"id": self.id, "who": _who(), "host": socket.gethostname(), "pid": os.getpid(),
+                "operation": self.operation, "created": now_iso(), "renewed_at": self.clock(),
+                "expiry": self.expiry}
+
+    def acquire(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                self.etag = self.backend.create_lock(self.content())
+                break
+            except LockTaken:
+                holder = self.backend.read_lock()
+                if holder is None:
+                    continue  # released meanwhile: try again at once
+                data, etag = holder
+                if self._stale(data) and self._take_over(etag):
+                    log.warning("took over a stale run lock %s of %s", data.get("id"), _describe(data))
+                    break
+                if time.monotonic() >= deadline:
+                    raise RunLockedError(
+                        f"the backend's run lock is held: {_describe(data)}",
+                        hint=f"wait for it with --lock-timeout (e.g. 5m); if that run died, `storyboard "
+                             f"force-unlock {data.get('id')}` frees it now (it also goes stale by itself "
+                             f"{self.expiry:g} s after its last renewal)") from None
+                time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
+        self._renewer = threading.Thread(target=self._renew_until_released, daemon=True,
+                                         name="storyboard-lock-renewal")
+        self._renewer.start()
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join(timeout=30)
+        current = self.backend.read_lock()
+        if current is not None and current[0].get("id") == self.id:
+            self.backend.delete_lock()
+
+    def _stale(self, data: dict[str, Any]) -> bool:
+        renewed = data.get("renewed_at")
+        expiry = data.get("expiry", self.expiry)
+        if not isinstance(renewed, (int, float)) or not isinstance(expiry, (int, float)):
+            return False  # not ours to judge: force-unlock it
+        return self.clock() - renewed > expiry
+
+    def _take_over(self, etag: str) -> bool:
+        try:
+            self.etag = self.backend.replace_lock(self.content(), etag)
+        except LockTaken:
+            return False  # someone else took it over, or it was renewed meanwhile
+        return True
+
+    def _renew_until_released(self) -> None:
+        while not self._stop.wait(self.expiry / 10):
+            try:
+                self.etag = self.backend.replace_lock(self.content(), self.etag)
+            except LockTaken:
+                self.lost = "the run lock was taken away (force-unlock, or it went stale)"
+                log.error("%s: this apply no longer holds it", self.lost)
+                return
+            except UserError as error:  # the backend is unreachable: try again at the next tick
+                log.warning("could not renew the run lock: %s", error.message)
+
+
+def force_unlock(backend: Backend, lock_id: str) -> dict[str, Any]:
+    """Remove the backend's run lock if it is the one named; what it said."""
+    current = backend.read_lock()
+    if current is None:
+        raise UserError("no run lock is held on the backend", hint="nothing to unlock")
+    data, _ = current
+    if data.get("id") != lock_id:
+        raise UserError(f"the backend's run lock is {data.get('id')}, not {lock_id}: {_describe(data)}",
+                        hint="copy the ID from the message of the apply that was refused")
+    backend.delete_lock()
+    return data
+
+
+def _describe(data: dict[str, Any]) -> str:
+    return (f"lock {data.get('id')} by {data.get('who', '?')} on {data.get('host', '?')} "
+            f"(pid {data.get('pid', '?')}), {data.get('operation', '?')} since {data.get('created', '?')}")
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name on this machine (some containers)
+        return f"uid {os.getuid()}"

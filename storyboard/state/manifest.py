@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,16 +77,59 @@ def read_manifest(output: Path, number: int, *, frames: bool = True) -> dict[str
     from storyboard.state.versions import version_name
 
     folder = output / version_name(number)
-    root = _load(folder / MANIFEST, f"version {version_name(number)} has no {MANIFEST} in {output}")
-    if root.get("format") == 1 or not frames:
+
+    def load(relative: str) -> Any:
+        return _load(folder / relative, f"version {version_name(number)} has no {relative} in {output}")
+
+    return merged_manifest(load, frames=frames, where=lambda relative: Location(folder / relative))
+
+
+def merged_manifest(load: Callable[[str], Any], *, frames: bool = True,
+                    where: Callable[[str], Location | None] = lambda relative: None) -> dict[str, Any]:
+    """A version's manifest from its files, each checked against its schema before it is used.
+
+    `load(relative)` gives a file of the version parsed (from out/, or from a backend, where
+    what comes back is hostile input: a path in it that would leave the version is refused).
+    """
+    data = load(MANIFEST)
+    if isinstance(data, dict) and data.get("format") == 1:  # one file, written before scene manifests
+        for frame in data.get("frames", []):
+            _safe(str(frame.get("path", "")) if isinstance(frame, dict) else "", where(MANIFEST))
+        legacy: dict[str, Any] = data
+        return legacy
+    root = _checked(data, "manifest", where(MANIFEST))
+    if not frames:
         return root
     changed = {entry["address"]: entry for entry in root.get("changed", [])}
     merged: list[dict[str, Any]] = []
     for scene in root.get("scenes", []):
-        part = _load(folder / scene["manifest"], f"{version_name(number)} has no {scene['manifest']}")
-        merged.extend({**frame, "status": KEPT, **changed.get(frame["address"], {})}
-                      for frame in part.get("frames", []))
+        relative = _safe(scene["manifest"], where(MANIFEST))
+        part = _checked(load(relative), "scene-manifest", where(relative))
+        for frame in part.get("frames", []):
+            _safe(frame["path"], where(relative))
+            merged.append({**frame, "status": KEPT, **changed.get(frame["address"], {})})
     return {**root, "frames": merged}
+
+
+def _checked(data: Any, schema: str, location: Location | None) -> dict[str, Any]:
+    from storyboard.project.schema import describe_error, schema_errors
+
+    errors = schema_errors(schema, data)
+    if errors:
+        path = ".".join(str(part) for part in errors[0].absolute_path) or "(top level)"
+        raise ManifestError(f"not a storyboard {schema}: {path}: {describe_error(errors[0])}",
+                            hint=_MANIFEST_HINT, location=location)
+    checked: dict[str, Any] = data
+    return checked
+
+
+def _safe(relative: str, location: Location | None) -> str:
+    """A path inside a version folder; one that would leave it is refused, never followed."""
+    parts = relative.split("/")
+    if not relative or relative.startswith("/") or "\\" in relative or {"", ".", ".."} & set(parts):
+        raise ManifestError(f"names the path `{relative[:120]}`, which would leave the version folder",
+                            hint=_MANIFEST_HINT, location=location)
+    return relative
 
 
 def frame_count(manifest: Mapping[str, Any]) -> int:

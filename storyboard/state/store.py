@@ -18,12 +18,16 @@ import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from storyboard.errors import UserError
 from storyboard.fsutil import atomic_write, fsync_dir
+
+if TYPE_CHECKING:
+    from storyboard.state.backend import Backend
 
 STORE = "store"
 _HEX64 = re.compile("[0-9a-f]{64}")
@@ -182,20 +186,45 @@ class ImageStore:
 
 class StoreView:
     """What planning asks of the stores: is the image a fingerprint (or a locked sha256) wants
-    held somewhere it can be restored from? Reads only; objects are verified here (local) or
-    when they are fetched (a backend, see backend.py)."""
+    held somewhere it can be restored from? The local store first, then the backend, if there
+    is one. Reads only; local objects are verified here, a backend's when they are fetched.
 
-    def __init__(self, local: ImageStore) -> None:
+    A backend that cannot be read leaves planning to the local store: `unreachable` says why.
+    """
+
+    def __init__(self, local: ImageStore, remote: Backend | None = None) -> None:
         self.local = local
+        self.remote = remote
+        self.unreachable: str | None = None
 
     def find(self, fingerprint: str) -> IndexEntry | None:
         """The stored image made for `fingerprint`, if one can be restored."""
         entry = self.local.lookup(fingerprint)
         if entry is not None and self.local.verified(entry.sha256) is not None:
             return entry
-        return None
+        return self._remote(lambda remote: self._in_remote(remote, remote.lookup(fingerprint)))
 
-    def find_locked(self, fingerprint: str, sha256: str) -> IndexEntry | None:
-        """The stored image with exactly the locked bytes `sha256` (a repair restores those)."""
-        entry = self.find(fingerprint)
-        return entry if entry is not None and entry.sha256 == sha256 else None
+    def find_locked(self, fingerprint: str, sha256: str, known: IndexEntry) -> IndexEntry | None:
+        """The stored image with exactly the locked bytes `sha256` (a repair restores those).
+
+        `known`: what the lockfile says of it, for a backend object the index does not describe.
+        """
+        entry = self.local.lookup(fingerprint)
+        if entry is not None and entry.sha256 == sha256 and self.local.verified(sha256) is not None:
+            return entry
+        if self.local.verified(sha256) is not None:
+            return known
+        return self._remote(lambda remote: known if sha256 in remote.object_names() else None)
+
+    @staticmethod
+    def _in_remote(remote: Backend, entry: IndexEntry | None) -> IndexEntry | None:
+        return entry if entry is not None and entry.sha256 in remote.object_names() else None
+
+    def _remote(self, ask: Callable[[Backend], IndexEntry | None]) -> IndexEntry | None:
+        if self.remote is None or self.unreachable is not None:
+            return None
+        try:
+            return ask(self.remote)
+        except UserError as error:  # BackendError: plan on without it, and say so
+            self.unreachable = error.message
+            return None
