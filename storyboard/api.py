@@ -14,15 +14,16 @@ command line prints them. Nothing here prints.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from storyboard.errors import Diagnostic, ProjectError
+from storyboard.errors import Diagnostic, ProjectError, UserError
 from storyboard.plans.batch import Batch, make_batches
 from storyboard.plans.planner import Plan, load_saved_plan, make_plan, save_plan
 from storyboard.plans.prepare import prepare
@@ -35,11 +36,38 @@ if TYPE_CHECKING:  # what only apply needs is imported when it runs: `plan` star
     from storyboard.providers.base import Provider
     from storyboard.run.apply import ApplyResult
     from storyboard.run.events import EventSink
+    from storyboard.run.sync import Pulled, Pushed, RemoteGc
+    from storyboard.state.backend import Backend
 
 __all__ = [
-    "Export", "Plan", "Project", "RenderedFrame", "VersionSummary", "VersionView",
-    "apply", "apply_async", "batches", "check", "export_contact_sheet", "export_pdf", "gc", "history",
-    "init", "load", "load_plan", "plan", "render", "save_plan", "schemas", "show",
+    "Export",
+    "Plan",
+    "Project",
+    "RenderedFrame",
+    "VersionSummary",
+    "VersionView",
+    "apply",
+    "apply_async",
+    "backend",
+    "batches",
+    "check",
+    "export_contact_sheet",
+    "export_pdf",
+    "force_unlock",
+    "gc",
+    "gc_remote",
+    "history",
+    "init",
+    "load",
+    "load_plan",
+    "locked",
+    "plan",
+    "pull",
+    "push",
+    "render",
+    "save_plan",
+    "schemas",
+    "show",
 ]
 
 
@@ -98,8 +126,35 @@ def plan(project: Project, *, targets: Iterable[str] = (), replace: Iterable[str
     """What apply would do, diffed against storyboard.lock; raises ProjectError if the project has problems.
 
     `max_cost` replaces budget.max_cost; `Plan.over_budget` says whether the estimate is above it.
+    A frame whose image the image store (or the backend's) holds is restored, not made; a
+    backend that cannot be read leaves that to the local store (`Plan.warnings` says so).
     """
-    return make_plan(project, targets=targets, replace=replace, max_cost=max_cost)
+    from storyboard.state.store import ImageStore, StoreView
+
+    store = StoreView(ImageStore(project.state_path), backend(project))
+    return make_plan(project, targets=targets, replace=replace, max_cost=max_cost, store=store)
+
+
+def backend(project: Project) -> Backend | None:
+    """The project's backend, opened (None when it has none)."""
+    if project.backend is None:
+        return None
+    from storyboard.state.backend import open_backend
+
+    return open_backend(project.backend)
+
+
+@contextlib.contextmanager
+def locked(project: Project, *, timeout: float = 0.0, operation: str = "apply") -> Iterator[None]:
+    """Hold this machine's run lock and the backend's (waiting up to `timeout` seconds for it).
+
+    `apply` takes them itself; a caller that plans and then applies holds them around both,
+    so that no other apply publishes in between (re-entrant: the apply inside does not wait).
+    """
+    from storyboard.run.lock import locked as run_locked
+
+    with run_locked(project.state_path, backend(project), operation, timeout):
+        yield
 
 
 def load_plan(project: Project, path: str | Path) -> Plan:
@@ -108,27 +163,30 @@ def load_plan(project: Project, path: str | Path) -> Plan:
 
 
 async def apply_async(plan: Plan, *, on_event: EventSink | None = None, parallelism: int | None = None,
-                      stop: threading.Event | None = None, provider: Provider | None = None) -> ApplyResult:
+                      stop: threading.Event | None = None, provider: Provider | None = None,
+                      lock_timeout: float = 0.0) -> ApplyResult:
     """Carry out `plan`: generate, write a new version and the lockfile. Safe to interrupt.
 
     `on_event` gets every event (storyboard.run.events) as it happens. `stop`, once set,
     stops new submissions; jobs already paid for are still collected. `provider`: a
-    provider object to use instead of the one the project names (tests).
+    provider object to use instead of the one the project names (tests). With a backend,
+    its run lock is waited for up to `lock_timeout` seconds (0: refused at once if held).
     """
     from storyboard.run.apply import apply as apply_plan
     from storyboard.run.events import ignore
 
     return await apply_plan(plan, on_event=on_event or ignore, parallelism=parallelism, stop=stop,
-                            provider=provider)
+                            provider=provider, lock_timeout=lock_timeout)
 
 
 def apply(plan: Plan, *, on_event: EventSink | None = None, parallelism: int | None = None,
-          stop: threading.Event | None = None) -> ApplyResult:
+          stop: threading.Event | None = None, lock_timeout: float = 0.0) -> ApplyResult:
     """`apply_async` for synchronous callers (it runs its own event loop)."""
     import anyio
 
     async def run() -> ApplyResult:
-        return await apply_async(plan, on_event=on_event, parallelism=parallelism, stop=stop)
+        return await apply_async(plan, on_event=on_event, parallelism=parallelism, stop=stop,
+                                 lock_timeout=lock_timeout)
 
     return anyio.run(run)
 
@@ -145,6 +203,8 @@ class VersionSummary:
     frames: int
     changes: Mapping[str, int]
     latest: bool
+    here: bool = True  # in out/ on this machine
+    published: bool = False  # on the backend
 
     @property
     def name(self) -> str:
@@ -166,38 +226,104 @@ class VersionView:
 
 
 def history(project: Project) -> list[VersionSummary]:
-    """Every version on disk, oldest first."""
+    """Every version on disk and, with a backend, every version published there; oldest first."""
     from storyboard.state.manifest import frame_count, read_manifest
     from storyboard.state.versions import latest_version, versions
 
     output = project.output_path
     latest = latest_version(output)
+    local = versions(output)
+    shared = backend(project)
+    published = shared.version_numbers() if shared else []
     summaries = []
-    for number in versions(output):
-        manifest = read_manifest(output, number, frames=False)
+    for number in sorted({*local, *published}):
+        if number in local:
+            manifest = read_manifest(output, number, frames=False)
+        else:
+            from storyboard.run.sync import published_manifest
+
+            assert shared is not None
+            manifest = published_manifest(shared, number, frames=False)
         changes = MappingProxyType(dict(manifest.get("changes", {})))
         summaries.append(VersionSummary(number, str(manifest.get("created_at", "?")), frame_count(manifest),
-                                        changes, number == latest))
+                                        changes, number == latest, number in local, number in published))
     return summaries
 
 
 def show(project: Project, version: str | int | None = None) -> VersionView:
     """A version (`v0003`, 3, `latest`; None: the latest), every frame with its status."""
     from storyboard.state.manifest import read_manifest
-    from storyboard.state.versions import resolve_version
+    from storyboard.state.versions import resolve_version, versions
 
     output = project.output_path
+    shared = backend(project)
+    if shared is not None and version is not None:  # a version published from another machine
+        digits = str(version).lower().removeprefix("v")
+        wanted = int(digits) if digits.isdigit() else -1
+        if wanted not in versions(output) and wanted in shared.version_numbers():
+            from storyboard.run.sync import published_manifest
+
+            number = wanted
+            return VersionView(number, output / version_name(number), published_manifest(shared, number))
     number = resolve_version(output, None if version is None else str(version))
     return VersionView(number, output / version_name(number), read_manifest(output, number))
 
 
 def gc(project: Project, keep: int) -> list[int]:
-    """Remove all but the `keep` newest versions (never the latest), under the run lock."""
-    from storyboard.run.lock import RunLock
+    """Remove all but the `keep` newest versions in out/ (never the latest), under the run lock."""
     from storyboard.state.versions import collect_garbage
 
-    with RunLock(project.state_path):
+    with locked(project, operation="gc"):
         return collect_garbage(project.output_path, keep)
+
+
+def gc_remote(project: Project, *, keep: int | None = None, keep_days: float = 30.0,
+              force: bool = False) -> RemoteGc:
+    """What the backend holds that nothing needs (a dry run unless `force`): versions past the
+    `keep` newest, objects no kept version, young index entry or the lockfile references."""
+    import time
+
+    from storyboard.run.sync import gc_remote as collect
+
+    shared = _required_backend(project)
+    with locked(project, operation="gc"):
+        return collect(project, shared, keep=keep, keep_days=keep_days, force=force, now=time.time())
+
+
+def pull(project: Project, version: str | None = None) -> Pulled:
+    """A version published on the backend (default: the newest), materialised in out/."""
+    import anyio
+
+    from storyboard.run.sync import pull as fetch_version
+
+    shared = _required_backend(project)
+    return anyio.run(fetch_version, project, shared, version)
+
+
+def push(project: Project) -> Pushed:
+    """Send the backend what only this machine holds (after an apply that could not publish)."""
+    import anyio
+
+    from storyboard.run.sync import push as send_all
+
+    shared = _required_backend(project)
+    with locked(project, operation="push"):
+        return anyio.run(send_all, project, shared)
+
+
+def force_unlock(project: Project, lock_id: str) -> dict[str, Any]:
+    """Remove the backend's run lock `lock_id` (left by a run that died); what it said."""
+    from storyboard.run.lock import force_unlock as unlock
+
+    return unlock(_required_backend(project), lock_id)
+
+
+def _required_backend(project: Project) -> Backend:
+    shared = backend(project)
+    if shared is None:
+        raise UserError("this project has no backend", hint="add `backend: {url: s3://bucket/prefix}` "
+                                                            "(or file:///folder) to storyboard.yaml")
+    return shared
 
 
 # --- deliverables ----------------------------------------------------------------------------

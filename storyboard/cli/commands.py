@@ -170,6 +170,8 @@ def plan(settings: Settings, targets: tuple[str, ...], replace: tuple[str, ...],
         click.echo(views.plan_json(result))
     elif not settings.quiet or result.has_changes:
         click.echo(views.plan_text(result, settings.color))
+    for warning in result.warnings:
+        click.echo(views.warning(warning), err=True)
     if result.over_budget:
         click.echo(views.budget_error(result), err=True)
         return 1
@@ -185,30 +187,38 @@ def plan(settings: Settings, targets: tuple[str, ...], replace: tuple[str, ...],
 @_plan_options
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", type=click.IntRange(1, 256), help="Requests in flight at once.")
+@click.option("--lock-timeout", default="0", metavar="DURATION",
+              help="With a backend: wait this long for its run lock (90, 30s, 5m); default: refuse at once.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line (schemas/events.schema.json).")
 @pass_settings
 def apply(settings: Settings, plan_file: Path | None, targets: tuple[str, ...], replace: tuple[str, ...],
           provider: str | None, max_cost: float | None, auto_approve: bool, parallelism: int | None,
-          as_json: bool) -> int:
-    """Generate what the plan says and write a new output version."""
+          lock_timeout: str, as_json: bool) -> int:
+    """Generate what the plan says and write a new output version.
+
+    With a backend, the run lock is held from planning to the end, so no other apply
+    publishes in between.
+    """
     from storyboard import api
     from storyboard.cli import views
+    from storyboard.run.lock import parse_duration
 
     project = settings.load(provider)
-    if plan_file is not None:
-        the_plan = api.load_plan(project, plan_file)
-    else:
-        the_plan = api.plan(project, targets=targets, replace=replace, max_cost=max_cost)
-    if as_json:
-        click.echo(views.plan_event(the_plan))
-    elif not settings.quiet:
-        click.echo(views.plan_text(the_plan, settings.color))
-    if not the_plan.has_changes:
-        return 0
-    if not (auto_approve or plan_file is not None) and not _confirmed():
-        click.echo(views.APPLY_CANCELLED)
-        return 1
-    result = _run_apply(settings, the_plan, parallelism, as_json)
+    with api.locked(project, timeout=parse_duration(lock_timeout)):
+        if plan_file is not None:
+            the_plan = api.load_plan(project, plan_file)
+        else:
+            the_plan = api.plan(project, targets=targets, replace=replace, max_cost=max_cost)
+        if as_json:
+            click.echo(views.plan_event(the_plan))
+        elif not settings.quiet:
+            click.echo(views.plan_text(the_plan, settings.color))
+        if not the_plan.has_changes:
+            return 0
+        if not (auto_approve or plan_file is not None) and not _confirmed():
+            click.echo(views.APPLY_CANCELLED)
+            return 1
+        result = _run_apply(settings, the_plan, parallelism, as_json)
     if result.version is not None and not as_json:
         click.echo(views.apply_complete(result))
     for line in views.apply_failures(the_plan, result):
@@ -251,7 +261,7 @@ def _run_apply(settings: Settings, the_plan: Plan, parallelism: int | None, as_j
     try:
         with bar:
             sink = bar if use_bar else progress.event_sink(as_json, settings.quiet)
-            return api.apply(the_plan, on_event=sink, parallelism=parallelism, stop=stop)
+            return api.apply(the_plan, on_event=sink, parallelism=parallelism, stop=stop)  # lock held
     finally:
         signal.signal(signal.SIGINT, previous)
 
@@ -316,15 +326,64 @@ def export_contact_sheet(settings: Settings, version: str | None, target: Path, 
 
 
 @cli.command()
-@click.option("--keep", type=click.IntRange(1), required=True,
-              help="How many of the newest versions to keep.")
+@click.option("--keep", type=click.IntRange(1), help="How many of the newest versions to keep.")
+@click.option("--remote", is_flag=True, help="Collect the backend's store instead of out/ (a dry run "
+              "unless --force).")
+@click.option("--keep-days", type=click.FloatRange(0), default=30.0, show_default=True,
+              help="With --remote: keep images indexed more recently than this.")
+@click.option("--force", is_flag=True, help="With --remote: delete (without it, only say what would go).")
 @pass_settings
-def gc(settings: Settings, keep: int) -> None:
-    """Remove old versions (never the latest; images still used by kept versions survive)."""
+def gc(settings: Settings, keep: int | None, remote: bool, keep_days: float, force: bool) -> None:
+    """Remove old versions (never the latest; images still used by kept versions survive).
+
+    With --remote, remove from the backend what no kept version, no recent index entry and
+    not the lockfile references.
+    """
     from storyboard import api
     from storyboard.cli import views
 
-    click.echo(views.gc_done(api.gc(settings.load(), keep)))
+    project = settings.load()
+    if remote:
+        click.echo(views.remote_gc_done(api.gc_remote(project, keep=keep, keep_days=keep_days, force=force)))
+        return
+    if keep is None:
+        raise UserError("gc needs --keep N (how many of the newest versions to keep)")
+    click.echo(views.gc_done(api.gc(project, keep)))
+
+
+@cli.command()
+@click.argument("version", required=False)
+@pass_settings
+def pull(settings: Settings, version: str | None) -> None:
+    """Materialise a version published on the backend in out/ (default: the newest)."""
+    from storyboard import api
+    from storyboard.cli import views
+
+    click.echo(views.pulled(api.pull(settings.load(), version)))
+
+
+@cli.command()
+@pass_settings
+def push(settings: Settings) -> int:
+    """Send the backend the images and versions only this machine holds."""
+    from storyboard import api
+    from storyboard.cli import views
+
+    pushed = api.push(settings.load())
+    click.echo(views.pushed(pushed))
+    return 1 if pushed.objects.failed or pushed.index.failed else 0
+
+
+@cli.command("force-unlock")
+@click.argument("lock_id")
+@pass_settings
+def force_unlock(settings: Settings, lock_id: str) -> None:
+    """Remove the backend's run lock LOCK_ID, left by a run that died (the ID is in the message of
+    the apply it refused)."""
+    from storyboard import api
+    from storyboard.cli import views
+
+    click.echo(views.unlocked(api.force_unlock(settings.load(), lock_id)))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from storyboard.api import Export, Plan, Project, RenderedFrame, VersionSummary, VersionView
     from storyboard.plans.batch import Batch
     from storyboard.run.apply import ApplyResult
+    from storyboard.run.sync import Pulled, Pushed, RemoteGc
 
 COLORS = {Action.CREATE: "green", Action.REGENERATE: "yellow", Action.REPAIR: "magenta",
           Action.RESTORE: "cyan", Action.REMOVE: "red"}
@@ -187,6 +188,8 @@ def history_lines(summaries: Iterable[VersionSummary]) -> str:
         counts = summary.changes
         not_done = f", {counts['not_done']} not done" if counts.get("not_done") else ""
         marker = "  (latest)" if summary.latest else ""
+        if not summary.here:
+            marker += "  (on the backend: `storyboard pull` brings it)"
         lines.append(f"{summary.name}  {summary.created_at}  {plural(summary.frames, 'frame')}: "
                      f"{counts.get('create', 0)} new, {counts.get('regenerate', 0)} regenerated, "
                      f"{counts.get('repair', 0)} repaired, {counts.get('remove', 0)} removed, "
@@ -208,6 +211,48 @@ def show_json(view: VersionView) -> str:
 
 def exported(export: Export) -> str:
     return f"wrote {export.path} ({plural(export.frames, 'frame')}, v{export.version:04d})"
+
+
+def warning(text: str) -> str:
+    return f"warning: {text}"
+
+
+def remote_gc_done(report: RemoteGc) -> str:
+    verb = "would remove" if report.dry_run else "removed"
+    entries = plural(report.index_entries, "index entry", "index entries")
+    lines = [f"{verb} {plural(len(report.objects), 'image')} ({report.bytes / 1_000_000:,.1f} MB), "
+             f"{plural(len(report.versions), 'version')} and {entries} from the backend; "
+             f"{plural(report.kept_objects, 'image')} kept"]
+    lines += [f"  {sha}" for sha in report.objects[:20]]
+    if len(report.objects) > 20:
+        lines.append(f"  … and {len(report.objects) - 20} more")
+    if report.dry_run and (report.objects or report.versions):
+        lines.append("a dry run: `storyboard gc --remote --force` deletes them")
+    return "\n".join(lines)
+
+
+def pulled(result: Pulled) -> str:
+    if result.already_here:
+        return f"{result.folder.name} is already in {result.folder.parent.name}/"
+    return (f"pulled {result.folder.name} into {result.folder.parent.name}/ "
+            f"({plural(result.fetched.moved, 'image')} fetched, {result.fetched.bytes / 1_000_000:,.1f} MB)")
+
+
+def pushed(result: Pushed) -> str:
+    lines = [f"pushed {plural(result.objects.moved, 'image')} ({result.objects.bytes / 1_000_000:,.1f} MB), "
+             f"{plural(result.index.moved, 'index entry', 'index entries')} and "
+             f"{plural(len(result.versions), 'version')}"]
+    failed = {**result.objects.failed, **result.index.failed}
+    if failed:
+        name, why = next(iter(failed.items()))
+        lines.append(f"error: {plural(len(failed), 'item')} could not be sent ({name[:12]}…: {why}); "
+                     "run `storyboard push` again")
+    return "\n".join(lines)
+
+
+def unlocked(data: dict[str, Any]) -> str:
+    return (f"removed the run lock {data.get('id')} of {data.get('who', '?')} on {data.get('host', '?')} "
+            f"({data.get('operation', '?')} since {data.get('created', '?')})")
 
 
 def gc_done(removed: Sequence[int]) -> str:

@@ -76,6 +76,7 @@ class Plan:
     max_cost: float | None = None  # the budget the estimate is held to (budget.max_cost or --max-cost)
     covered: frozenset[str] = frozenset()  # generated frames an interrupted run already paid for
     reattach_jobs: int = 0  # its jobs the next apply collects instead of paying again
+    warnings: tuple[str, ...] = ()  # what the plan could not take into account (an unreachable backend)
 
     def count(self, action: Action) -> int:
         return sum(1 for change in self.changes if change.action is action)
@@ -119,6 +120,7 @@ class Plan:
             "summary": self.summary(),
             "budget": {"max_cost": self.max_cost, "estimate": self.cost, "over": self.over_budget},
             "paid_earlier": {"frames": len(self.covered), "jobs": self.reattach_jobs},
+            "warnings": list(self.warnings),
         }
 
 
@@ -184,9 +186,10 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     neighbours = inspector.images(changes) if to_generate else {}
     batches = make_batches(project, [s for s in to_generate if s.fingerprint not in paid.covered],
                            capabilities, renderer, neighbours)
+    warnings = (f"planned without the backend's store: {store.unreachable}",) if store.unreachable else ()
     return Plan(project, tuple(changes), tuple(batches), capabilities, lock, options, lock.sha256,
                 MappingProxyType(neighbours), frozenset(outstanding),
-                project.max_cost if max_cost is None else max_cost, paid.covered, len(paid.jobs))
+                project.max_cost if max_cost is None else max_cost, paid.covered, len(paid.jobs), warnings)
 
 
 def _paid_earlier(project: model.Project, to_generate: Sequence[FrameSpec]) -> Claim:

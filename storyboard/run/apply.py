@@ -17,21 +17,26 @@ everything paid for, so an interrupted apply loses nothing and pays nothing twic
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 
+from storyboard.actions import Action
 from storyboard.errors import UserError
 from storyboard.plans.planner import Plan
 from storyboard.providers.base import Provider
-from storyboard.run.assemble import assemble
+from storyboard.run.assemble import Assembled, assemble
 from storyboard.run.events import ApplyFinished, EventSink, VersionWritten, ignore
-from storyboard.run.execute import execute
-from storyboard.run.lock import RunLock
+from storyboard.run.execute import Execution, execute
+from storyboard.run.lock import locked, still_held
 from storyboard.run.preflight import check_budget, check_folders
+from storyboard.run.sync import fetch, publish
+from storyboard.state.backend import Backend, open_backend
 from storyboard.state.journal import Journal
 from storyboard.state.lockfile import write_lock
 from storyboard.state.store import ImageStore
-from storyboard.state.versions import StatCache, collect_garbage, next_version
+from storyboard.state.versions import StatCache, collect_garbage, next_version, version_name
+from storyboard.wording import plural
 
 
 @dataclass
@@ -52,19 +57,27 @@ class ApplyResult:
 
 
 async def apply(plan: Plan, *, on_event: EventSink = ignore, parallelism: int | None = None,
-                stop: threading.Event | None = None, provider: Provider | None = None) -> ApplyResult:
+                stop: threading.Event | None = None, provider: Provider | None = None,
+                lock_timeout: float = 0.0) -> ApplyResult:
     """Generate what `plan` says, write a new version and the lockfile; safe to interrupt.
 
-    The budget is the plan's (budget.max_cost, or the max_cost it was planned with).
+    The budget is the plan's (budget.max_cost, or the max_cost it was planned with). With a
+    backend, the backend's run lock is held (waiting up to `lock_timeout` seconds for it),
+    restores come from its store, and the version is published there before the lockfile
+    is written.
     """
     project = plan.project
-    _preflight(plan)
-    with RunLock(project.state_path):
-        journal = Journal(project.state_path)
-        number = next_version(project.output_path)
+    backend = open_backend(project.backend) if project.backend else None
+    _preflight(plan, backend)
+    with locked(project.state_path, backend, "apply", lock_timeout):
+        journal = Journal(project.state_path, backend)
+        number = next_version(project.output_path, backend.version_numbers() if backend else ())
         execution = await execute(plan, journal, journal.read(), version=number, emit=on_event,
                                   stop=stop or threading.Event(),
                                   parallelism=parallelism or project.provider.parallelism, provider=provider)
+        store = ImageStore(project.state_path)
+        if backend is not None:
+            await _fetch_restores(plan, backend, store, execution)
         result = ApplyResult(generated=execution.generated, failed=execution.failed,
                              not_done=execution.not_done, interrupted=execution.interrupted,
                              cost=execution.cost)
@@ -76,9 +89,10 @@ async def apply(plan: Plan, *, on_event: EventSink = ignore, parallelism: int | 
                                  "cause and run `storyboard apply` again; nothing is paid twice") from None
         if assembled is not None:
             on_event(VersionWritten(assembled.number, str(assembled.folder), assembled.counts))
-            store = ImageStore(project.state_path)
             for made in assembled.made:  # found again for any frame whose fingerprint asks for it
                 store.record(made)
+            if backend is not None:
+                await _publish(backend, store, assembled, journal, execution)
             result.version = assembled.number
             result.lock_written = write_lock(project.lockfile_path, assembled.lock)
             cache = StatCache(project.root)
@@ -92,10 +106,41 @@ async def apply(plan: Plan, *, on_event: EventSink = ignore, parallelism: int | 
     return result
 
 
-def _preflight(plan: Plan) -> None:
+def _preflight(plan: Plan, backend: Backend | None) -> None:
     """Everything that would make this apply fail after paying, checked before it pays."""
     project = plan.project
     check_budget(plan.cost, plan.max_cost)
     images = sum(len(batch.specs) for batch in plan.batches)
     per_image = max((plan.capabilities.image_bytes(batch.size) for batch in plan.batches), default=0)
     check_folders(project.root, project.output_path, project.state_path, images, per_image)
+    if backend is not None and plan.has_changes:
+        backend.check_writable(f"apply-{os.getpid()}")
+
+
+async def _fetch_restores(plan: Plan, backend: Backend, store: ImageStore, execution: Execution) -> None:
+    """Bring what the plan restores from the backend's store; a frame whose image cannot come fails."""
+    wanted = {change.stored.sha256: change.address for change in plan.changes
+              if change.action is Action.RESTORE and change.stored is not None}
+    fetched = await fetch(backend, store, wanted)
+    for sha256, why in fetched.failed.items():
+        execution.failed[wanted[sha256]] = f"its stored image could not be fetched: {why}"
+
+
+async def _publish(backend: Backend, store: ImageStore, assembled: Assembled, journal: Journal,
+                   execution: Execution) -> None:
+    """Put the version on the backend; on failure nothing is lost: the images stay in the local
+    store, the journal keeps what was paid for, `storyboard push` (or the next apply) sends them."""
+    still_held(backend)
+    sent = await publish(backend, store, assembled.number, assembled.folder, assembled.made)
+    if sent.failed:
+        name, why = next(iter(sent.failed.items()))
+        raise NotPublished(
+            f"{plural(len(sent.failed), 'image')} of {version_name(assembled.number)} could not be sent to "
+            f"the backend {backend.url} ({name[:12]}…: {why}); they are only in the local store",
+            hint="`storyboard push` sends them when the backend is back (the next apply does too); "
+                 "nothing was lost and nothing will be paid again")
+    journal.forget_remote(execution.collected)
+
+
+class NotPublished(UserError):
+    """A version was written here but not (all) sent to the backend."""

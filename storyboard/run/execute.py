@@ -55,6 +55,7 @@ class Execution:
     not_done: set[str] = field(default_factory=set)  # of those, never got to (interrupted, stopped, pending)
     interrupted: bool = False
     cost: float = 0.0
+    collected: set[str] = field(default_factory=set)  # jobs finished with in this run
     later_jobs: list[dict[str, Any]] = field(default_factory=list)  # paid for, for a later apply
     later_images: list[StagedImage] = field(default_factory=list)
 
@@ -195,7 +196,7 @@ class _Runner:
             return
         record = {"event": "submitted", "job": job_id, "frames": list(request.frames), "at": time.time(),
                   "fingerprints": list(request.fingerprints), "request": _request_json(request)}
-        await anyio.to_thread.run_sync(self.journal.append, record, limiter=self.disk)
+        await anyio.to_thread.run_sync(self.journal.append, record)  # before anything else: it is paid for
         self.unfinished[job_id] = record
         self.emit(JobSubmitted(job_id, request.frames))
         try:
@@ -254,6 +255,7 @@ class _Runner:
         await anyio.to_thread.run_sync(self.journal.append, {"event": "job_done", "job": job_id},
                                        limiter=self.disk)
         self.unfinished.pop(job_id, None)
+        self.result.collected.add(job_id)
 
     def _kept_images(self, request: ImageRequest, outcome: JobResult) -> list[Path]:
         """Files of the images a short set did return, to send along when asking for the rest."""

@@ -13,6 +13,7 @@ a conditional write, so only one does). `storyboard force-unlock ID` removes one
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import getpass
 import logging
@@ -22,16 +23,19 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from storyboard.errors import RunLockedError, UserError
+from storyboard.errors import RunLockedError, UserError, display_path
 from storyboard.state.backend import Backend, LockTaken
 from storyboard.state.versions import now_iso
 
 log = logging.getLogger("storyboard.lock")
+
+
+_HELD: dict[Path, int] = {}  # run locks this process holds, and how deeply
 
 
 class RunLock:
@@ -44,10 +48,20 @@ class RunLock:
     def __init__(self, state: Path) -> None:
         self.path = state / "run.lock"
         self._file: Any = None
+        self._nested = False
 
     def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        file = self.path.open("a+", encoding="utf-8")
+        if self.path in _HELD:  # this process holds it already (plan and apply under one lock)
+            _HELD[self.path] += 1
+            self._nested = True
+            return self
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            file = self.path.open("a+", encoding="utf-8")
+        except OSError as error:
+            raise UserError(f"cannot write to the run state folder {display_path(self.path.parent)}: "
+                            f"{error.strerror}", hint="make it writable: apply keeps its journal, its "
+                            "lock and the images it paid for there") from None
         try:
             fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -63,10 +77,15 @@ class RunLock:
         file.write(str(os.getpid()))
         file.flush()
         self._file = file
+        _HELD[self.path] = 1
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  tb: TracebackType | None) -> None:
+        if self._nested:
+            _HELD[self.path] -= 1
+            return
+        _HELD.pop(self.path, None)
         if self._file is not None:
             self._file.seek(0)
             self._file.truncate()
@@ -168,6 +187,38 @@ class RemoteLock:
                 return
             except UserError as error:  # the backend is unreachable: try again at the next tick
                 log.warning("could not renew the run lock: %s", error.message)
+
+
+_HELD_REMOTE: dict[str, RemoteLock] = {}
+
+
+@contextlib.contextmanager
+def locked(state: Path, backend: Backend | None, operation: str, timeout: float = 0.0) -> Iterator[None]:
+    """This machine's run lock and, with a backend, the backend's, held while the block runs.
+
+    Re-entrant within a process: `storyboard apply` holds them from its plan to its end,
+    and the apply inside takes them again without waiting on itself.
+    """
+    with RunLock(state):
+        if backend is None or backend.url in _HELD_REMOTE:
+            yield
+            return
+        remote = RemoteLock(backend, operation, timeout=timeout)
+        with remote:
+            _HELD_REMOTE[backend.url] = remote
+            try:
+                yield
+            finally:
+                _HELD_REMOTE.pop(backend.url, None)
+
+
+def still_held(backend: Backend) -> None:
+    """Refuse to publish when the backend's lock was taken away while this run worked."""
+    remote = _HELD_REMOTE.get(backend.url)
+    if remote is not None and remote.lost:
+        raise RunLockedError(f"not published: {remote.lost}",
+                             hint="another apply may be running; what this one paid for is kept in "
+                                  ".storyboard/: run `storyboard apply` again when it is done")
 
 
 def force_unlock(backend: Backend, lock_id: str) -> dict[str, Any]:

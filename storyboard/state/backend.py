@@ -105,6 +105,14 @@ class Backend:
         if self._objects is not None:
             self._objects.add(sha256)
 
+    def object_size(self, sha256: str) -> int:
+        try:
+            return int(obstore.head(self.store, f"{OBJECTS}/{object_key(sha256)}")["size"])
+        except (NotFoundError, FileNotFoundError):
+            return 0
+        except BaseError as error:
+            raise self._failed("read an object's size", error) from None
+
     def delete_object(self, sha256: str) -> None:
         self._delete(f"{OBJECTS}/{object_key(sha256)}")
         if self._objects is not None:

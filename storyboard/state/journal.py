@@ -15,10 +15,13 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from storyboard.fsutil import atomic_write
 from storyboard.state.store import ImageStore, IndexEntry
+
+if TYPE_CHECKING:
+    from storyboard.state.backend import Backend
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,15 +87,17 @@ def claim(recovered: Recovered, wanted: Iterable[str]) -> Claim:
 class Journal:
     """Appends are thread-safe: images are staged in worker threads while the loop polls."""
 
-    def __init__(self, state: Path) -> None:
+    def __init__(self, state: Path, remote: Backend | None = None) -> None:
         self.path = state / "journal.jsonl"
+        self.remote = remote  # submits are recorded there too: any machine can collect them
         self.store = ImageStore(state)
         self.legacy_images = state / "images"  # where staged images were kept before the store
         self._file: TextIO | None = None
         self._lock = threading.Lock()
 
     def append(self, *records: dict[str, Any]) -> None:
-        """Write records as lines and fsync once: they are durable when this returns."""
+        """Write records as lines and fsync once: they are durable when this returns (and a
+        submit is on the backend too, when there is one)."""
         text = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records)
         with self._lock:
             if self._file is None:
@@ -100,6 +105,16 @@ class Journal:
             self._file.write(text)
             self._file.flush()
             os.fsync(self._file.fileno())
+        if self.remote is not None:
+            for record in records:
+                if record.get("event") == "submitted":
+                    self.remote.journal_submitted(record)
+
+    def forget_remote(self, jobs: Iterable[str]) -> None:
+        """Remove jobs from the backend's journal: what they made is published."""
+        if self.remote is not None:
+            for job in jobs:
+                self.remote.journal_done(job)
 
     def keep_images(self, images: list[tuple[IndexEntry, bytes, bytes | None]],
                     stamped: int | None = None) -> list[StagedImage]:
@@ -134,7 +149,7 @@ class Journal:
         try:
             lines = self.path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
-            return recovered
+            lines = []
         for line in lines:
             try:
                 record = json.loads(line)
@@ -149,6 +164,9 @@ class Journal:
                     recovered.images[image.fingerprint] = image
             elif kind == "job_done":
                 finished_jobs.add(record["job"])
+        known = {job["job"] for job in submitted}
+        if self.remote is not None:  # what runs on other machines (or killed ones) paid for
+            submitted += [record for record in self.remote.journal_records() if record["job"] not in known]
         for job in submitted:
             missing = [fp for fp in job["fingerprints"] if fp not in recovered.images]
             if missing and job["job"] not in finished_jobs:

@@ -44,9 +44,9 @@ def versions(output: Path) -> list[int]:
     return sorted(int(match.group(1)) for match in found if match)
 
 
-def next_version(output: Path) -> int:
-    """The number the next version written to `output` gets."""
-    return max(versions(output), default=0) + 1
+def next_version(output: Path, published: Iterable[int] = ()) -> int:
+    """The number the next version written to `output` gets (after any a backend has published)."""
+    return max([*versions(output), *published], default=0) + 1
 
 
 def latest_version(output: Path) -> int | None:
@@ -83,7 +83,8 @@ class Placement:
     durable: bool = True  # fsync written bytes (thumbnails can be made again)
 
 
-def build_version(output: Path, number: int, placements: Iterable[Placement]) -> Path:
+def build_version(output: Path, number: int, placements: Iterable[Placement], *,
+                  move_latest: bool = True) -> Path:
     """Write version `number` under a temporary name, rename it into place, move `latest`."""
     output.mkdir(parents=True, exist_ok=True)
     final = output / version_name(number)
@@ -118,7 +119,8 @@ def build_version(output: Path, number: int, placements: Iterable[Placement]) ->
         shutil.rmtree(temp, ignore_errors=True)
         raise
     fsync_dir(output)
-    point_latest(output, number)
+    if move_latest:
+        point_latest(output, number)
     return final
 
 

@@ -1,0 +1,297 @@
+"""Moving images and versions between this machine and the backend: fetch, publish, push, pull.
+
+Transfers run concurrently, at most `backend.concurrency` at once. An object fetched is
+checked against its sha256 before it is kept; one whose bytes do not match is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from storyboard.deliver.pages import render_pages
+from storyboard.errors import UserError
+from storyboard.images import thumbnail
+from storyboard.project.model import Project
+from storyboard.state.backend import Backend, BackendError
+from storyboard.state.manifest import MANIFEST, merged_manifest
+from storyboard.state.store import ImageStore, IndexEntry
+from storyboard.state.versions import Placement, build_version, latest_version, version_name, versions
+
+
+@dataclass
+class Transfer:
+    """What a transfer moved, and what it could not (sha256 or name -> why)."""
+
+    moved: int = 0
+    bytes: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+async def _each(items: Iterable[str], work: Callable[[str], Awaitable[int]], concurrency: int) -> Transfer:
+    transfer = Transfer()
+    limiter = anyio.CapacityLimiter(concurrency)
+
+    async def one(item: str) -> None:
+        async with limiter:
+            try:
+                size = await work(item)
+            except UserError as error:
+                transfer.failed[item] = error.message
+                return
+            transfer.moved += 1
+            transfer.bytes += size
+
+    async with anyio.create_task_group() as group:
+        for item in items:
+            group.start_soon(one, item)
+    return transfer
+
+
+async def fetch(backend: Backend, store: ImageStore, sha256s: Iterable[str]) -> Transfer:
+    """Bring the objects this machine lacks from the backend into the local store."""
+
+    async def get(sha256: str) -> int:
+        data = await backend.fetch_object(sha256)
+        await anyio.to_thread.run_sync(store.add, data)
+        return len(data)
+
+    wanted = sorted({sha for sha in sha256s if not store.has(sha)})
+    return await _each(wanted, get, backend.config.concurrency)
+
+
+async def send(backend: Backend, store: ImageStore, sha256s: Iterable[str]) -> Transfer:
+    """Send the objects the backend lacks (one listing decides which)."""
+    held = backend.object_names()
+
+    async def put(sha256: str) -> int:
+        path = store.object_path(sha256)
+        try:
+            data = await anyio.Path(path).read_bytes()
+        except OSError as error:
+            raise UserError(f"{path} cannot be read: {error.strerror}") from None
+        await backend.send_object(sha256, data)
+        return len(data)
+
+    wanted = sorted({sha for sha in sha256s if sha not in held})
+    return await _each(wanted, put, backend.config.concurrency)
+
+
+def version_files(folder: Path) -> dict[str, bytes]:
+    """The manifests of a version on disk: manifest.json and the scene.json files it names."""
+    root = json.loads((folder / MANIFEST).read_bytes())
+    files = {MANIFEST: (folder / MANIFEST).read_bytes()}
+    for scene in root.get("scenes", []):
+        files[scene["manifest"]] = (folder / scene["manifest"]).read_bytes()
+    return files
+
+
+def referenced(folder: Path) -> set[str]:
+    """The sha256 of every image a version on disk holds."""
+    manifest = merged_manifest(lambda relative: json.loads((folder / relative).read_bytes()))
+    return {str(frame["sha256"]) for frame in manifest.get("frames", [])}
+
+
+async def publish(backend: Backend, store: ImageStore, number: int, folder: Path,
+                  made: Iterable[IndexEntry]) -> Transfer:
+    """Put a version on the backend: every image it holds that the backend lacks, the index
+    entries of the images it made, then its manifests (manifest.json last: a version the
+    backend lists is complete). A version whose images did not all arrive is not published."""
+    sent = await send(backend, store, referenced(folder))
+    if sent.failed:
+        return sent
+    made = list(made)
+    recorded = await _each([entry.fingerprint for entry in made], _recorder(backend, made),
+                           backend.config.concurrency)
+    sent.failed.update(recorded.failed)
+    if not sent.failed:
+        await backend.publish_version(number, version_files(folder))
+    return sent
+
+
+def _recorder(backend: Backend, entries: list[IndexEntry]) -> Callable[[str], Awaitable[int]]:
+    by_fingerprint = {entry.fingerprint: entry for entry in entries}
+
+    async def record(fingerprint: str) -> int:
+        await backend.record(by_fingerprint[fingerprint])
+        return 0
+
+    return record
+
+
+@dataclass
+class Pushed:
+    objects: Transfer
+    index: Transfer
+    versions: list[int]
+
+
+async def push(project: Project, backend: Backend) -> Pushed:
+    """Send what only this machine holds: every local version's images and manifests the backend
+    lacks, and the index entries it does not have."""
+    store = ImageStore(project.state_path)
+    output = project.output_path
+    local_versions = versions(output)
+    wanted: set[str] = set()
+    for number in local_versions:
+        wanted |= referenced(output / version_name(number))
+    objects = await send(backend, store, wanted)
+    remote_index = {fingerprint for fingerprint, entry in backend.index_entries() if entry is not None}
+    entries = [entry for entry in store.entries() if entry.fingerprint not in remote_index
+               and (store.has(entry.sha256) and entry.sha256 in backend.object_names())]
+    index = await _each([entry.fingerprint for entry in entries], _recorder(backend, entries),
+                        backend.config.concurrency)
+    published = []
+    if not objects.failed:
+        remote_versions = set(backend.version_numbers())
+        for number in local_versions:
+            if number not in remote_versions:
+                await backend.publish_version(number, version_files(output / version_name(number)))
+                published.append(number)
+    return Pushed(objects, index, published)
+
+
+@dataclass
+class Pulled:
+    number: int
+    folder: Path
+    fetched: Transfer
+    already_here: bool
+
+
+async def pull(project: Project, backend: Backend, version: str | None = None) -> Pulled:
+    """Materialise a published version (default: the newest) in out/, from the backend's store."""
+    numbers = backend.version_numbers()
+    if not numbers:
+        raise UserError(f"the backend {backend.url} has no published versions",
+                        hint="`storyboard apply` publishes one; `storyboard push` sends local ones")
+    number = numbers[-1] if version is None else _named(version, numbers, backend)
+    output = project.output_path
+    folder = output / version_name(number)
+    if number in versions(output):
+        return Pulled(number, folder, Transfer(), True)
+
+    files: dict[str, bytes] = {}
+
+    def load(relative: str) -> Any:
+        files[relative] = backend.version_file(number, relative)
+        try:
+            return json.loads(files[relative])
+        except ValueError:
+            raise BackendError(f"{version_name(number)}/{relative} in the backend is not JSON") from None
+
+    manifest = merged_manifest(load)
+    store = ImageStore(project.state_path)
+    fetched = await fetch(backend, store, (str(frame["sha256"]) for frame in manifest["frames"]))
+    if fetched.failed:
+        sha, why = next(iter(fetched.failed.items()))
+        raise BackendError(f"{len(fetched.failed)} images of {version_name(number)} could not be fetched "
+                           f"({sha[:12]}…: {why})")
+    await anyio.to_thread.run_sync(_materialise, project, store, number, manifest, files)
+    return Pulled(number, folder, fetched, False)
+
+
+def _named(version: str, numbers: list[int], backend: Backend) -> int:
+    digits = version.lower().removeprefix("v")
+    if digits.isdigit() and int(digits) in numbers:
+        return int(digits)
+    listed = ", ".join(version_name(n) for n in numbers[-10:])
+    raise UserError(f"the backend {backend.url} has no version `{version}`", hint=f"it has: {listed}")
+
+
+def _materialise(project: Project, store: ImageStore, number: int, manifest: dict[str, Any],
+                 files: dict[str, bytes]) -> None:
+    """The version folder, its images linked from the store, its manifests as published, its
+    pages and thumbnails made again."""
+    placements = [Placement(relative, data=data) for relative, data in files.items()]
+    for frame in manifest["frames"]:
+        source = store.object_path(str(frame["sha256"]))
+        placements.append(Placement(str(frame["path"]), source))
+        thumb = store.thumbnail_path(str(frame["sha256"]))
+        data = thumb.read_bytes() if thumb.is_file() else thumbnail(source)
+        placements.append(Placement(str(frame["thumbnail"]), data=data, durable=False))
+    for path, page in render_pages(manifest, manifest.get("scenes", []), {}).items():
+        placements.append(Placement(path, data=page.encode(), durable=False))
+    output = project.output_path
+    newest = latest_version(output)
+    build_version(output, number, placements, move_latest=newest is None or number > newest)
+
+
+@dataclass
+class RemoteGc:
+    """What `gc --remote` removed (or, in a dry run, would remove)."""
+
+    versions: list[int]
+    objects: list[str]
+    bytes: int
+    index_entries: int
+    kept_objects: int
+    dry_run: bool
+
+
+def gc_remote(project: Project, backend: Backend, *, keep: int | None, keep_days: float,
+              force: bool, now: float) -> RemoteGc:
+    """Remove from the backend what nothing needs: versions past the `keep` newest (if given),
+    then every object no kept version, no index entry younger than `keep_days` and not the
+    current lockfile references. A dry run unless `force`."""
+    from storyboard.state.lockfile import read_lock
+
+    numbers = backend.version_numbers()
+    doomed_versions = numbers[:max(0, len(numbers) - keep)] if keep else []
+    needed = {entry.image_sha256 for entry in read_lock(project.lockfile_path).frames.values()}
+    for number in numbers:
+        if number not in doomed_versions:
+            needed |= published_images(backend, number)
+    young, old_entries = set(), []
+    for fingerprint, entry in backend.index_entries():
+        if entry is not None and _age_days(entry.created, now) < keep_days:
+            young.add(entry.sha256)
+        else:
+            old_entries.append((fingerprint, entry))
+    held = backend.object_names(refresh=True)
+    doomed = sorted(held - needed - young)
+    sizes = _sizes(backend, doomed)
+    forgotten = [fp for fp, entry in old_entries if entry is None or entry.sha256 in doomed]
+    if force:
+        for number in doomed_versions:
+            backend.remove_version(number)
+        for sha in doomed:
+            backend.delete_object(sha)
+        for fingerprint in forgotten:
+            backend.forget(fingerprint)
+    return RemoteGc(doomed_versions, doomed, sizes, len(forgotten), len(held) - len(doomed), not force)
+
+
+def published_manifest(backend: Backend, number: int, *, frames: bool = True) -> dict[str, Any]:
+    """A version's manifest as the backend holds it, checked like one on disk."""
+
+    def load(relative: str) -> Any:
+        try:
+            return json.loads(backend.version_file(number, relative))
+        except ValueError:
+            raise BackendError(f"{version_name(number)}/{relative} in the backend is not JSON") from None
+
+    return merged_manifest(load, frames=frames)
+
+
+def published_images(backend: Backend, number: int) -> set[str]:
+    """The sha256 of every image a published version holds."""
+    return {str(frame["sha256"]) for frame in published_manifest(backend, number).get("frames", [])}
+
+
+def _sizes(backend: Backend, sha256s: list[str]) -> int:
+    return sum(backend.object_size(sha) for sha in sha256s)
+
+
+def _age_days(created: str, now: float) -> float:
+    from datetime import datetime
+
+    try:
+        return (now - datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()) / 86400
+    except ValueError:
+        return float("inf")  # no date to trust: old
