@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,6 +139,80 @@ def version_frames(version: Path) -> list[dict[str, Any]]:
 
     frames: list[dict[str, Any]] = read_manifest(version.parent, int(version.name[1:]))["frames"]
     return frames
+
+
+@dataclass
+class S3:
+    """A bucket on the loopback S3 server, and the backend settings that point at it."""
+
+    endpoint: str
+    bucket: str
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/campaign"
+
+    def settings(self, **extra: object) -> str:
+        fields = {"url": self.url, "endpoint": self.endpoint, "region": "us-east-1", **extra}
+        return "backend: {" + ", ".join(f"{key}: {value}" for key, value in fields.items()) + "}\n"
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")
+
+    def object_keys(self, prefix: str = "") -> list[str]:
+        """Every key under the project's prefix, as the bucket lists them (prefix removed)."""
+        paginator = self.client().get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=f"campaign/{prefix}")
+        contents = (item for page in pages for item in page.get("Contents", []))
+        return sorted(item["Key"].removeprefix("campaign/") for item in contents)
+
+    def read(self, key: str) -> bytes:
+        body = self.client().get_object(Bucket=self.bucket, Key=f"campaign/{key}")["Body"]
+        return bytes(body.read())
+
+    def write(self, key: str, body: bytes) -> None:
+        self.client().put_object(Bucket=self.bucket, Key=f"campaign/{key}", Body=body)
+
+
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "storyboard-test", "AWS_SECRET_ACCESS_KEY": "not-a-real-secret-0123",
+               "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """moto's S3 server on a free loopback port, for the whole session."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(s3_server: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> S3:
+    """A fresh bucket, with the credentials in the environment (as a CI runner has them)."""
+    import hashlib
+
+    for key, value in CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    bucket = "t-" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:20]
+    found = S3(s3_server, bucket)
+    found.client().create_bucket(Bucket=bucket)
+    return found
+
+
+def add_backend(project: Path, settings: str) -> None:
+    root = project / "storyboard.yaml"
+    root.write_text(root.read_text() + settings)
 
 
 def provider_options(project: Path, *lines: str) -> None:

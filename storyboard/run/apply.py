@@ -17,6 +17,7 @@ everything paid for, so an interrupted apply loses nothing and pays nothing twic
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import dataclass, field
@@ -69,8 +70,8 @@ async def apply(plan: Plan, *, on_event: EventSink = ignore, parallelism: int | 
     project = plan.project
     backend = open_backend(project.backend) if project.backend else None
     _preflight(plan, backend)
-    with locked(project.state_path, backend, "apply", lock_timeout):
-        journal = Journal(project.state_path, backend)
+    with locked(project.state_path, backend, "apply", lock_timeout), \
+            contextlib.closing(Journal(project.state_path, backend)) as journal:
         number = next_version(project.output_path, backend.version_numbers() if backend else ())
         execution = await execute(plan, journal, journal.read(), version=number, emit=on_event,
                                   stop=stop or threading.Event(),
