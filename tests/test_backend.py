@@ -7,6 +7,7 @@ local provider's job files: nothing may be paid for twice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import signal
@@ -138,6 +139,27 @@ def test_a_stale_lock_is_taken_over_and_a_damaged_one_is_refused(run, clone_a: P
     assert "Traceback" not in damaged.err
 
 
+def test_the_lock_holds_through_lost_answers_server_errors_and_slow_answers(run, example: Path, s3: S3,
+                                                                           s3_server: str) -> None:
+    host, port = s3_server.removeprefix("http://").split(":")
+    with FaultProxy(host, int(port)) as proxy:
+        add_backend(example, S3(proxy.url, s3.bucket).settings(lock_expiry=5, retry_timeout=5))
+        root = example / "storyboard.yaml"  # long enough for several renewals (every 0.5 s)
+        root.write_text(root.read_text().replace("  parallelism: 4\n", "  parallelism: 4\n"
+                                                 "  options: {latency: 1}\n"))
+        lock_put = lambda request: request.method == "PUT" and "/campaign/lock.json" in request.path  # noqa: E731
+        proxy.fail(lock_put, lose_answer=True, times=1)  # the lock is created; its answer never arrives
+        proxy.fail(lock_put, status=503, times=2)  # its retries fail for a passing reason, twice
+        proxy.fail(lambda request: request.method == "GET" and "lock.json" in request.path, delay=1, times=1)
+        applied = run("-v", "-C", example, "apply", "--auto-approve")
+        assert applied.code == 0, applied.err
+        assert "took over" not in applied.err and "no longer holds" not in applied.err
+        lock_puts = [r for r in proxy.requests if lock_put(r)]
+        assert [r.status for r in lock_puts[:4]] == [200, 503, 503, 412]  # created, then "already there"
+        assert len(lock_puts) >= 7  # then renewed while the frames were made
+        assert len(s3.object_keys("objects/")) == FRAMES and s3.object_keys("lock.json") == []
+
+
 def test_two_concurrent_applies_one_generates_the_other_waits_and_restores(s3: S3, clone_a: Path,
                                                                           tmp_path: Path) -> None:
     clone_b = clone(clone_a, tmp_path / "runner-b")
@@ -234,6 +256,25 @@ def test_an_upload_that_fails_loses_nothing_and_push_finishes_it(run, example: P
         assert again.code == 0, again.err
         assert local_jobs(example) == jobs  # nothing paid twice
         assert (example / "storyboard.lock").exists()
+
+
+def test_uploads_survive_resets_and_slow_answers_and_each_object_is_whole(run, example: Path, s3: S3,
+                                                                         s3_server: str) -> None:
+    host, port = s3_server.removeprefix("http://").split(":")
+    with FaultProxy(host, int(port)) as proxy:
+        add_backend(example, S3(proxy.url, s3.bucket).settings(retry_timeout=10))
+        object_put = lambda request: request.method == "PUT" and "/objects/" in request.path  # noqa: E731
+        proxy.fail(object_put, reset=True, times=3)
+        proxy.fail(object_put, lose_answer=True, times=2)
+        proxy.fail(object_put, delay=1, times=4)
+        applied = run("-C", example, "apply", "--auto-approve")
+        assert applied.code == 0, applied.err
+    stored = s3.object_keys("objects/")
+    assert len(stored) == FRAMES
+    for key in stored:
+        assert hashlib.sha256(s3.read(key)).hexdigest() == key.rsplit("/", 1)[1]
+    assert {f["sha256"] for f in version_frames(example / "out/v0001")} == \
+        {key.rsplit("/", 1)[1] for key in stored}
 
 
 def test_a_no_op_plan_makes_a_few_backend_requests_not_one_per_frame(run, example: Path, s3: S3,

@@ -141,6 +141,9 @@ class RemoteLock:
                 if holder is None:
                     continue  # released meanwhile: try again at once
                 data, etag = holder
+                if data.get("id") == self.id:  # ours: the answer to our write was lost, its retry refused
+                    self.etag = etag
+                    break
                 if self._stale(data) and self._take_over(etag):
                     log.warning("took over a stale run lock %s of %s", data.get("id"), _describe(data))
                     break
@@ -159,9 +162,14 @@ class RemoteLock:
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join(timeout=30)
-        current = self.backend.read_lock()
-        if current is not None and current[0].get("id") == self.id:
-            self.backend.delete_lock()
+        try:
+            current = self.backend.read_lock()
+            if current is not None and current[0].get("id") == self.id:
+                self.backend.delete_lock()
+        except UserError as error:  # unreachable now: the lock goes stale by itself
+            log.warning("could not release the run lock %s (%s); it goes stale %g s after its last "
+                        "renewal, or `storyboard force-unlock %s` frees it", self.id, error.message,
+                        self.expiry, self.id)
 
     def _stale(self, data: dict[str, Any]) -> bool:
         renewed = data.get("renewed_at")

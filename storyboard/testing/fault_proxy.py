@@ -6,6 +6,7 @@ against a real server (here: an S3 server) when the network misbehaves.
         proxy.fail(lambda request: request.method == "PUT", status=500)   # answer 500 to PUTs
         proxy.fail(matches, reset=True)               # close the connection instead of answering
         proxy.fail(matches, delay=2.0)                # answer, 2 s late
+        proxy.fail(matches, lose_answer=True)         # forward it, then reset before the answer
         proxy.requests                                # every request: method, path, bytes in and out
 
 Each request is forwarded on its own upstream connection and answered with
@@ -39,6 +40,7 @@ class _Rule:
     status: int | None = None
     reset: bool = False
     delay: float = 0.0
+    lose_answer: bool = False  # the server does the work; the client never hears of it
     times: int | None = None  # None: every match
 
 
@@ -59,10 +61,10 @@ class FaultProxy:
         return f"http://{HOST}:{self.port}"
 
     def fail(self, matches: Callable[[Request], bool], *, status: int | None = None, reset: bool = False,
-             delay: float = 0.0, times: int | None = None) -> None:
+             delay: float = 0.0, lose_answer: bool = False, times: int | None = None) -> None:
         """Requests that `matches` get this fault (the `times` first ones, or every one)."""
         with self._lock:
-            self._rules.append(_Rule(matches, status, reset, delay, times))
+            self._rules.append(_Rule(matches, status, reset, delay, lose_answer, times))
 
     def heal(self) -> None:
         with self._lock:
@@ -134,13 +136,17 @@ class FaultProxy:
                 writer.write(f"HTTP/1.1 {rule.status} Injected\r\nContent-Length: 0\r\n"
                              "Connection: close\r\n\r\n".encode())
             else:
-                await self._forward(head, body, request, writer)
+                answer = await self._forward(head, body, request)
+                if rule is not None and rule.lose_answer:
+                    writer.transport.abort()
+                    return
+                writer.write(answer)
             await writer.drain()
         with contextlib.suppress(OSError):
             writer.close()
 
-    async def _forward(self, head: bytes, body: bytes, request: Request,
-                       writer: asyncio.StreamWriter) -> None:
+    async def _forward(self, head: bytes, body: bytes, request: Request) -> bytes:
+        """The upstream server's answer to the request, counted."""
         upstream = await asyncio.open_connection(self.upstream_host, self.upstream_port)
         upstream_reader, upstream_writer = upstream
         upstream_writer.write(_with_close(head) + body)
@@ -153,7 +159,7 @@ class FaultProxy:
                                              else await upstream_reader.read())
         request.received = len(response_body)
         upstream_writer.close()
-        writer.write(_with_close(response_head) + response_body)
+        return _with_close(response_head) + response_body
 
 
 def _content_length(head: bytes) -> int | None:
