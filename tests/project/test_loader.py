@@ -92,6 +92,17 @@ def test_api_key_in_yaml_is_refused(run, minimal: Path) -> None:
     assert "sk-live-123" not in result.err
 
 
+def test_a_credential_in_the_backend_settings_is_refused(run, minimal: Path) -> None:
+    (minimal / "storyboard.yaml").write_text(
+        "version: 1\nproject: demo\nbackend:\n  url: s3://bucket/demo\n"
+        "  secret_access_key: wJalrXUtnFEMI-K7MDENG\n")
+    result = validate(run, minimal)
+    assert result.code == 1
+    assert "storyboard.yaml:5:3: backend.secret_access_key: `secret_access_key` is not allowed here" \
+        in result.err
+    assert "AWS_SECRET_ACCESS_KEY" in result.err and "wJalrXUtnFEMI" not in result.err
+
+
 def test_duplicate_scene_across_two_files_names_both(run, minimal: Path) -> None:
     build_tree(minimal, {"scenes/b.yaml": scene_file("      - id: one\n")})
     result = validate(run, minimal)
