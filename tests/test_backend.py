@@ -33,6 +33,7 @@ from storyboard.testing.fake_atlas import FakeAtlas
 from storyboard.testing.fault_proxy import FaultProxy
 
 FRAMES = 31
+SCENES = 5
 ATLAS_FAST = ("  options:\n    poll_interval: 0.02\n    retry_backoff: 0.01\n    request_timeout: 5\n"
               "    not_found_grace: 1\n")
 
@@ -277,6 +278,19 @@ def test_uploads_survive_resets_and_slow_answers_and_each_object_is_whole(run, e
         {key.rsplit("/", 1)[1] for key in stored}
 
 
+def test_a_journal_the_backend_refuses_does_not_stop_the_apply(run, example: Path, s3: S3,
+                                                               s3_server: str) -> None:
+    host, port = s3_server.removeprefix("http://").split(":")
+    with FaultProxy(host, int(port)) as proxy:
+        add_backend(example, S3(proxy.url, s3.bucket).settings(retry_timeout=0.5))
+        proxy.fail(lambda request: "/journal/" in request.path, status=500)
+        applied = run("-C", example, "apply", "--auto-approve")
+    assert applied.code == 0, applied.err
+    assert "is in the local journal only" in applied.err and "Traceback" not in applied.err
+    assert len(s3.object_keys("objects/")) == FRAMES and (example / "storyboard.lock").exists()
+    assert s3.object_keys("journal/") == []
+
+
 def test_a_no_op_plan_makes_a_few_backend_requests_not_one_per_frame(run, example: Path, s3: S3,
                                                                      s3_server: str, tmp_path: Path) -> None:
     host, port = s3_server.removeprefix("http://").split(":")
@@ -303,11 +317,48 @@ def test_gc_remote_keeps_what_is_referenced_and_is_a_dry_run_by_default(run, clo
     assert len(s3.object_keys("objects/")) == FRAMES + 2
     kept_versions = run("-C", clone_a, "gc", "--remote", "--keep", "1", "--keep-days", "0", "--force")
     assert kept_versions.code == 0 and "removed 2 images" in kept_versions.out
-    assert "1 version" in kept_versions.out
+    assert "1 version" in kept_versions.out and "1 scene manifest" in kept_versions.out
     assert len(s3.object_keys("objects/")) == FRAMES  # the old pour went with v0001; the lockfile's stay
+    assert len(s3.object_keys("manifests/")) == SCENES  # v0001's morning went with it
     lock = json.loads((clone_a / "storyboard.lock").read_text())["frames"]
     held = {key.rsplit("/", 1)[-1] for key in s3.object_keys("objects/")}
     assert {entry["image"]["sha256"] for entry in lock.values()} == held
+
+
+def test_a_version_sends_only_the_scene_manifests_it_changed(run, clone_a: Path, s3: S3,
+                                                              tmp_path: Path) -> None:
+    assert run("-C", clone_a, "apply", "--auto-approve").code == 0
+    assert len(s3.object_keys("manifests/")) == SCENES
+    edit(clone_a / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    assert run("-C", clone_a, "apply", "--auto-approve").code == 0
+    assert len(s3.object_keys("manifests/")) == SCENES + 1  # morning's new scene.json, nothing else
+    listing = json.loads(s3.read("versions/v0002/scenes.json"))["scenes"]
+    assert len(listing) == SCENES
+    for relative, sha in listing.items():  # each as out/v0002 holds it
+        assert hashlib.sha256((clone_a / "out/v0002" / relative).read_bytes()).hexdigest() == sha
+    reviewer = clone(clone_a, tmp_path / "reviewer")
+    for version in ("v0001", "v0002"):
+        assert run("-C", reviewer, "pull", version).code == 0
+        for relative in listing:
+            pulled, original = reviewer / "out" / version / relative, clone_a / "out" / version / relative
+            assert pulled.read_bytes() == original.read_bytes()
+
+
+def test_a_damaged_or_unlisted_scene_manifest_from_the_backend_is_refused(run, clone_a: Path, s3: S3,
+                                                                          tmp_path: Path) -> None:
+    assert run("-C", clone_a, "apply", "--auto-approve").code == 0
+    listing = json.loads(s3.read("versions/v0001/scenes.json"))
+    sha = next(iter(listing["scenes"].values()))
+    key = f"manifests/{sha[:2]}/{sha}.json"
+    reviewer = clone(clone_a, tmp_path / "reviewer")
+    s3.write(key, s3.read(key).replace(b'"prompt": "', b'"prompt": "tampered '))
+    damaged = run("-C", reviewer, "show", "v0001")
+    assert damaged.code == 1 and "scene manifest" in damaged.err and "is damaged" in damaged.err
+    listing["scenes"] = {"../../escape/scene.json": sha}
+    s3.write("versions/v0001/scenes.json", json.dumps(listing).encode())
+    hostile = run("-C", reviewer, "pull", "v0001")
+    assert hostile.code == 1 and "would leave the output folder" in hostile.err
+    assert not (reviewer / "out").exists() and "Traceback" not in hostile.err + damaged.err
 
 
 def test_a_manifest_from_the_backend_that_leaves_its_folder_is_refused(run, clone_a: Path, s3: S3,

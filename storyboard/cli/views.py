@@ -220,13 +220,14 @@ def warning(text: str) -> str:
 def remote_gc_done(report: RemoteGc) -> str:
     verb = "would remove" if report.dry_run else "removed"
     entries = plural(report.index_entries, "index entry", "index entries")
+    manifests = plural(report.manifests, "scene manifest")
     lines = [f"{verb} {plural(len(report.objects), 'image')} ({report.bytes / 1_000_000:,.1f} MB), "
-             f"{plural(len(report.versions), 'version')} and {entries} from the backend; "
+             f"{plural(len(report.versions), 'version')}, {entries} and {manifests} from the backend; "
              f"{plural(report.kept_objects, 'image')} kept"]
     lines += [f"  {sha}" for sha in report.objects[:20]]
     if len(report.objects) > 20:
         lines.append(f"  … and {len(report.objects) - 20} more")
-    if report.dry_run and (report.objects or report.versions):
+    if report.dry_run and (report.objects or report.versions or report.manifests or report.index_entries):
         lines.append("a dry run: `storyboard gc --remote --force` deletes them")
     return "\n".join(lines)
 

@@ -32,7 +32,7 @@ from storyboard.run.execute import Execution, execute
 from storyboard.run.lock import locked, still_held
 from storyboard.run.preflight import check_budget, check_folders
 from storyboard.run.sync import fetch, publish
-from storyboard.state.backend import Backend, open_backend
+from storyboard.state.backend import Backend, BackendError, open_backend
 from storyboard.state.journal import Journal
 from storyboard.state.lockfile import write_lock
 from storyboard.state.store import ImageStore
@@ -132,7 +132,13 @@ async def _publish(backend: Backend, store: ImageStore, assembled: Assembled, jo
     """Put the version on the backend; on failure nothing is lost: the images stay in the local
     store, the journal keeps what was paid for, `storyboard push` (or the next apply) sends them."""
     still_held(backend)
-    sent = await publish(backend, store, assembled.number, assembled.folder, assembled.made)
+    try:
+        sent = await publish(backend, store, assembled.number, assembled.folder, assembled.made)
+    except BackendError as error:
+        raise NotPublished(
+            f"{version_name(assembled.number)} could not be published on the backend: {error.message}",
+            hint="`storyboard push` publishes it when the backend is back (the next apply does too); "
+                 "nothing was lost and nothing will be paid again") from None
     if sent.failed:
         name, why = next(iter(sent.failed.items()))
         raise NotPublished(

@@ -20,8 +20,9 @@ from storyboard.images import thumbnail
 from storyboard.project.model import Project
 from storyboard.state.backend import Backend, BackendError
 from storyboard.state.manifest import MANIFEST, merged_manifest
-from storyboard.state.store import ImageStore, IndexEntry
+from storyboard.state.store import ImageStore, IndexEntry, sha256_of
 from storyboard.state.versions import Placement, build_version, latest_version, version_name, versions
+from storyboard.wording import plural
 
 
 @dataclass
@@ -34,22 +35,23 @@ class Transfer:
 
 
 async def _each(items: Iterable[str], work: Callable[[str], Awaitable[int]], concurrency: int) -> Transfer:
+    """`work` on every item, `concurrency` at a time; what failed (a UserError) is kept with why."""
     transfer = Transfer()
-    limiter = anyio.CapacityLimiter(concurrency)
+    pending = iter(list(items))
 
-    async def one(item: str) -> None:
-        async with limiter:
+    async def worker() -> None:
+        for item in pending:  # one iterator shared by the workers: each item is taken once
             try:
                 size = await work(item)
             except UserError as error:
                 transfer.failed[item] = error.message
-                return
+                continue
             transfer.moved += 1
             transfer.bytes += size
 
     async with anyio.create_task_group() as group:
-        for item in items:
-            group.start_soon(one, item)
+        for _ in range(concurrency):
+            group.start_soon(worker)
     return transfer
 
 
@@ -101,7 +103,8 @@ async def publish(backend: Backend, store: ImageStore, number: int, folder: Path
                   made: Iterable[IndexEntry]) -> Transfer:
     """Put a version on the backend: every image it holds that the backend lacks, the index
     entries of the images it made, then its manifests (manifest.json last: a version the
-    backend lists is complete). A version whose images did not all arrive is not published."""
+    backend lists is complete). A version whose images did not all arrive is not published;
+    one whose manifests could not be written raises BackendError."""
     sent = await send(backend, store, referenced(folder))
     if sent.failed:
         return sent
@@ -110,8 +113,29 @@ async def publish(backend: Backend, store: ImageStore, number: int, folder: Path
                            backend.config.concurrency)
     sent.failed.update(recorded.failed)
     if not sent.failed:
-        await backend.publish_version(number, version_files(folder))
+        await publish_manifests(backend, number, folder)
     return sent
+
+
+async def publish_manifests(backend: Backend, number: int, folder: Path) -> None:
+    """A version's manifests on the backend: the scene manifests it lacks (by sha256, so a scene
+    the version did not change costs nothing), their list, then manifest.json."""
+    files = version_files(folder)
+    top = files.pop(MANIFEST)
+    scenes = {relative: sha256_of(data) for relative, data in files.items()}
+    blobs = {scenes[relative]: data for relative, data in files.items()}
+    held = backend.manifest_names()
+
+    async def put(sha256: str) -> int:
+        await backend.send_manifest(sha256, blobs[sha256])
+        return len(blobs[sha256])
+
+    sent = await _each(sorted(set(blobs) - held), put, backend.config.concurrency)
+    if sent.failed:
+        sha, why = next(iter(sent.failed.items()))
+        raise BackendError(f"{plural(len(sent.failed), 'scene manifest')} of {version_name(number)} could "
+                           f"not be sent ({sha[:12]}…: {why})")
+    await backend.publish_version(number, top, scenes)
 
 
 def _recorder(backend: Backend, entries: list[IndexEntry]) -> Callable[[str], Awaitable[int]]:
@@ -141,7 +165,7 @@ async def push(project: Project, backend: Backend) -> Pushed:
     for number in local_versions:
         wanted |= referenced(output / version_name(number))
     objects = await send(backend, store, wanted)
-    remote_index = {fingerprint for fingerprint, entry in backend.index_entries() if entry is not None}
+    remote_index = backend.index_names()
     entries = [entry for entry in store.entries() if entry.fingerprint not in remote_index
                and (store.has(entry.sha256) and entry.sha256 in backend.object_names())]
     index = await _each([entry.fingerprint for entry in entries], _recorder(backend, entries),
@@ -151,7 +175,7 @@ async def push(project: Project, backend: Backend) -> Pushed:
         remote_versions = set(backend.version_numbers())
         for number in local_versions:
             if number not in remote_versions:
-                await backend.publish_version(number, version_files(output / version_name(number)))
+                await publish_manifests(backend, number, output / version_name(number))
                 published.append(number)
     return Pushed(objects, index, published)
 
@@ -176,23 +200,15 @@ async def pull(project: Project, backend: Backend, version: str | None = None) -
     if number in versions(output):
         return Pulled(number, folder, Transfer(), True)
 
-    files: dict[str, bytes] = {}
-
-    def load(relative: str) -> Any:
-        files[relative] = backend.version_file(number, relative)
-        try:
-            return json.loads(files[relative])
-        except ValueError:
-            raise BackendError(f"{version_name(number)}/{relative} in the backend is not JSON") from None
-
-    manifest = merged_manifest(load)
+    published = (await read_published(backend, [number]))[number]
+    manifest = published.manifest
     store = ImageStore(project.state_path)
     fetched = await fetch(backend, store, (str(frame["sha256"]) for frame in manifest["frames"]))
     if fetched.failed:
         sha, why = next(iter(fetched.failed.items()))
         raise BackendError(f"{len(fetched.failed)} images of {version_name(number)} could not be fetched "
                            f"({sha[:12]}…: {why})")
-    await anyio.to_thread.run_sync(_materialise, project, store, number, manifest, files)
+    await anyio.to_thread.run_sync(_materialise, project, store, number, manifest, published.files)
     return Pulled(number, folder, fetched, False)
 
 
@@ -230,6 +246,7 @@ class RemoteGc:
     objects: list[str]
     bytes: int
     index_entries: int
+    manifests: int
     kept_objects: int
     dry_run: bool
 
@@ -238,25 +255,26 @@ def gc_remote(project: Project, backend: Backend, *, keep: int | None, keep_days
               force: bool, now: float) -> RemoteGc:
     """Remove from the backend what nothing needs: versions past the `keep` newest (if given),
     then every object no kept version, no index entry younger than `keep_days` and not the
-    current lockfile references. A dry run unless `force`."""
+    current lockfile references, and the scene manifests no kept version lists. A dry run
+    unless `force`."""
     from storyboard.state.lockfile import read_lock
 
     numbers = backend.version_numbers()
     doomed_versions = numbers[:max(0, len(numbers) - keep)] if keep else []
+    kept = anyio.run(read_published, backend, [n for n in numbers if n not in doomed_versions])
     needed = {entry.image_sha256 for entry in read_lock(project.lockfile_path).frames.values()}
-    for number in numbers:
-        if number not in doomed_versions:
-            needed |= published_images(backend, number)
-    young, old_entries = set(), []
-    for fingerprint, entry in backend.index_entries():
-        if entry is not None and _age_days(entry.created, now) < keep_days:
-            young.add(entry.sha256)
-        else:
-            old_entries.append((fingerprint, entry))
+    for version in kept.values():
+        needed |= {str(frame["sha256"]) for frame in version.manifest.get("frames", [])}
+    entries = anyio.run(_index_entries, backend)
+    young = {entry.sha256 for entry in entries.values()
+             if entry is not None and _age_days(entry.created, now) < keep_days}
     held = backend.object_names(refresh=True)
     doomed = sorted(held - needed - young)
+    forgotten = [fingerprint for fingerprint, entry in entries.items()
+                 if entry is None or entry.sha256 in doomed]
+    manifests = sorted(backend.manifest_names() - {sha for version in kept.values()
+                                                   for sha in version.scenes.values()})
     sizes = _sizes(backend, doomed)
-    forgotten = [fp for fp, entry in old_entries if entry is None or entry.sha256 in doomed]
     if force:
         for number in doomed_versions:
             backend.remove_version(number)
@@ -264,24 +282,92 @@ def gc_remote(project: Project, backend: Backend, *, keep: int | None, keep_days
             backend.delete_object(sha)
         for fingerprint in forgotten:
             backend.forget(fingerprint)
-    return RemoteGc(doomed_versions, doomed, sizes, len(forgotten), len(held) - len(doomed), not force)
+        for sha in manifests:
+            backend.delete_manifest(sha)
+    return RemoteGc(doomed_versions, doomed, sizes, len(forgotten), len(manifests),
+                    len(held) - len(doomed), not force)
+
+
+async def _index_entries(backend: Backend) -> dict[str, IndexEntry | None]:
+    """Every index entry (None for one that does not read), read concurrently."""
+    entries: dict[str, IndexEntry | None] = {}
+
+    async def read(fingerprint: str) -> int:
+        entries[fingerprint] = await backend.index_entry(fingerprint)
+        return 0
+
+    failed = (await _each(sorted(backend.index_names()), read, backend.config.concurrency)).failed
+    if failed:
+        fingerprint, why = next(iter(failed.items()))
+        raise BackendError(f"the backend's index could not be read ({fingerprint[:12]}…: {why})")
+    return entries
+
+
+@dataclass
+class Published:
+    """A version as the backend holds it."""
+
+    manifest: dict[str, Any]  # merged with its scenes' frames, checked like one on disk
+    files: dict[str, bytes]  # manifest.json and its scene manifests, by path in the version
+    scenes: dict[str, str]  # the scene manifests' sha256, by path in the version
+
+
+async def read_published(backend: Backend, numbers: Iterable[int], *,
+                         frames: bool = True) -> dict[int, Published]:
+    """Published versions, read concurrently; a scene manifest several of them share is read once."""
+    numbers = list(numbers)
+    tops: dict[int, bytes] = {}
+    listings: dict[int, dict[str, str]] = {}
+
+    async def read(name: str) -> int:
+        number = int(name)
+        tops[number] = await backend.version_manifest(number)
+        listings[number] = await backend.version_scenes(number) if frames else {}
+        return len(tops[number])
+
+    failed = (await _each(map(str, numbers), read, backend.config.concurrency)).failed
+    if failed:
+        raise BackendError(next(iter(failed.values())))
+    blobs: dict[str, bytes] = {}
+
+    async def get(sha256: str) -> int:
+        blobs[sha256] = await backend.fetch_manifest(sha256)
+        return len(blobs[sha256])
+
+    wanted = sorted({sha for listing in listings.values() for sha in listing.values()})
+    failed = (await _each(wanted, get, backend.config.concurrency)).failed
+    if failed:
+        sha, why = next(iter(failed.items()))
+        raise BackendError(f"{plural(len(failed), 'scene manifest')} could not be read ({sha[:12]}…: {why})")
+    published = {}
+    for number in numbers:
+        scenes = {relative: blobs[sha] for relative, sha in listings[number].items()}
+        files = {MANIFEST: tops[number], **scenes}
+        manifest = merged_manifest(_loader(number, files), frames=frames)
+        published[number] = Published(manifest, files, listings[number])
+    return published
+
+
+def _loader(number: int, files: dict[str, bytes]) -> Callable[[str], Any]:
+    def load(relative: str) -> Any:
+        if relative not in files:
+            raise BackendError(f"{version_name(number)}/{MANIFEST} in the backend names {relative}, "
+                               "which the version does not list: not used")
+        try:
+            return json.loads(files[relative])
+        except ValueError:
+            raise BackendError(f"{version_name(number)}/{relative} in the backend is not JSON") from None
+
+    return load
 
 
 def published_manifest(backend: Backend, number: int, *, frames: bool = True) -> dict[str, Any]:
     """A version's manifest as the backend holds it, checked like one on disk."""
-
-    def load(relative: str) -> Any:
-        try:
-            return json.loads(backend.version_file(number, relative))
-        except ValueError:
-            raise BackendError(f"{version_name(number)}/{relative} in the backend is not JSON") from None
-
-    return merged_manifest(load, frames=frames)
+    return anyio.run(_read_one, backend, number, frames)
 
 
-def published_images(backend: Backend, number: int) -> set[str]:
-    """The sha256 of every image a published version holds."""
-    return {str(frame["sha256"]) for frame in published_manifest(backend, number).get("frames", [])}
+async def _read_one(backend: Backend, number: int, frames: bool) -> dict[str, Any]:
+    return (await read_published(backend, [number], frames=frames))[number].manifest
 
 
 def _sizes(backend: Backend, sha256s: list[str]) -> int:

@@ -3,8 +3,11 @@ servers, local folders; GCS and Azure untested).
 
     <url>/objects/ab/ab12…             image bytes by sha256 (immutable, verified on read)
     <url>/index/9f/9f3e….json          fingerprint -> image and provenance (store.IndexEntry)
-    <url>/versions/v0003/manifest.json each published version's manifests (scene.json files
-    <url>/versions/v0003/01-morning/scene.json        beside, as in out/)
+    <url>/manifests/3c/3c4d….json      scene manifests (scene.json) by sha256: a scene a version
+                                       did not change is the previous version's, sent once
+    <url>/versions/v0003/scenes.json   {path in the version: sha256} of its scene manifests
+    <url>/versions/v0003/manifest.json the version's manifest.json, as in out/ (written last:
+                                       a version whose manifest.json exists is complete)
     <url>/journal/<job>.json           predictions submitted and not yet collected
     <url>/lock.json                    the run lock (run/lock.py)
 
@@ -32,9 +35,12 @@ from storyboard.project.model import BackendConfig
 from storyboard.state.store import IndexEntry, index_key, object_key, sha256_of
 from storyboard.state.versions import VERSION_PATTERN, version_name
 
-OBJECTS, INDEX, VERSIONS, JOURNAL, LOCK = "objects", "index", "versions", "journal", "lock.json"
-MAX_RECORD_BYTES = 1024 * 1024  # an index entry, a manifest, a journal record, the lock: small files
+OBJECTS, INDEX, MANIFESTS, VERSIONS = "objects", "index", "manifests", "versions"
+JOURNAL, LOCK, TOP, SCENES = "journal", "lock.json", "manifest.json", "scenes.json"
+MAX_RECORD_BYTES = 1024 * 1024  # an index entry, a scene manifest, a journal record, the lock
+MAX_MANIFEST_BYTES = 64 * MAX_RECORD_BYTES  # a version's manifest.json or scenes.json
 MAX_OBJECT_BYTES = 200 * 1024 * 1024
+_SHA256 = re.compile("[0-9a-f]{64}")
 _SAFE_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*")
 _JOB = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
 
@@ -86,19 +92,13 @@ class Backend:
     def object_names(self, *, refresh: bool = False) -> set[str]:
         """The sha256 of every object the backend holds (one listing, kept for this process)."""
         if self._objects is None or refresh:
-            self._objects = {path.rsplit("/", 1)[-1] for path in self._list(f"{OBJECTS}/")
-                             if re.fullmatch("[0-9a-f]{64}", path.rsplit("/", 1)[-1])}
+            self._objects = self._names(OBJECTS)
         return self._objects
 
     async def fetch_object(self, sha256: str) -> bytes:
         """An object's bytes, checked against its name."""
-        data = await self._get_async(f"{OBJECTS}/{object_key(sha256)}", MAX_OBJECT_BYTES)
-        if sha256_of(data) != sha256:
-            raise BackendError(f"object {sha256[:12]}… in the backend {self.url} is damaged: its bytes do "
-                               "not hash to its name, so it is not used",
-                               hint="`storyboard gc --remote --force` removes what no version uses; "
-                                    "`storyboard push` sends a good copy from a machine that has one")
-        return data
+        path = f"{OBJECTS}/{object_key(sha256)}"
+        return await self._fetch_verified("object", path, sha256, MAX_OBJECT_BYTES)
 
     async def send_object(self, sha256: str, data: bytes) -> None:
         await self._put_async(f"{OBJECTS}/{object_key(sha256)}", data)
@@ -131,13 +131,17 @@ class Backend:
         await self._put_async(f"{INDEX}/{index_key(entry.fingerprint)}",
                               json.dumps(entry.to_json(), sort_keys=True).encode())
 
-    def index_entries(self) -> list[tuple[str, IndexEntry | None]]:
-        """(fingerprint, entry or None when it does not read) of every index entry."""
-        entries = []
-        for path in self._list(f"{INDEX}/"):
-            fingerprint = path.rsplit("/", 1)[-1].removesuffix(".json")
-            entries.append((fingerprint, self.lookup(fingerprint)))
-        return entries
+    def index_names(self) -> set[str]:
+        """The fingerprints the index has entries for (one listing)."""
+        return self._names(INDEX)
+
+    async def index_entry(self, fingerprint: str) -> IndexEntry | None:
+        """The entry for `fingerprint`, or None when there is none or it does not read as one."""
+        raw = await self._get_async_or_none(f"{INDEX}/{index_key(fingerprint)}", MAX_RECORD_BYTES)
+        if raw is None:
+            return None
+        entry = IndexEntry.from_json(_json_or_none(raw))
+        return entry if entry is not None and entry.fingerprint == fingerprint else None
 
     def forget(self, fingerprint: str) -> None:
         self._delete(f"{INDEX}/{index_key(fingerprint)}")
@@ -152,24 +156,47 @@ class Backend:
                 numbers.add(int(match.group(1)))
         return sorted(numbers)
 
-    def version_file(self, number: int, relative: str) -> bytes:
-        """A file of a published version (its manifest.json or a scene.json)."""
-        path = f"{VERSIONS}/{version_name(number)}/{safe_relative(relative)}"
-        return self._get(path, MAX_RECORD_BYTES * 64)
+    async def version_manifest(self, number: int) -> bytes:
+        """A published version's manifest.json."""
+        return await self._get_async(f"{VERSIONS}/{version_name(number)}/{TOP}", MAX_MANIFEST_BYTES)
 
-    async def publish_version(self, number: int, files: Mapping[str, bytes]) -> None:
-        """The manifests of a version; manifest.json last, so a version that lists is complete."""
+    async def version_scenes(self, number: int) -> dict[str, str]:
+        """A published version's scene manifests: {path in the version: sha256}, checked."""
+        raw = await self._get_async(f"{VERSIONS}/{version_name(number)}/{SCENES}", MAX_MANIFEST_BYTES)
+        listing = _json_or_none(raw)
+        scenes = listing.get("scenes") if isinstance(listing, dict) else None
+        if not isinstance(scenes, dict) or not all(
+                isinstance(sha, str) and _SHA256.fullmatch(sha) for sha in scenes.values()):
+            raise BackendError(f"{VERSIONS}/{version_name(number)}/{SCENES} in the backend {self.url} "
+                               "does not read as storyboard's list of scene manifests: not used")
+        return {safe_relative(str(relative)): sha for relative, sha in scenes.items()}
+
+    def manifest_names(self) -> set[str]:
+        """The sha256 of every scene manifest the backend holds (one listing)."""
+        return self._names(MANIFESTS)
+
+    async def fetch_manifest(self, sha256: str) -> bytes:
+        """A scene manifest's bytes, checked against its name."""
+        path = f"{MANIFESTS}/{object_key(sha256)}.json"
+        return await self._fetch_verified("scene manifest", path, sha256, MAX_RECORD_BYTES)
+
+    async def send_manifest(self, sha256: str, data: bytes) -> None:
+        await self._put_async(f"{MANIFESTS}/{object_key(sha256)}.json", data)
+
+    def delete_manifest(self, sha256: str) -> None:
+        self._delete(f"{MANIFESTS}/{object_key(sha256)}.json")
+
+    async def publish_version(self, number: int, manifest: bytes, scenes: Mapping[str, str]) -> None:
+        """A version whose scene manifests the backend holds: their list, then manifest.json (last,
+        so a version whose manifest.json exists is complete)."""
         folder = f"{VERSIONS}/{version_name(number)}"
-        for relative, data in sorted(files.items(), key=lambda item: item[0] == "manifest.json"):
-            await self._put_async(f"{folder}/{safe_relative(relative)}", data)
+        listing = {"format": 1, "scenes": dict(sorted(scenes.items()))}
+        await self._put_async(f"{folder}/{SCENES}", json.dumps(listing, indent=1).encode())
+        await self._put_async(f"{folder}/{TOP}", manifest)
 
     def remove_version(self, number: int) -> None:
         for path in self._list(f"{VERSIONS}/{version_name(number)}/"):
             self._delete(path)
-
-    def has_version(self, number: int) -> bool:
-        return self._get_or_none(f"{VERSIONS}/{version_name(number)}/manifest.json", MAX_RECORD_BYTES) \
-            is not None
 
     # --- the journal of submitted predictions ------------------------------------------------
 
@@ -247,6 +274,20 @@ class Backend:
 
     # --- obstore, with errors said plainly --------------------------------------------------------
 
+    def _names(self, prefix: str) -> set[str]:
+        """The sha256 names under `prefix` (content-addressed files: `ab/ab12….json` or `ab/ab12…`)."""
+        names = (path.rsplit("/", 1)[-1].removesuffix(".json") for path in self._list(f"{prefix}/"))
+        return {name for name in names if _SHA256.fullmatch(name)}
+
+    async def _fetch_verified(self, what: str, path: str, sha256: str, limit: int) -> bytes:
+        data = await self._get_async(path, limit)
+        if sha256_of(data) != sha256:
+            raise BackendError(f"{what} {sha256[:12]}… in the backend {self.url} is "
+                               "damaged: its bytes do not hash to its name, so it is not used",
+                               hint="`storyboard gc --remote --force` removes what no version uses; "
+                                    "`storyboard push` sends a good copy from a machine that has one")
+        return data
+
     def _list(self, prefix: str) -> list[str]:
         try:
             return [str(item["path"]) for batch in obstore.list(self.store, prefix) for item in batch]
@@ -271,13 +312,19 @@ class Backend:
             raise self._failed(f"read {path}", error) from None
 
     async def _get_async(self, path: str, limit: int) -> bytes:
+        data = await self._get_async_or_none(path, limit)
+        if data is None:
+            raise BackendError(f"{self.url}/{path} does not exist")
+        return data
+
+    async def _get_async_or_none(self, path: str, limit: int) -> bytes | None:
         try:
             result = await obstore.get_async(self.store, path)
             if int(result.meta.get("size") or 0) > limit:
                 raise BackendError(f"{self.url}/{path} is larger than storyboard ever writes: not read")
             return bytes(await result.bytes_async())
         except (NotFoundError, FileNotFoundError):
-            raise BackendError(f"{self.url}/{path} does not exist") from None
+            return None
         except BaseError as error:
             raise self._failed(f"read {path}", error) from None
 
@@ -327,7 +374,7 @@ def _is_job_record(record: Any) -> bool:
         return False
     frames, fingerprints = record.get("frames"), record.get("fingerprints")
     return (isinstance(frames, list) and isinstance(fingerprints, list) and len(frames) == len(fingerprints)
-            and all(isinstance(fp, str) and re.fullmatch("[0-9a-f]{64}", fp) for fp in fingerprints)
+            and all(isinstance(fp, str) and _SHA256.fullmatch(fp) for fp in fingerprints)
             and all(isinstance(address, str) for address in frames)
             and isinstance(record.get("request"), dict))
 

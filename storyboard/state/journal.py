@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterable
@@ -17,11 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from storyboard.errors import UserError
 from storyboard.fsutil import atomic_write
 from storyboard.state.store import ImageStore, IndexEntry
 
 if TYPE_CHECKING:
     from storyboard.state.backend import Backend
+
+log = logging.getLogger("storyboard.journal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +112,25 @@ class Journal:
         if self.remote is not None:
             for record in records:
                 if record.get("event") == "submitted":
-                    self.remote.journal_submitted(record)
+                    self._mirror(record)
+
+    def _mirror(self, record: dict[str, Any]) -> None:
+        """A submit on the backend's journal too; if the backend cannot take it, this machine's
+        journal still has it (only another machine would not re-attach to it)."""
+        assert self.remote is not None
+        try:
+            self.remote.journal_submitted(record)
+        except UserError as error:
+            log.warning("job %s is in the local journal only: %s", record["job"], error.message)
 
     def forget_remote(self, jobs: Iterable[str]) -> None:
         """Remove jobs from the backend's journal: what they made is published."""
         if self.remote is not None:
             for job in jobs:
-                self.remote.journal_done(job)
+                try:
+                    self.remote.journal_done(job)
+                except UserError as error:  # harmless: a later apply finds the job collected
+                    log.warning("job %s stays on the backend's journal: %s", job, error.message)
 
     def keep_images(self, images: list[tuple[IndexEntry, bytes, bytes | None]],
                     stamped: int | None = None) -> list[StagedImage]:
