@@ -291,6 +291,21 @@ def test_a_journal_the_backend_refuses_does_not_stop_the_apply(run, example: Pat
     assert s3.object_keys("journal/") == []
 
 
+def test_a_project_applied_before_the_store_existed_pushes_its_versions(run, example: Path, s3: S3,
+                                                                         tmp_path: Path) -> None:
+    assert run("-C", example, "apply", "--auto-approve").code == 0
+    shutil.rmtree(example / ".storyboard/store")  # as a project applied by an older storyboard is
+    add_backend(example, s3.settings())
+    pushed = run("-C", example, "push")
+    assert pushed.code == 0, pushed.err
+    assert "pushed 31 images" in pushed.out and len(s3.object_keys("objects/")) == FRAMES
+    edit(example / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    assert run("-C", example, "apply", "--auto-approve").code == 0  # publishes v0002 beside
+    runner = clone(example, tmp_path / "runner")
+    restored = run("-C", runner, "apply", "--auto-approve")
+    assert restored.code == 0 and "31 to restore" in restored.out and local_jobs(runner) == 0
+
+
 def test_a_no_op_plan_makes_a_few_backend_requests_not_one_per_frame(run, example: Path, s3: S3,
                                                                      s3_server: str, tmp_path: Path) -> None:
     host, port = s3_server.removeprefix("http://").split(":")

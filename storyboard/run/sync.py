@@ -7,7 +7,7 @@ checked against its sha256 before it is kept; one whose bytes do not match is re
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,12 +67,15 @@ async def fetch(backend: Backend, store: ImageStore, sha256s: Iterable[str]) -> 
     return await _each(wanted, get, backend.config.concurrency)
 
 
-async def send(backend: Backend, store: ImageStore, sha256s: Iterable[str]) -> Transfer:
-    """Send the objects the backend lacks (one listing decides which)."""
+async def send(backend: Backend, store: ImageStore, images: Mapping[str, Path]) -> Transfer:
+    """Send the images (sha256 -> a file holding it) the backend lacks, one listing deciding which.
+    An image the local store lacks (a version made before the store) is adopted into it first."""
     held = backend.object_names()
 
     async def put(sha256: str) -> int:
         path = store.object_path(sha256)
+        if not path.exists():
+            path = await anyio.to_thread.run_sync(store.adopt, sha256, images[sha256])
         try:
             data = await anyio.Path(path).read_bytes()
         except OSError as error:
@@ -80,7 +83,7 @@ async def send(backend: Backend, store: ImageStore, sha256s: Iterable[str]) -> T
         await backend.send_object(sha256, data)
         return len(data)
 
-    wanted = sorted({sha for sha in sha256s if sha not in held})
+    wanted = sorted(set(images) - held)
     return await _each(wanted, put, backend.config.concurrency)
 
 
@@ -93,10 +96,10 @@ def version_files(folder: Path) -> dict[str, bytes]:
     return files
 
 
-def referenced(folder: Path) -> set[str]:
-    """The sha256 of every image a version on disk holds."""
+def referenced(folder: Path) -> dict[str, Path]:
+    """Every image a version on disk holds: its sha256 -> its file in the version."""
     manifest = merged_manifest(lambda relative: json.loads((folder / relative).read_bytes()))
-    return {str(frame["sha256"]) for frame in manifest.get("frames", [])}
+    return {str(frame["sha256"]): folder / str(frame["path"]) for frame in manifest.get("frames", [])}
 
 
 async def publish(backend: Backend, store: ImageStore, number: int, folder: Path,
@@ -161,7 +164,7 @@ async def push(project: Project, backend: Backend) -> Pushed:
     store = ImageStore(project.state_path)
     output = project.output_path
     local_versions = versions(output)
-    wanted: set[str] = set()
+    wanted: dict[str, Path] = {}
     for number in local_versions:
         wanted |= referenced(output / version_name(number))
     objects = await send(backend, store, wanted)

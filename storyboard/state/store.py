@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storyboard.errors import UserError
-from storyboard.fsutil import atomic_write, fsync_dir
+from storyboard.errors import UserError, display_path
+from storyboard.fsutil import atomic_write, fsync_dir, link_or_copy
 
 if TYPE_CHECKING:
     from storyboard.state.backend import Backend
@@ -110,6 +110,25 @@ class ImageStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(path, data, sync_folder=sync_folder)
         return digest, path
+
+    def adopt(self, sha256: str, image: Path) -> Path:
+        """Keep an image a version holds (one made before the store existed): linked in when its
+        bytes hash to `sha256`; the object's path. UserError when it cannot be read or does not."""
+        path = self.object_path(sha256)
+        if path.exists():
+            return path
+        try:
+            data = image.read_bytes()
+        except OSError as error:
+            raise UserError(f"{display_path(image)} cannot be read: {error.strerror}") from None
+        if sha256_of(data) != sha256:
+            raise UserError(f"{display_path(image)} is not the image its manifest names "
+                            f"({sha256[:12]}…): it was changed after it was written",
+                            hint="`storyboard apply` repairs it")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            link_or_copy(image, path)
+        return path
 
     def add_thumbnail(self, sha256: str, data: bytes) -> Path:
         path = self.thumbnail_path(sha256)
