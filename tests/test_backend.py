@@ -59,6 +59,7 @@ def test_a_fresh_clone_restores_everything_and_pays_nothing(run, clone_a: Path, 
                                                             tmp_path: Path) -> None:
     assert run("-C", clone_a, "apply", "--auto-approve").code == 0
     assert len(s3.object_keys("objects/")) == FRAMES and len(s3.object_keys("index/")) == FRAMES
+    assert len(s3.object_keys("thumbs/")) == FRAMES
     assert "versions/v0001/manifest.json" in s3.object_keys("versions/")
     assert s3.object_keys("journal/") == [] and s3.object_keys("lock.json") == []
     clone_b = clone(clone_a, tmp_path / "runner-b")
@@ -71,9 +72,9 @@ def test_a_fresh_clone_restores_everything_and_pays_nothing(run, clone_a: Path, 
     a = {f["address"]: f["sha256"] for f in version_frames(clone_a / "out/v0001")}
     b_version = sorted((clone_b / "out").glob("v*"))[-1]
     assert {f["address"]: f["sha256"] for f in version_frames(b_version)} == a
-    for frame in version_frames(b_version):
-        original = clone_a / "out/v0001" / frame["path"]
-        assert (b_version / frame["path"]).read_bytes() == original.read_bytes()
+    for frame in version_frames(b_version):  # the images, and the thumbnails the pages show
+        for file in (frame["path"], frame["thumbnail"]):
+            assert (b_version / file).read_bytes() == (clone_a / "out/v0001" / file).read_bytes()
 
 
 def test_a_reverted_edit_costs_nothing_with_a_backend(run, clone_a: Path) -> None:
@@ -396,6 +397,19 @@ def test_a_damaged_object_in_the_backend_is_not_used(run, clone_a: Path, s3: S3,
     reviewer = clone(clone_a, tmp_path / "reviewer")
     result = run("-C", reviewer, "pull")
     assert result.code == 1 and "is damaged: its bytes do not hash to its name" in result.err
+
+
+def test_a_thumbnail_from_the_backend_that_is_not_a_jpeg_is_made_again(run, clone_a: Path, s3: S3,
+                                                                        tmp_path: Path) -> None:
+    assert run("-C", clone_a, "apply", "--auto-approve").code == 0
+    key = s3.object_keys("thumbs/")[0]
+    s3.write(key, b"<html><script>alert(1)</script></html>")
+    reviewer = clone(clone_a, tmp_path / "reviewer")
+    assert run("-C", reviewer, "pull").code == 0
+    sha = key.rsplit("/", 1)[1].removesuffix(".jpg")
+    frame = next(f for f in version_frames(reviewer / "out/v0001") if f["sha256"] == sha)
+    thumb = (reviewer / "out/v0001" / frame["thumbnail"]).read_bytes()
+    assert thumb.startswith(b"\xff\xd8\xff") and b"script" not in thumb
 
 
 def test_the_file_backend_shares_a_folder(run, example: Path, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 
@@ -56,35 +56,56 @@ async def _each(items: Iterable[str], work: Callable[[str], Awaitable[int]], con
 
 
 async def fetch(backend: Backend, store: ImageStore, sha256s: Iterable[str]) -> Transfer:
-    """Bring the objects this machine lacks from the backend into the local store."""
+    """Bring the objects this machine lacks, and their thumbnails, from the backend into the
+    local store (made durable together at the end)."""
 
     async def get(sha256: str) -> int:
         data = await backend.fetch_object(sha256)
-        await anyio.to_thread.run_sync(store.add, data)
-        return len(data)
+        await anyio.to_thread.run_sync(lambda: store.add(data, durable=False, sync_folder=False))
+        thumb = await backend.fetch_thumbnail(sha256)
+        if thumb is not None:
+            await anyio.to_thread.run_sync(store.add_thumbnail, sha256, thumb)
+        return len(data) + len(thumb or b"")
 
     wanted = sorted({sha for sha in sha256s if not store.has(sha)})
-    return await _each(wanted, get, backend.config.concurrency)
+    fetched = await _each(wanted, get, backend.config.concurrency)
+    await anyio.to_thread.run_sync(lambda: store.sync(set(wanted) - set(fetched.failed), files=True))
+    return fetched
 
 
-async def send(backend: Backend, store: ImageStore, images: Mapping[str, Path]) -> Transfer:
-    """Send the images (sha256 -> a file holding it) the backend lacks, one listing deciding which.
+async def send(backend: Backend, store: ImageStore, images: Mapping[str, VersionImage]) -> Transfer:
+    """Send the images (and their thumbnails) the backend lacks, one listing deciding which.
     An image the local store lacks (a version made before the store) is adopted into it first."""
     held = backend.object_names()
 
     async def put(sha256: str) -> int:
         path = store.object_path(sha256)
         if not path.exists():
-            path = await anyio.to_thread.run_sync(store.adopt, sha256, images[sha256])
+            path = await anyio.to_thread.run_sync(store.adopt, sha256, images[sha256].image)
         try:
             data = await anyio.Path(path).read_bytes()
         except OSError as error:
             raise UserError(f"{path} cannot be read: {error.strerror}") from None
         await backend.send_object(sha256, data)
-        return len(data)
+        thumb = await anyio.to_thread.run_sync(_thumbnail, store, sha256, images[sha256].thumbnail)
+        if thumb is not None:
+            await backend.send_thumbnail(sha256, thumb)
+        return len(data) + len(thumb or b"")
 
     wanted = sorted(set(images) - held)
     return await _each(wanted, put, backend.config.concurrency)
+
+
+def _thumbnail(store: ImageStore, sha256: str, in_version: Path) -> bytes | None:
+    """The image's thumbnail from the store, else the version's (kept in the store), else None."""
+    for path in (store.thumbnail_path(sha256), in_version):
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        store.add_thumbnail(sha256, data)
+        return data
+    return None
 
 
 def version_files(folder: Path) -> dict[str, bytes]:
@@ -96,10 +117,18 @@ def version_files(folder: Path) -> dict[str, bytes]:
     return files
 
 
-def referenced(folder: Path) -> dict[str, Path]:
-    """Every image a version on disk holds: its sha256 -> its file in the version."""
+class VersionImage(NamedTuple):
+    """Where a version on disk holds an image and its thumbnail."""
+
+    image: Path
+    thumbnail: Path
+
+
+def referenced(folder: Path) -> dict[str, VersionImage]:
+    """Every image a version on disk holds, by sha256."""
     manifest = merged_manifest(lambda relative: json.loads((folder / relative).read_bytes()))
-    return {str(frame["sha256"]): folder / str(frame["path"]) for frame in manifest.get("frames", [])}
+    return {str(frame["sha256"]): VersionImage(folder / str(frame["path"]), folder / str(frame["thumbnail"]))
+            for frame in manifest.get("frames", [])}
 
 
 async def publish(backend: Backend, store: ImageStore, number: int, folder: Path,
@@ -164,7 +193,7 @@ async def push(project: Project, backend: Backend) -> Pushed:
     store = ImageStore(project.state_path)
     output = project.output_path
     local_versions = versions(output)
-    wanted: dict[str, Path] = {}
+    wanted: dict[str, VersionImage] = {}
     for number in local_versions:
         wanted |= referenced(output / version_name(number))
     objects = await send(backend, store, wanted)
@@ -232,8 +261,10 @@ def _materialise(project: Project, store: ImageStore, number: int, manifest: dic
         source = store.object_path(str(frame["sha256"]))
         placements.append(Placement(str(frame["path"]), source))
         thumb = store.thumbnail_path(str(frame["sha256"]))
-        data = thumb.read_bytes() if thumb.is_file() else thumbnail(source)
-        placements.append(Placement(str(frame["thumbnail"]), data=data, durable=False))
+        if thumb.is_file():
+            placements.append(Placement(str(frame["thumbnail"]), thumb))
+        else:  # the backend had none: made again from the image
+            placements.append(Placement(str(frame["thumbnail"]), data=thumbnail(source), durable=False))
     for path, page in render_pages(manifest, manifest.get("scenes", []), {}).items():
         placements.append(Placement(path, data=page.encode(), durable=False))
     output = project.output_path

@@ -2,6 +2,8 @@
 servers, local folders; GCS and Azure untested).
 
     <url>/objects/ab/ab12…             image bytes by sha256 (immutable, verified on read)
+    <url>/thumbs/ab/ab12….jpg          the thumbnail of object ab12… (pages need one per image, and
+                                       fetching it is far cheaper than decoding the image again)
     <url>/index/9f/9f3e….json          fingerprint -> image and provenance (store.IndexEntry)
     <url>/manifests/3c/3c4d….json      scene manifests (scene.json) by sha256: a scene a version
                                        did not change is the previous version's, sent once
@@ -35,11 +37,13 @@ from storyboard.project.model import BackendConfig
 from storyboard.state.store import IndexEntry, index_key, object_key, sha256_of
 from storyboard.state.versions import VERSION_PATTERN, version_name
 
-OBJECTS, INDEX, MANIFESTS, VERSIONS = "objects", "index", "manifests", "versions"
+OBJECTS, THUMBS, INDEX, MANIFESTS, VERSIONS = "objects", "thumbs", "index", "manifests", "versions"
 JOURNAL, LOCK, TOP, SCENES = "journal", "lock.json", "manifest.json", "scenes.json"
 MAX_RECORD_BYTES = 1024 * 1024  # an index entry, a scene manifest, a journal record, the lock
 MAX_MANIFEST_BYTES = 64 * MAX_RECORD_BYTES  # a version's manifest.json or scenes.json
 MAX_OBJECT_BYTES = 200 * 1024 * 1024
+MAX_THUMBNAIL_BYTES = 4 * 1024 * 1024
+JPEG_START = b"\xff\xd8\xff"
 _SHA256 = re.compile("[0-9a-f]{64}")
 _SAFE_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*")
 _JOB = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
@@ -105,6 +109,15 @@ class Backend:
         if self._objects is not None:
             self._objects.add(sha256)
 
+    async def fetch_thumbnail(self, sha256: str) -> bytes | None:
+        """The thumbnail of object `sha256`, or None when there is none or it is not a JPEG (a
+        thumbnail cannot be checked by hash: it is named by its image; pages only show it)."""
+        data = await self._get_async_or_none(f"{THUMBS}/{object_key(sha256)}.jpg", MAX_THUMBNAIL_BYTES)
+        return data if data is not None and data.startswith(JPEG_START) else None
+
+    async def send_thumbnail(self, sha256: str, data: bytes) -> None:
+        await self._put_async(f"{THUMBS}/{object_key(sha256)}.jpg", data)
+
     def object_size(self, sha256: str) -> int:
         try:
             return int(obstore.head(self.store, f"{OBJECTS}/{object_key(sha256)}")["size"])
@@ -114,7 +127,9 @@ class Backend:
             raise self._failed("read an object's size", error) from None
 
     def delete_object(self, sha256: str) -> None:
+        """An object and its thumbnail."""
         self._delete(f"{OBJECTS}/{object_key(sha256)}")
+        self._delete(f"{THUMBS}/{object_key(sha256)}.jpg")
         if self._objects is not None:
             self._objects.discard(sha256)
 

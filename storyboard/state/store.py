@@ -18,13 +18,13 @@ import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storyboard.errors import UserError, display_path
-from storyboard.fsutil import atomic_write, fsync_dir, link_or_copy
+from storyboard.fsutil import atomic_write, fsync_dir, link_or_copy, sync_files
 
 if TYPE_CHECKING:
     from storyboard.state.backend import Backend
@@ -95,6 +95,13 @@ class ImageStore:
         self.objects = self.root / "objects"
         self.thumbs = self.root / "thumbs"
         self.index = self.root / "index"
+        self._folders: set[Path] = set()  # made already by this process (a mkdir costs a syscall)
+
+    def _folder(self, path: Path) -> None:
+        """Make the folder `path` goes in, once per process."""
+        if path.parent not in self._folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(path.parent)
 
     def object_path(self, sha256: str) -> Path:
         return self.objects / object_key(sha256)
@@ -102,13 +109,14 @@ class ImageStore:
     def thumbnail_path(self, sha256: str) -> Path:
         return self.thumbs / object_key(sha256)
 
-    def add(self, data: bytes, *, sync_folder: bool = True) -> tuple[str, Path]:
-        """Keep `data` (durably) under its sha256; (sha256, the object's path)."""
+    def add(self, data: bytes, *, durable: bool = True, sync_folder: bool = True) -> tuple[str, Path]:
+        """Keep `data` under its sha256; (sha256, the object's path). Not `durable`: the caller
+        syncs many at once (`sync`)."""
         digest = sha256_of(data)
         path = self.object_path(digest)
         if not path.exists():  # content-addressed: the same name always holds the same bytes
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, data, sync_folder=sync_folder)
+            self._folder(path)
+            atomic_write(path, data, durable=durable, sync_folder=sync_folder)
         return digest, path
 
     def adopt(self, sha256: str, image: Path) -> Path:
@@ -125,7 +133,7 @@ class ImageStore:
             raise UserError(f"{display_path(image)} is not the image its manifest names "
                             f"({sha256[:12]}…): it was changed after it was written",
                             hint="`storyboard apply` repairs it")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._folder(path)
         with contextlib.suppress(FileExistsError):
             link_or_copy(image, path)
         return path
@@ -133,12 +141,16 @@ class ImageStore:
     def add_thumbnail(self, sha256: str, data: bytes) -> Path:
         path = self.thumbnail_path(sha256)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            self._folder(path)
             atomic_write(path, data, durable=False)
         return path
 
-    def sync(self, sha256s: Iterator[str] | list[str]) -> None:
-        """Make the folders of objects added with sync_folder=False durable (once each)."""
+    def sync(self, sha256s: Iterable[str], *, files: bool = False) -> None:
+        """Make objects added with sync_folder=False durable: their folders (once each) and,
+        with `files`, the objects themselves (added with durable=False)."""
+        sha256s = list(sha256s)
+        if files:
+            sync_files([self.object_path(sha) for sha in sha256s])
         for folder in {self.object_path(sha).parent for sha in sha256s}:
             fsync_dir(folder)
 
@@ -157,7 +169,7 @@ class ImageStore:
     def record(self, entry: IndexEntry) -> None:
         """Index the image made for `entry.fingerprint` (the newest entry wins)."""
         path = self.index / index_key(entry.fingerprint)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._folder(path)
         atomic_write(path, json.dumps(entry.to_json(), sort_keys=True).encode(), sync_folder=False)
 
     def lookup(self, fingerprint: str) -> IndexEntry | None:
