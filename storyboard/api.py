@@ -292,23 +292,18 @@ def gc_remote(project: Project, *, keep: int | None = None, keep_days: float = 3
 
 def pull(project: Project, version: str | None = None) -> Pulled:
     """A version published on the backend (default: the newest), materialised in out/."""
-    import anyio
-
     from storyboard.run.sync import pull as fetch_version
 
-    shared = _required_backend(project)
-    return anyio.run(fetch_version, project, shared, version)
+    return fetch_version(project, _required_backend(project), version)
 
 
 def push(project: Project) -> Pushed:
     """Send the backend what only this machine holds (after an apply that could not publish)."""
-    import anyio
-
     from storyboard.run.sync import push as send_all
 
     shared = _required_backend(project)
     with locked(project, operation="push"):
-        return anyio.run(send_all, project, shared)
+        return send_all(project, shared)
 
 
 def force_unlock(project: Project, lock_id: str) -> dict[str, Any]:

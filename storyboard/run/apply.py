@@ -22,6 +22,8 @@ import os
 import threading
 from dataclasses import dataclass, field
 
+import anyio
+
 from storyboard.actions import Action
 from storyboard.errors import UserError
 from storyboard.plans.planner import Plan
@@ -122,7 +124,7 @@ async def _fetch_restores(plan: Plan, backend: Backend, store: ImageStore, execu
     """Bring what the plan restores from the backend's store; a frame whose image cannot come fails."""
     wanted = {change.stored.sha256: change.address for change in plan.changes
               if change.action is Action.RESTORE and change.stored is not None}
-    fetched = await fetch(backend, store, wanted)
+    fetched = await anyio.to_thread.run_sync(fetch, backend, store, wanted)
     for sha256, why in fetched.failed.items():
         execution.failed[wanted[sha256]] = f"its stored image could not be fetched: {why}"
 
@@ -133,7 +135,8 @@ async def _publish(backend: Backend, store: ImageStore, assembled: Assembled, jo
     store, the journal keeps what was paid for, `storyboard push` (or the next apply) sends them."""
     still_held(backend)
     try:
-        sent = await publish(backend, store, assembled.number, assembled.folder, assembled.made)
+        sent = await anyio.to_thread.run_sync(publish, backend, store, assembled.number, assembled.folder,
+                                              assembled.made)
     except BackendError as error:
         raise NotPublished(
             f"{version_name(assembled.number)} could not be published on the backend: {error.message}",

@@ -7,12 +7,11 @@ checked against its sha256 before it is kept; one whose bytes do not match is re
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
-
-import anyio
 
 from storyboard.deliver.pages import render_pages
 from storyboard.errors import UserError
@@ -34,66 +33,69 @@ class Transfer:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-async def _each(items: Iterable[str], work: Callable[[str], Awaitable[int]], concurrency: int) -> Transfer:
-    """`work` on every item, `concurrency` at a time; what failed (a UserError) is kept with why."""
+def _each(items: Iterable[str], work: Callable[[str], int], concurrency: int) -> Transfer:
+    """`work` on every item, on `concurrency` threads; what failed (a UserError) is kept with why.
+    Interrupted, it waits only for the items in flight."""
     transfer = Transfer()
-    pending = iter(list(items))
 
-    async def worker() -> None:
-        for item in pending:  # one iterator shared by the workers: each item is taken once
-            try:
-                size = await work(item)
-            except UserError as error:
-                transfer.failed[item] = error.message
-                continue
-            transfer.moved += 1
-            transfer.bytes += size
+    def one(item: str) -> tuple[str, int, str | None]:
+        try:
+            return item, work(item), None
+        except UserError as error:
+            return item, 0, error.message
 
-    async with anyio.create_task_group() as group:
-        for _ in range(concurrency):
-            group.start_soon(worker)
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="storyboard-transfer")
+    try:
+        for item, size, why in pool.map(one, items):
+            if why is None:
+                transfer.moved += 1
+                transfer.bytes += size
+            else:
+                transfer.failed[item] = why
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return transfer
 
 
-async def fetch(backend: Backend, store: ImageStore, sha256s: Iterable[str]) -> Transfer:
+def fetch(backend: Backend, store: ImageStore, sha256s: Iterable[str]) -> Transfer:
     """Bring the objects this machine lacks, and their thumbnails, from the backend into the
     local store (made durable together at the end)."""
 
-    async def get(sha256: str) -> int:
-        data = await backend.fetch_object(sha256)
-        await anyio.to_thread.run_sync(lambda: store.add(data, durable=False, sync_folder=False))
-        thumb = await backend.fetch_thumbnail(sha256)
+    def get(sha256: str) -> int:
+        data = backend.fetch_object(sha256)
+        store.add(data, durable=False, sync_folder=False)
+        thumb = backend.fetch_thumbnail(sha256)
         if thumb is not None:
-            await anyio.to_thread.run_sync(store.add_thumbnail, sha256, thumb)
+            store.add_thumbnail(sha256, thumb)
         return len(data) + len(thumb or b"")
 
     wanted = sorted({sha for sha in sha256s if not store.has(sha)})
-    fetched = await _each(wanted, get, backend.config.concurrency)
-    await anyio.to_thread.run_sync(lambda: store.sync(set(wanted) - set(fetched.failed), files=True))
+    fetched = _each(wanted, get, backend.config.concurrency)
+    store.sync(set(wanted) - set(fetched.failed), files=True)
     return fetched
 
 
-async def send(backend: Backend, store: ImageStore, images: Mapping[str, VersionImage]) -> Transfer:
+def send(backend: Backend, store: ImageStore, images: Mapping[str, VersionImage]) -> Transfer:
     """Send the images (and their thumbnails) the backend lacks, one listing deciding which.
     An image the local store lacks (a version made before the store) is adopted into it first."""
     held = backend.object_names()
 
-    async def put(sha256: str) -> int:
+    def put(sha256: str) -> int:
         path = store.object_path(sha256)
         if not path.exists():
-            path = await anyio.to_thread.run_sync(store.adopt, sha256, images[sha256].image)
+            path = store.adopt(sha256, images[sha256].image)
         try:
-            data = await anyio.Path(path).read_bytes()
+            data = path.read_bytes()
         except OSError as error:
             raise UserError(f"{path} cannot be read: {error.strerror}") from None
-        await backend.send_object(sha256, data)
-        thumb = await anyio.to_thread.run_sync(_thumbnail, store, sha256, images[sha256].thumbnail)
+        backend.send_object(sha256, data)
+        thumb = _thumbnail(store, sha256, images[sha256].thumbnail)
         if thumb is not None:
-            await backend.send_thumbnail(sha256, thumb)
+            backend.send_thumbnail(sha256, thumb)
         return len(data) + len(thumb or b"")
 
     wanted = sorted(set(images) - held)
-    return await _each(wanted, put, backend.config.concurrency)
+    return _each(wanted, put, backend.config.concurrency)
 
 
 def _thumbnail(store: ImageStore, sha256: str, in_version: Path) -> bytes | None:
@@ -131,25 +133,25 @@ def referenced(folder: Path) -> dict[str, VersionImage]:
             for frame in manifest.get("frames", [])}
 
 
-async def publish(backend: Backend, store: ImageStore, number: int, folder: Path,
+def publish(backend: Backend, store: ImageStore, number: int, folder: Path,
                   made: Iterable[IndexEntry]) -> Transfer:
     """Put a version on the backend: every image it holds that the backend lacks, the index
     entries of the images it made, then its manifests (manifest.json last: a version the
     backend lists is complete). A version whose images did not all arrive is not published;
     one whose manifests could not be written raises BackendError."""
-    sent = await send(backend, store, referenced(folder))
+    sent = send(backend, store, referenced(folder))
     if sent.failed:
         return sent
     made = list(made)
-    recorded = await _each([entry.fingerprint for entry in made], _recorder(backend, made),
+    recorded = _each([entry.fingerprint for entry in made], _recorder(backend, made),
                            backend.config.concurrency)
     sent.failed.update(recorded.failed)
     if not sent.failed:
-        await publish_manifests(backend, number, folder)
+        publish_manifests(backend, number, folder)
     return sent
 
 
-async def publish_manifests(backend: Backend, number: int, folder: Path) -> None:
+def publish_manifests(backend: Backend, number: int, folder: Path) -> None:
     """A version's manifests on the backend: the scene manifests it lacks (by sha256, so a scene
     the version did not change costs nothing), their list, then manifest.json."""
     files = version_files(folder)
@@ -158,23 +160,23 @@ async def publish_manifests(backend: Backend, number: int, folder: Path) -> None
     blobs = {scenes[relative]: data for relative, data in files.items()}
     held = backend.manifest_names()
 
-    async def put(sha256: str) -> int:
-        await backend.send_manifest(sha256, blobs[sha256])
+    def put(sha256: str) -> int:
+        backend.send_manifest(sha256, blobs[sha256])
         return len(blobs[sha256])
 
-    sent = await _each(sorted(set(blobs) - held), put, backend.config.concurrency)
+    sent = _each(sorted(set(blobs) - held), put, backend.config.concurrency)
     if sent.failed:
         sha, why = next(iter(sent.failed.items()))
         raise BackendError(f"{plural(len(sent.failed), 'scene manifest')} of {version_name(number)} could "
                            f"not be sent ({sha[:12]}…: {why})")
-    await backend.publish_version(number, top, scenes)
+    backend.publish_version(number, top, scenes)
 
 
-def _recorder(backend: Backend, entries: list[IndexEntry]) -> Callable[[str], Awaitable[int]]:
+def _recorder(backend: Backend, entries: list[IndexEntry]) -> Callable[[str], int]:
     by_fingerprint = {entry.fingerprint: entry for entry in entries}
 
-    async def record(fingerprint: str) -> int:
-        await backend.record(by_fingerprint[fingerprint])
+    def record(fingerprint: str) -> int:
+        backend.record(by_fingerprint[fingerprint])
         return 0
 
     return record
@@ -187,7 +189,7 @@ class Pushed:
     versions: list[int]
 
 
-async def push(project: Project, backend: Backend) -> Pushed:
+def push(project: Project, backend: Backend) -> Pushed:
     """Send what only this machine holds: every local version's images and manifests the backend
     lacks, and the index entries it does not have."""
     store = ImageStore(project.state_path)
@@ -196,18 +198,18 @@ async def push(project: Project, backend: Backend) -> Pushed:
     wanted: dict[str, VersionImage] = {}
     for number in local_versions:
         wanted |= referenced(output / version_name(number))
-    objects = await send(backend, store, wanted)
+    objects = send(backend, store, wanted)
     remote_index = backend.index_names()
     entries = [entry for entry in store.entries() if entry.fingerprint not in remote_index
                and (store.has(entry.sha256) and entry.sha256 in backend.object_names())]
-    index = await _each([entry.fingerprint for entry in entries], _recorder(backend, entries),
+    index = _each([entry.fingerprint for entry in entries], _recorder(backend, entries),
                         backend.config.concurrency)
     published = []
     if not objects.failed:
         remote_versions = set(backend.version_numbers())
         for number in local_versions:
             if number not in remote_versions:
-                await publish_manifests(backend, number, output / version_name(number))
+                publish_manifests(backend, number, output / version_name(number))
                 published.append(number)
     return Pushed(objects, index, published)
 
@@ -220,7 +222,7 @@ class Pulled:
     already_here: bool
 
 
-async def pull(project: Project, backend: Backend, version: str | None = None) -> Pulled:
+def pull(project: Project, backend: Backend, version: str | None = None) -> Pulled:
     """Materialise a published version (default: the newest) in out/, from the backend's store."""
     numbers = backend.version_numbers()
     if not numbers:
@@ -232,15 +234,15 @@ async def pull(project: Project, backend: Backend, version: str | None = None) -
     if number in versions(output):
         return Pulled(number, folder, Transfer(), True)
 
-    published = (await read_published(backend, [number]))[number]
+    published = read_published(backend, [number])[number]
     manifest = published.manifest
     store = ImageStore(project.state_path)
-    fetched = await fetch(backend, store, (str(frame["sha256"]) for frame in manifest["frames"]))
+    fetched = fetch(backend, store, (str(frame["sha256"]) for frame in manifest["frames"]))
     if fetched.failed:
         sha, why = next(iter(fetched.failed.items()))
         raise BackendError(f"{len(fetched.failed)} images of {version_name(number)} could not be fetched "
                            f"({sha[:12]}…: {why})")
-    await anyio.to_thread.run_sync(_materialise, project, store, number, manifest, published.files)
+    _materialise(project, store, number, manifest, published.files)
     return Pulled(number, folder, fetched, False)
 
 
@@ -295,11 +297,11 @@ def gc_remote(project: Project, backend: Backend, *, keep: int | None, keep_days
 
     numbers = backend.version_numbers()
     doomed_versions = numbers[:max(0, len(numbers) - keep)] if keep else []
-    kept = anyio.run(read_published, backend, [n for n in numbers if n not in doomed_versions])
+    kept = read_published(backend, [n for n in numbers if n not in doomed_versions])
     needed = {entry.image_sha256 for entry in read_lock(project.lockfile_path).frames.values()}
     for version in kept.values():
         needed |= {str(frame["sha256"]) for frame in version.manifest.get("frames", [])}
-    entries = anyio.run(_index_entries, backend)
+    entries = _index_entries(backend)
     young = {entry.sha256 for entry in entries.values()
              if entry is not None and _age_days(entry.created, now) < keep_days}
     held = backend.object_names(refresh=True)
@@ -322,15 +324,15 @@ def gc_remote(project: Project, backend: Backend, *, keep: int | None, keep_days
                     len(held) - len(doomed), not force)
 
 
-async def _index_entries(backend: Backend) -> dict[str, IndexEntry | None]:
+def _index_entries(backend: Backend) -> dict[str, IndexEntry | None]:
     """Every index entry (None for one that does not read), read concurrently."""
     entries: dict[str, IndexEntry | None] = {}
 
-    async def read(fingerprint: str) -> int:
-        entries[fingerprint] = await backend.index_entry(fingerprint)
+    def read(fingerprint: str) -> int:
+        entries[fingerprint] = backend.index_entry(fingerprint)
         return 0
 
-    failed = (await _each(sorted(backend.index_names()), read, backend.config.concurrency)).failed
+    failed = (_each(sorted(backend.index_names()), read, backend.config.concurrency)).failed
     if failed:
         fingerprint, why = next(iter(failed.items()))
         raise BackendError(f"the backend's index could not be read ({fingerprint[:12]}…: {why})")
@@ -346,30 +348,30 @@ class Published:
     scenes: dict[str, str]  # the scene manifests' sha256, by path in the version
 
 
-async def read_published(backend: Backend, numbers: Iterable[int], *,
+def read_published(backend: Backend, numbers: Iterable[int], *,
                          frames: bool = True) -> dict[int, Published]:
     """Published versions, read concurrently; a scene manifest several of them share is read once."""
     numbers = list(numbers)
     tops: dict[int, bytes] = {}
     listings: dict[int, dict[str, str]] = {}
 
-    async def read(name: str) -> int:
+    def read(name: str) -> int:
         number = int(name)
-        tops[number] = await backend.version_manifest(number)
-        listings[number] = await backend.version_scenes(number) if frames else {}
+        tops[number] = backend.version_manifest(number)
+        listings[number] = backend.version_scenes(number) if frames else {}
         return len(tops[number])
 
-    failed = (await _each(map(str, numbers), read, backend.config.concurrency)).failed
+    failed = (_each(map(str, numbers), read, backend.config.concurrency)).failed
     if failed:
         raise BackendError(next(iter(failed.values())))
     blobs: dict[str, bytes] = {}
 
-    async def get(sha256: str) -> int:
-        blobs[sha256] = await backend.fetch_manifest(sha256)
+    def get(sha256: str) -> int:
+        blobs[sha256] = backend.fetch_manifest(sha256)
         return len(blobs[sha256])
 
     wanted = sorted({sha for listing in listings.values() for sha in listing.values()})
-    failed = (await _each(wanted, get, backend.config.concurrency)).failed
+    failed = (_each(wanted, get, backend.config.concurrency)).failed
     if failed:
         sha, why = next(iter(failed.items()))
         raise BackendError(f"{plural(len(failed), 'scene manifest')} could not be read ({sha[:12]}…: {why})")
@@ -397,11 +399,7 @@ def _loader(number: int, files: dict[str, bytes]) -> Callable[[str], Any]:
 
 def published_manifest(backend: Backend, number: int, *, frames: bool = True) -> dict[str, Any]:
     """A version's manifest as the backend holds it, checked like one on disk."""
-    return anyio.run(_read_one, backend, number, frames)
-
-
-async def _read_one(backend: Backend, number: int, frames: bool) -> dict[str, Any]:
-    return (await read_published(backend, [number], frames=frames))[number].manifest
+    return read_published(backend, [number], frames=frames)[number].manifest
 
 
 def _sizes(backend: Backend, sha256s: list[str]) -> int:

@@ -29,7 +29,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import anyio
 import obstore
 from obstore.exceptions import AlreadyExistsError, BaseError, NotFoundError, PreconditionError
 
@@ -100,24 +99,24 @@ class Backend:
             self._objects = self._names(OBJECTS)
         return self._objects
 
-    async def fetch_object(self, sha256: str) -> bytes:
+    def fetch_object(self, sha256: str) -> bytes:
         """An object's bytes, checked against its name."""
         path = f"{OBJECTS}/{object_key(sha256)}"
-        return await self._fetch_verified("object", path, sha256, MAX_OBJECT_BYTES)
+        return self._fetch_verified("object", path, sha256, MAX_OBJECT_BYTES)
 
-    async def send_object(self, sha256: str, data: bytes) -> None:
-        await self._put_async(f"{OBJECTS}/{object_key(sha256)}", data)
+    def send_object(self, sha256: str, data: bytes) -> None:
+        self._put(f"{OBJECTS}/{object_key(sha256)}", data)
         if self._objects is not None:
             self._objects.add(sha256)
 
-    async def fetch_thumbnail(self, sha256: str) -> bytes | None:
+    def fetch_thumbnail(self, sha256: str) -> bytes | None:
         """The thumbnail of object `sha256`, or None when there is none or it is not a JPEG (a
         thumbnail cannot be checked by hash: it is named by its image; pages only show it)."""
-        data = await self._get_async_or_none(f"{THUMBS}/{object_key(sha256)}.jpg", MAX_THUMBNAIL_BYTES)
+        data = self._get_or_none(f"{THUMBS}/{object_key(sha256)}.jpg", MAX_THUMBNAIL_BYTES)
         return data if data is not None and data.startswith(JPEG_START) else None
 
-    async def send_thumbnail(self, sha256: str, data: bytes) -> None:
-        await self._put_async(f"{THUMBS}/{object_key(sha256)}.jpg", data)
+    def send_thumbnail(self, sha256: str, data: bytes) -> None:
+        self._put(f"{THUMBS}/{object_key(sha256)}.jpg", data)
 
     def object_size(self, sha256: str) -> int:
         try:
@@ -143,17 +142,17 @@ class Backend:
         entry = IndexEntry.from_json(_json_or_none(raw))
         return entry if entry is not None and entry.fingerprint == fingerprint else None
 
-    async def record(self, entry: IndexEntry) -> None:
-        await self._put_async(f"{INDEX}/{index_key(entry.fingerprint)}",
+    def record(self, entry: IndexEntry) -> None:
+        self._put(f"{INDEX}/{index_key(entry.fingerprint)}",
                               json.dumps(entry.to_json(), sort_keys=True).encode())
 
     def index_names(self) -> set[str]:
         """The fingerprints the index has entries for (one listing)."""
         return self._names(INDEX)
 
-    async def index_entry(self, fingerprint: str) -> IndexEntry | None:
+    def index_entry(self, fingerprint: str) -> IndexEntry | None:
         """The entry for `fingerprint`, or None when there is none or it does not read as one."""
-        raw = await self._get_async_or_none(f"{INDEX}/{index_key(fingerprint)}", MAX_RECORD_BYTES)
+        raw = self._get_or_none(f"{INDEX}/{index_key(fingerprint)}", MAX_RECORD_BYTES)
         if raw is None:
             return None
         entry = IndexEntry.from_json(_json_or_none(raw))
@@ -172,13 +171,13 @@ class Backend:
                 numbers.add(int(match.group(1)))
         return sorted(numbers)
 
-    async def version_manifest(self, number: int) -> bytes:
+    def version_manifest(self, number: int) -> bytes:
         """A published version's manifest.json."""
-        return await self._get_async(f"{VERSIONS}/{version_name(number)}/{TOP}", MAX_MANIFEST_BYTES)
+        return self._get(f"{VERSIONS}/{version_name(number)}/{TOP}", MAX_MANIFEST_BYTES)
 
-    async def version_scenes(self, number: int) -> dict[str, str]:
+    def version_scenes(self, number: int) -> dict[str, str]:
         """A published version's scene manifests: {path in the version: sha256}, checked."""
-        raw = await self._get_async(f"{VERSIONS}/{version_name(number)}/{SCENES}", MAX_MANIFEST_BYTES)
+        raw = self._get(f"{VERSIONS}/{version_name(number)}/{SCENES}", MAX_MANIFEST_BYTES)
         listing = _json_or_none(raw)
         scenes = listing.get("scenes") if isinstance(listing, dict) else None
         if not isinstance(scenes, dict) or not all(
@@ -191,24 +190,24 @@ class Backend:
         """The sha256 of every scene manifest the backend holds (one listing)."""
         return self._names(MANIFESTS)
 
-    async def fetch_manifest(self, sha256: str) -> bytes:
+    def fetch_manifest(self, sha256: str) -> bytes:
         """A scene manifest's bytes, checked against its name."""
         path = f"{MANIFESTS}/{object_key(sha256)}.json"
-        return await self._fetch_verified("scene manifest", path, sha256, MAX_RECORD_BYTES)
+        return self._fetch_verified("scene manifest", path, sha256, MAX_RECORD_BYTES)
 
-    async def send_manifest(self, sha256: str, data: bytes) -> None:
-        await self._put_async(f"{MANIFESTS}/{object_key(sha256)}.json", data)
+    def send_manifest(self, sha256: str, data: bytes) -> None:
+        self._put(f"{MANIFESTS}/{object_key(sha256)}.json", data)
 
     def delete_manifest(self, sha256: str) -> None:
         self._delete(f"{MANIFESTS}/{object_key(sha256)}.json")
 
-    async def publish_version(self, number: int, manifest: bytes, scenes: Mapping[str, str]) -> None:
+    def publish_version(self, number: int, manifest: bytes, scenes: Mapping[str, str]) -> None:
         """A version whose scene manifests the backend holds: their list, then manifest.json (last,
         so a version whose manifest.json exists is complete)."""
         folder = f"{VERSIONS}/{version_name(number)}"
         listing = {"format": 1, "scenes": dict(sorted(scenes.items()))}
-        await self._put_async(f"{folder}/{SCENES}", json.dumps(listing, indent=1).encode())
-        await self._put_async(f"{folder}/{TOP}", manifest)
+        self._put(f"{folder}/{SCENES}", json.dumps(listing, indent=1).encode())
+        self._put(f"{folder}/{TOP}", manifest)
 
     def remove_version(self, number: int) -> None:
         for path in self._list(f"{VERSIONS}/{version_name(number)}/"):
@@ -290,7 +289,7 @@ class Backend:
 
     # --- obstore, with errors said plainly --------------------------------------------------------
     #
-    # Only obstore's blocking API is used, the async methods run it on anyio's worker threads.
+    # Only obstore's blocking API is used (run/sync.py runs transfers on a pool of threads).
     # Its asyncio API completes each future from a runtime thread; one that does so while
     # Python finalizes is torn down mid-call, which aborts the process (SIGABRT, exit 134)
     # after all its work is done: seen on Python 3.11 in about half the runs of a 3,000-GET
@@ -301,8 +300,8 @@ class Backend:
         names = (path.rsplit("/", 1)[-1].removesuffix(".json") for path in self._list(f"{prefix}/"))
         return {name for name in names if _SHA256.fullmatch(name)}
 
-    async def _fetch_verified(self, what: str, path: str, sha256: str, limit: int) -> bytes:
-        data = await self._get_async(path, limit)
+    def _fetch_verified(self, what: str, path: str, sha256: str, limit: int) -> bytes:
+        data = self._get(path, limit)
         if sha256_of(data) != sha256:
             raise BackendError(f"{what} {sha256[:12]}… in the backend {self.url} is "
                                "damaged: its bytes do not hash to its name, so it is not used",
@@ -333,23 +332,11 @@ class Backend:
         except BaseError as error:
             raise self._failed(f"read {path}", error) from None
 
-    async def _get_async(self, path: str, limit: int) -> bytes:
-        data = await self._get_async_or_none(path, limit)
-        if data is None:
-            raise BackendError(f"{self.url}/{path} does not exist")
-        return data
-
-    async def _get_async_or_none(self, path: str, limit: int) -> bytes | None:
-        return await anyio.to_thread.run_sync(self._get_or_none, path, limit)
-
     def _put(self, path: str, data: bytes) -> None:
         try:
             obstore.put(self.store, path, data)
         except BaseError as error:
             raise self._failed(f"write {path}", error) from None
-
-    async def _put_async(self, path: str, data: bytes) -> None:
-        await anyio.to_thread.run_sync(self._put, path, data)
 
     def _delete(self, path: str) -> None:
         try:
