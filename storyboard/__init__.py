@@ -26,20 +26,28 @@ if TYPE_CHECKING:
         VersionView,
         apply,
         apply_async,
+        approve,
+        backend,
         batches,
         check,
         export_contact_sheet,
         export_pdf,
+        force_unlock,
         gc,
+        gc_remote,
         history,
         init,
         load,
         load_plan,
+        locked,
         plan,
+        pull,
+        push,
         render,
         save_plan,
         schemas,
         show,
+        unapprove,
     )
     from storyboard.errors import Diagnostic, Location, ProjectError, StoryboardError, UserError
     from storyboard.run.apply import ApplyResult
@@ -49,8 +57,9 @@ __version__ = "0.1.0"
 __all__ = [
     "ApplyResult", "Diagnostic", "Export", "Location", "Plan", "Project", "ProjectError", "RenderedFrame",
     "StoryboardError", "UserError", "VersionSummary", "VersionView", "__version__", "apply", "apply_async",
-    "batches", "check", "export_contact_sheet", "export_pdf", "gc", "history", "init", "load", "load_plan",
-    "plan", "render", "save_plan", "schemas", "show",
+    "approve", "backend", "batches", "check", "export_contact_sheet", "export_pdf", "force_unlock", "gc",
+    "gc_remote", "history", "init", "load", "load_plan", "locked", "plan", "pull", "push", "render",
+    "save_plan", "schemas", "show", "unapprove",
 ]
 _ERRORS = frozenset({"Diagnostic", "Location", "ProjectError", "StoryboardError", "UserError"})
 _API = frozenset(__all__) - _ERRORS - {"__version__"}

@@ -30,6 +30,7 @@ from storyboard.plans.prepare import prepare
 from storyboard.project.loader import read_project
 from storyboard.project.model import Project, select_frames
 from storyboard.project.prompts import RenderedFrame, Renderer, render_all
+from storyboard.state.lockfile import read_lock
 from storyboard.state.versions import version_name
 
 if TYPE_CHECKING:  # what only apply needs is imported when it runs: `plan` starts faster
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # what only apply needs is imported when it runs: `plan` star
     from storyboard.run.events import EventSink
     from storyboard.run.sync import Pulled, Pushed, RemoteGc
     from storyboard.state.backend import Backend
+    from storyboard.state.lockfile import Approval
 
 __all__ = [
     "Export",
@@ -48,6 +50,7 @@ __all__ = [
     "VersionView",
     "apply",
     "apply_async",
+    "approve",
     "backend",
     "batches",
     "check",
@@ -68,6 +71,7 @@ __all__ = [
     "save_plan",
     "schemas",
     "show",
+    "unapprove",
 ]
 
 
@@ -205,6 +209,7 @@ class VersionSummary:
     latest: bool
     here: bool = True  # in out/ on this machine
     published: bool = False  # on the backend
+    approved: int = 0  # frames approved in it (the latest: as storyboard.lock says now)
 
     @property
     def name(self) -> str:
@@ -235,6 +240,7 @@ def history(project: Project) -> list[VersionSummary]:
     local = versions(output)
     shared = backend(project)
     published = shared.version_numbers() if shared else []
+    approvals = read_lock(project.lockfile_path).approvals
     summaries = []
     for number in sorted({*local, *published}):
         if number in local:
@@ -245,8 +251,10 @@ def history(project: Project) -> list[VersionSummary]:
             assert shared is not None
             manifest = published_manifest(shared, number, frames=False)
         changes = MappingProxyType(dict(manifest.get("changes", {})))
+        approved = len(approvals) if number == latest else int(changes.get("approved", 0))
         summaries.append(VersionSummary(number, str(manifest.get("created_at", "?")), frame_count(manifest),
-                                        changes, number == latest, number in local, number in published))
+                                        changes, number == latest, number in local, number in published,
+                                        approved))
     return summaries
 
 
@@ -264,9 +272,25 @@ def show(project: Project, version: str | int | None = None) -> VersionView:
             from storyboard.run.sync import published_manifest
 
             number = wanted
-            return VersionView(number, output / version_name(number), published_manifest(shared, number))
+            return _approved_now(project, VersionView(number, output / version_name(number),
+                                                      published_manifest(shared, number)))
     number = resolve_version(output, None if version is None else str(version))
-    return VersionView(number, output / version_name(number), read_manifest(output, number))
+    view = VersionView(number, output / version_name(number), read_manifest(output, number))
+    return _approved_now(project, view)
+
+
+def _approved_now(project: Project, view: VersionView) -> VersionView:
+    """The version with each frame's approval as storyboard.lock says now (approve and unapprove
+    change the lockfile, not versions already written)."""
+    approvals = read_lock(project.lockfile_path).approvals
+    frames = []
+    for frame in view.frames:
+        approval = approvals.get(str(frame.get("address")))
+        frame = {key: value for key, value in frame.items() if key != "approval"}
+        if approval is not None and approval.sha256 == frame.get("sha256"):
+            frame["approval"] = {"by": approval.by, "at": approval.at, "version": approval.version}
+        frames.append(frame)
+    return VersionView(view.number, view.folder, MappingProxyType({**view.manifest, "frames": frames}))
 
 
 def gc(project: Project, keep: int) -> list[int]:
@@ -319,6 +343,40 @@ def _required_backend(project: Project) -> Backend:
         raise UserError("this project has no backend", hint="add `backend: {url: s3://bucket/prefix}` "
                                                             "(or file:///folder) to storyboard.yaml")
     return shared
+
+
+# --- review --------------------------------------------------------------------------------
+
+
+def approve(project: Project, addresses: Iterable[str] = (), *, every: bool = False,
+            version: str | int | None = None, by: str | None = None) -> dict[str, Approval]:
+    """Approve the images of the frames (or scenes) named, or of `every` frame, as the lockfile
+    names them or as `version` holds them; recorded in storyboard.lock. A plan then holds an
+    approved frame whose inputs change. `by`: who (default: git's user.name and user.email,
+    else the OS user). Returns the approvals given."""
+    from storyboard.run import approvals
+
+    who = approvals.reviewer(project, by)
+    with locked(project, operation="approve"):
+        lock = approvals.current_lock(project)
+        held = None
+        if version is not None:
+            shown = show(project, version)
+            held = (shown.number, shown.frames)
+        given = approvals.approve(project, lock, tuple(addresses), every=every, by=who, version=held)
+        approvals.save(project, lock, {**lock.approvals, **given})
+    return given
+
+
+def unapprove(project: Project, addresses: Iterable[str] = (), *, every: bool = False) -> list[str]:
+    """Remove the approvals of the frames (or scenes) named, or all; the addresses unapproved."""
+    from storyboard.run import approvals
+
+    with locked(project, operation="approve"):
+        lock = approvals.current_lock(project)
+        removed = approvals.unapprove(project, lock, tuple(addresses), every=every)
+        approvals.save(project, lock, {a: v for a, v in lock.approvals.items() if a not in removed})
+    return removed
 
 
 # --- deliverables ----------------------------------------------------------------------------

@@ -5,7 +5,7 @@ text and JSON. Only the CLI imports this module (it uses click); the library ret
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,7 @@ import click
 
 from storyboard.actions import Action
 from storyboard.errors import display_path
+from storyboard.state.versions import version_name
 from storyboard.wording import plural
 
 if TYPE_CHECKING:
@@ -20,9 +21,10 @@ if TYPE_CHECKING:
     from storyboard.plans.batch import Batch
     from storyboard.run.apply import ApplyResult
     from storyboard.run.sync import Pulled, Pushed, RemoteGc
+    from storyboard.state.lockfile import Approval
 
 COLORS = {Action.CREATE: "green", Action.REGENERATE: "yellow", Action.REPAIR: "magenta",
-          Action.RESTORE: "cyan", Action.REMOVE: "red"}
+          Action.RESTORE: "cyan", Action.HOLD: "blue", Action.REMOVE: "red"}
 
 
 def as_json(value: Any, *, indent: int | None = 2) -> str:
@@ -97,7 +99,13 @@ def plan_text(plan: Plan, color: bool | None) -> str:
         if change.action is Action.RESTORE:
             why = [reason for reason in change.reasons if reason != "from store"]
             detail = f"  (from store{': ' + ', '.join(why) if why else ''})"
+        if change.approval is not None and change.action is not Action.HOLD:
+            detail += f"  (approved by {change.approval.by}: its approved image)"
         head = f"  {change.action.symbol} {change.address:<32} {change.action.value}"
+        if change.action is Action.HOLD and change.approval is not None:
+            head = f"  {change.action.symbol} {change.address:<32} held"
+            detail = (f": approved by {change.approval.by} on {change.approval.day}; "
+                      f"{', '.join(change.reasons)} changed")
         lines.append(style(head, change.action) + detail)
         for diff_line in change.prompt_diff.splitlines()[2:]:
             if diff_line.startswith("@@"):
@@ -124,12 +132,18 @@ def plan_event(plan: Plan) -> str:
 
 def summary_line(plan: Plan) -> str:
     if not plan.has_changes:
+        held = plan.count(Action.HOLD)
+        if held:
+            return (f"No changes. {plural(held, 'approved frame')} whose inputs changed "
+                    f"{'is' if held == 1 else 'are'} held: `storyboard apply --replace ADDR` or "
+                    "`storyboard unapprove ADDR` to make new art.")
         return "No changes. The latest version matches the project."
     s = plan.summary()
     moved = f", {s['moved']} to move" if s["moved"] else ""
     restore = f", {s['restore']} to restore" if s["restore"] else ""
+    holds = f", {s['hold']} held (approved)" if s["hold"] else ""
     return (f"Plan: {s['create']} to create, {s['regenerate']} to regenerate, {s['repair']} to repair"
-            f"{restore}, {s['remove']} to remove{moved}, {s['keep']} unchanged. "
+            f"{restore}, {s['remove']} to remove{moved}, {s['keep']} unchanged{holds}. "
             f"{plural(s['requests'], 'request')}, estimated cost ${s['cost']:.2f}.")
 
 
@@ -190,10 +204,12 @@ def history_lines(summaries: Iterable[VersionSummary]) -> str:
         marker = "  (latest)" if summary.latest else ""
         if not summary.here:
             marker += "  (on the backend: `storyboard pull` brings it)"
+        held = f", {counts['hold']} held" if counts.get("hold") else ""
+        approved = f", {summary.approved} approved" if summary.approved else ""
         lines.append(f"{summary.name}  {summary.created_at}  {plural(summary.frames, 'frame')}: "
                      f"{counts.get('create', 0)} new, {counts.get('regenerate', 0)} regenerated, "
                      f"{counts.get('repair', 0)} repaired, {counts.get('remove', 0)} removed, "
-                     f"{counts.get('failed', 0)} failed{not_done}{marker}")
+                     f"{counts.get('failed', 0)} failed{not_done}{held}{approved}{marker}")
     return "\n".join(lines) if lines else "No versions yet: run `storyboard apply`."
 
 
@@ -201,8 +217,27 @@ def show_text(view: VersionView) -> str:
     manifest = view.manifest
     lines = [f"{view.folder.name} of {manifest['project']}, {manifest['created_at']}"]
     lines += [f"  {frame['address']:<32} {frame['status']:<12} v{frame['generated_in']:04d}  {frame['path']}"
+              + (f"  approved by {frame['approval']['by']} on {frame['approval']['at'][:10]}"
+                 if "approval" in frame else "")
               for frame in view.frames]
     return "\n".join(lines)
+
+
+def approved(given: Mapping[str, Approval]) -> str:
+    if not given:
+        return "nothing to approve"
+    first = next(iter(given.values()))
+    lines = [f"approved {plural(len(given), 'frame')} (by {first.by}); storyboard.lock records it: commit it"]
+    lines += [f"  {address:<32} {approval.sha256[:12]}  {version_name(approval.version)}"
+              for address, approval in given.items()]
+    return "\n".join(lines)
+
+
+def unapproved(addresses: Sequence[str]) -> str:
+    if not addresses:
+        return "none of those frames was approved"
+    return "\n".join([f"unapproved {plural(len(addresses), 'frame')}; storyboard.lock records it: commit it",
+                      *(f"  {address}" for address in addresses)])
 
 
 def show_json(view: VersionView) -> str:

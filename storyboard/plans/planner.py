@@ -4,6 +4,7 @@ value. Planning writes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import posixpath
@@ -24,7 +25,7 @@ from storyboard.plans.fingerprint import FrameSpec, canonical_json, frame_source
 from storyboard.plans.prepare import prepare
 from storyboard.project import model
 from storyboard.providers.base import Capabilities
-from storyboard.state.lockfile import Lock, LockEntry, read_lock
+from storyboard.state.lockfile import Approval, Lock, LockEntry, read_lock
 from storyboard.state.manifest import read_manifest
 from storyboard.state.store import ImageStore, IndexEntry, StoreView
 from storyboard.state.versions import StatCache, frame_paths, latest_version, version_name, versions
@@ -47,6 +48,8 @@ class Change:
     restore_from: Path | None = None  # repair without generating
     stored: IndexEntry | None = None  # restore: the image the store holds for it
     sources: Mapping[str, str] = field(default_factory=dict)  # for frames generated: see frame_sources
+    approval: Approval | None = None  # an approved frame's (held, or restored to its approved bytes)
+    dropped: Approval | None = None  # --replace of an approved frame: the approval it drops
 
     @property
     def generates(self) -> bool:
@@ -91,7 +94,7 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return any(change.action.shown for change in self.changes)
+        return any(change.action.changes_output for change in self.changes)
 
     @property
     def inputs_sha256(self) -> str:
@@ -120,6 +123,7 @@ class Plan:
             "summary": self.summary(),
             "budget": {"max_cost": self.max_cost, "estimate": self.cost, "over": self.over_budget},
             "paid_earlier": {"frames": len(self.covered), "jobs": self.reattach_jobs},
+            "held": [c.address for c in self.changes if c.action is Action.HOLD],
             "warnings": list(self.warnings),
         }
 
@@ -133,6 +137,8 @@ def _change_json(change: Change) -> dict[str, Any]:
         "prompt_diff": change.prompt_diff,
         "path": change.path,
         "moved_from": change.previous.path if change.action is Action.MOVE and change.previous else None,
+        **({"approval": change.approval.to_json()} if change.approval else {}),
+        **({"drops_approval": change.dropped.to_json()} if change.dropped else {}),
     }
 
 
@@ -154,8 +160,8 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     if lock.project and lock.project != project.name:
         raise UserError(f"storyboard.lock belongs to project `{lock.project}`, not `{project.name}`",
                         hint="delete the lockfile to start this project from scratch")
-    targeted = _selection(project, lock, options.targets, "--target")
-    forced = _selection(project, lock, options.replace, "--replace")
+    targeted = select_addresses(project, lock, options.targets, "--target")
+    forced = select_addresses(project, lock, options.replace, "--replace")
     inspector = _LatestVersion(project)
     store = store or StoreView(ImageStore(project.state_path))
     paths = frame_paths(project)
@@ -170,8 +176,15 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
                 changes.append(Change(spec.address, _kept(previous, paths[spec.address]), None, previous,
                                       paths[spec.address]))
             continue
-        change = _decide(spec, previous, paths[spec.address], inspector, store,
-                         forced is not None and spec.address in forced)
+        approval = lock.approval(spec.address)
+        is_forced = forced is not None and spec.address in forced
+        if approval is not None and previous is not None and not is_forced:
+            change = _decide_approved(spec, previous, paths[spec.address], inspector, store, approval)
+        else:
+            change = _decide(spec, previous, paths[spec.address], inspector, store, is_forced)
+            if approval is not None and is_forced:
+                change = dataclasses.replace(change, dropped=approval,
+                                 reasons=(*change.reasons, f"drops the approval by {approval.by}"))
         if change.generates:  # only frames to generate pay for naming their sources
             frame = project.frame(spec.address)
             assert frame is not None
@@ -186,7 +199,11 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     neighbours = inspector.images(changes) if to_generate else {}
     batches = make_batches(project, [s for s in to_generate if s.fingerprint not in paid.covered],
                            capabilities, renderer, neighbours)
-    warnings = (f"planned without the backend's store: {store.unreachable}",) if store.unreachable else ()
+    warnings = tuple(f"{c.address}: {c.reasons[-1]}" for c in changes if c.action is Action.HOLD and
+                     c.restore_from is None and c.approval is not None and c.reasons and
+                     c.reasons[-1].startswith(_NOWHERE))
+    if store.unreachable:
+        warnings += (f"planned without the backend's store: {store.unreachable}",)
     return Plan(project, tuple(changes), tuple(batches), capabilities, lock, options, lock.sha256,
                 MappingProxyType(neighbours), frozenset(outstanding),
                 project.max_cost if max_cost is None else max_cost, paid.covered, len(paid.jobs), warnings)
@@ -224,6 +241,39 @@ def _decide(spec: FrameSpec, previous: LockEntry | None, path: str, inspector: _
         restore = inspector.older_copy(spec.address, previous)
         return Change(spec.address, Action.REPAIR, spec, previous, path, (problem,), restore_from=restore)
     return Change(spec.address, _kept(previous, path), spec, previous, path)
+
+
+_NOWHERE = "the approved image is in no version and not in the store"
+
+
+def _decide_approved(spec: FrameSpec, previous: LockEntry, path: str, inspector: _LatestVersion,
+                     store: StoreView, approval: Approval) -> Change:
+    """An approved frame keeps its approved bytes: held when its inputs changed, restored (never
+    made again) when the latest version lacks them."""
+    held = previous if previous.image_sha256 == approval.sha256 else \
+        inspector.approved_entry(spec.address, approval, previous, store.local)
+    if held is None:
+        return Change(spec.address, Action.HOLD, spec, previous, path,
+                      (f"{_NOWHERE} (approved in {version_name(approval.version)})",), approval=approval)
+    changed = held.fingerprint != spec.fingerprint
+    reasons = _reasons(spec, held) or ("inputs",) if changed else ()
+    diff = prompt_diff(held.prompt, spec.prompt) if changed else ""
+    problem = inspector.problem(held) if held is previous else \
+        f"approved image from {version_name(approval.version)}"
+    if problem is None:
+        if changed:
+            return Change(spec.address, Action.HOLD, spec, held, path, reasons, diff, approval=approval)
+        return Change(spec.address, _kept(held, path), spec, held, path, approval=approval)
+    restore = inspector.older_copy(spec.address, held)
+    if restore is not None:
+        return Change(spec.address, Action.REPAIR, spec, held, path, (problem, *reasons), diff,
+                      restore_from=restore, approval=approval)
+    stored = store.find_locked(held.fingerprint, held.image_sha256, _as_stored(spec, held))
+    if stored is not None:
+        return Change(spec.address, Action.RESTORE, spec, held, path, (problem, *reasons), diff,
+                      stored=stored, approval=approval)
+    return Change(spec.address, Action.HOLD, spec, held, path, (problem, *reasons, _NOWHERE), diff,
+                  approval=approval)
 
 
 def _as_stored(spec: FrameSpec, entry: LockEntry) -> IndexEntry:
@@ -279,7 +329,8 @@ def _sentences(text: str) -> list[str]:
     return [part for part in re.split(r"(?<=[.!?;])\s+", text) if part]
 
 
-def _selection(project: model.Project, lock: Lock, addresses: Sequence[str], flag: str) -> set[str] | None:
+def select_addresses(project: model.Project, lock: Lock, addresses: Sequence[str],
+                     flag: str) -> set[str] | None:
     """The frame addresses that scene or frame `addresses` name; an unknown one is an error.
 
     Frames that only the lockfile still knows (removed from the project) can be named too.
@@ -325,12 +376,46 @@ class _LatestVersion:
         return None
 
     def images(self, changes: Sequence[Change]) -> dict[str, Path]:
-        """The latest version's images of frames kept as they are (checked by `problem`)."""
+        """The latest version's images of frames kept as they are (checked by `problem`); held
+        frames' too, so that new frames of a sequential scene match the approved ones."""
         if self.number is None:
             return {}
         folder = self.output / version_name(self.number)
         return {c.address: folder / c.previous.path for c in changes
-                if c.action in (Action.KEEP, Action.MOVE) and c.spec is not None and c.previous is not None}
+                if (c.action in (Action.KEEP, Action.MOVE) or (c.action is Action.HOLD and c.reasons and
+                                                                not c.reasons[-1].startswith(_NOWHERE)))
+                and c.spec is not None and c.previous is not None}
+
+    def approved_entry(self, address: str, approval: Approval, latest: LockEntry,
+                       store: ImageStore) -> LockEntry | None:
+        """The lock entry of an image approved in an older version than the latest one holds:
+        from that version's manifest, else from the image store's index."""
+        frame = self._manifest_frame(approval.version, address, approval.sha256)
+        inputs = dict(latest.inputs)
+        if frame is not None:
+            inputs.update({key: frame[key] for key in ("seed", "model", "size") if key in frame})
+            file = self.output / version_name(approval.version) / str(frame["path"])
+            size = file.stat().st_size if file.is_file() else 0
+            return LockEntry(approval.fingerprint, str(frame.get("prompt", "")), inputs, approval.sha256,
+                             size, str(frame["path"]), int(frame.get("generated_in", approval.version)),
+                             str(frame.get("job", "")), latest.sources)
+        stored = store.lookup(approval.fingerprint)
+        if stored is None or stored.sha256 != approval.sha256:
+            return None
+        extension = next((ext for ext, name in FORMATS.items() if name == stored.format), "png")
+        inputs.update(seed=stored.seed, model=stored.model)
+        return LockEntry(approval.fingerprint, stored.prompt, inputs, approval.sha256, stored.bytes,
+                         posixpath.splitext(latest.path)[0] + "." + extension, stored.version, stored.job,
+                         latest.sources)
+
+    def _manifest_frame(self, number: int, address: str, sha256: str) -> dict[str, Any] | None:
+        if number not in versions(self.output):
+            return None
+        try:
+            frames = read_manifest(self.output, number).get("frames", [])
+        except UserError:
+            return None
+        return next((f for f in frames if f.get("address") == address and f.get("sha256") == sha256), None)
 
     def older_copy(self, address: str, entry: LockEntry) -> Path | None:
         """A file with the locked bytes in an older version, if one survives."""

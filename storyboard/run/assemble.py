@@ -13,6 +13,7 @@ images, thumbnails and the files of untouched scenes are hard-linked.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import posixpath
 from collections.abc import Mapping
@@ -27,7 +28,7 @@ from storyboard.plans.planner import Change, Plan, lock_inputs
 from storyboard.project import model
 from storyboard.run.execute import Execution
 from storyboard.state.journal import StagedImage
-from storyboard.state.lockfile import Lock, LockEntry
+from storyboard.state.lockfile import Approval, Lock, LockEntry
 from storyboard.state.manifest import MANIFEST, read_manifest, split
 from storyboard.state.store import ImageStore, IndexEntry
 from storyboard.state.versions import (
@@ -57,6 +58,7 @@ class _Version:
         (*(action.value for action in Action if action is not Action.MOVE), "failed", "not_done"), 0))
     changed: bool = False
     latest_folder: Path | None = None
+    approvals: dict[str, Approval] = field(default_factory=dict)  # kept into the new lockfile
 
     def old_file(self, relative: str) -> Path | None:
         """`relative` in the latest version, the one this version follows."""
@@ -89,23 +91,28 @@ def assemble(plan: Plan, execution: Execution, number: int) -> Assembled | None:
     latest = latest_version(output)
     previous_manifest = _frames_by_address(output, latest)
     version = _Version(number, output, latest, ImageStore(project.state_path))
+    version.approvals.update(plan.lock.approvals)
     failed = execution.failed
     for change in plan.changes:
         if change.action is Action.REMOVE:
             version.counts["remove"] += 1
             version.changed = True
+            version.approvals.pop(change.address, None)
             continue
         _add_frame(version, project, change, execution.images, failed, project.frame(change.address),
                    previous_manifest.get(change.address, {}))
     if not version.changed:
         return None
+    version.counts["approved"] = sum(1 for frame in version.manifest_frames if "approval" in frame)
     version.counts["not_done"] = sum(1 for address in failed if address in execution.not_done)
     version.counts["failed"] = len(failed) - version.counts["not_done"]
     _add_manifest_and_pages(version, project, failed,
                             [change.address for change in plan.changes if change.action is Action.REMOVE])
     folder = build_version(output, number, version.placements)
-    return Assembled(number, folder, Lock(project.name, number, version.frames), version.counts,
-                     tuple(version.made))
+    approvals = {address: approval for address, approval in version.approvals.items()
+                 if address in version.frames}
+    return Assembled(number, folder, Lock(project.name, number, version.frames, approvals=approvals),
+                     version.counts, tuple(version.made))
 
 
 def _add_manifest_and_pages(version: _Version, project: model.Project, failed: Mapping[str, str],
@@ -141,7 +148,12 @@ def _add_frame(version: _Version, project: model.Project, change: Change, images
             return
         entry, status = kept
     version.frames[change.address] = entry
+    if change.dropped is not None and status in MADE:
+        version.approvals.pop(change.address, None)  # --replace made new art: the approval goes
     manifest_frame = _manifest_frame(change, entry, status, staged, old, frame)
+    approval = version.approvals.get(change.address)
+    if approval is not None and approval.sha256 == entry.image_sha256:
+        manifest_frame["approval"] = {"by": approval.by, "at": approval.at, "version": approval.version}
     if status in MADE:
         before = _add_before_thumb(version, change, entry)
         if before is not None:
@@ -149,7 +161,7 @@ def _add_frame(version: _Version, project: model.Project, change: Change, images
     version.manifest_frames.append(manifest_frame)
     if status != FAILED:
         version.counts[Action.KEEP.value if change.action is Action.MOVE else change.action.value] += 1
-    version.changed = version.changed or status not in (Action.KEEP.status, FAILED) or \
+    version.changed = version.changed or status not in (Action.KEEP.status, Action.HOLD.status, FAILED) or \
         change.action is Action.MOVE
 
 
@@ -208,8 +220,11 @@ def _add_restored(version: _Version, change: Change) -> tuple[LockEntry, str] | 
         version.placements.append(Placement(_thumb_path(path), thumb))
     else:
         _add_thumb(version, _thumb_path(path), source)
-    entry = LockEntry(spec.fingerprint, spec.prompt, lock_inputs(spec), stored.sha256, stored.bytes, path,
-                      stored.version, stored.job, change.previous.sources if change.previous else {})
+    if change.approval is not None and change.previous is not None:  # the approved image, as approved
+        entry = _moved(change.previous, path)
+    else:
+        entry = LockEntry(spec.fingerprint, spec.prompt, lock_inputs(spec), stored.sha256, stored.bytes, path,
+                          stored.version, stored.job, change.previous.sources if change.previous else {})
     return entry, change.action.status
 
 
@@ -219,23 +234,29 @@ def _keep_previous(version: _Version, change: Change,
     previous = change.previous
     if previous is None or change.path is None:
         return None  # a new frame that failed, or a frame outside --target never made
-    path = change.path + Path(previous.path).suffix
-    moved = LockEntry(previous.fingerprint, previous.prompt, previous.inputs, previous.image_sha256,
-                      previous.image_bytes, path, previous.version, previous.job, previous.sources)
+    moved = _moved(previous, change.path + Path(previous.path).suffix)
+    path = moved.path
     old_file = version.old_file(previous.path)
     if change.action is Action.REPAIR and change.restore_from is not None:
         source, status = change.restore_from, "repaired"
     elif old_file is None or not old_file.exists():
         return None  # nothing left to keep: the next plan will create it
+    elif change.address in failed:
+        source, status = old_file, FAILED
     else:
-        source, status = old_file, FAILED if change.address in failed else Action.KEEP.status
+        source, status = old_file, Action.HOLD.status if change.action is Action.HOLD else Action.KEEP.status
     version.placements.append(Placement(path, source))
     old_thumb = version.old_file(_thumb_path(previous.path))
-    if status == Action.KEEP.status and old_thumb is not None and old_thumb.exists():
+    if status in (Action.KEEP.status, Action.HOLD.status) and old_thumb is not None and old_thumb.exists():
         version.placements.append(Placement(_thumb_path(path), old_thumb))
     else:
         _add_thumb(version, _thumb_path(path), source)
     return moved, status
+
+
+def _moved(entry: LockEntry, path: str) -> LockEntry:
+    """`entry` at `path` in the new version (frames may have been reordered)."""
+    return dataclasses.replace(entry, path=path)
 
 
 def _add_thumb(version: _Version, path: str, source: Path) -> bool:
@@ -274,8 +295,8 @@ def _manifest_frame(change: Change, entry: LockEntry, status: str, staged: Stage
     }
     if frame is not None:
         result.update(index=frame.index, shot=frame.shot, action=frame.action, dialogue=frame.dialogue,
-                      duration=frame.duration)
-    if status in MADE:
+                      duration=frame.duration, notes=frame.notes, characters=list(frame.characters))
+    if status in MADE or status == Action.HOLD.status:
         result["reasons"] = list(change.reasons)
         result["prompt_diff"] = change.prompt_diff
         if change.previous is not None:

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from storyboard.errors import LockfileError
-from storyboard.state.lockfile import Lock, LockEntry, read_lock, write_lock
+from storyboard.state.lockfile import Approval, Lock, LockEntry, read_lock, write_lock
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "storyboard.lock"
+GOLDEN_V1 = Path(__file__).parent.parent / "golden" / "storyboard.v1.lock"  # written before approvals
 SHA = "a" * 64
 
 
@@ -20,13 +21,38 @@ def sample() -> Lock:
                               "params": {}, "references": [SHA]},
                       image_sha256=SHA, image_bytes=1234, path="01-morning/01-skyline.png", version=3,
                       job="local-1")
-    return Lock("coffee-launch", 3, {"morning/skyline": entry, "commute/alarm": entry})
+    approval = Approval(SHA, "b" * 64, "Ana Director <ana@example.com>", "2026-12-02T09:30:00Z", 3)
+    return Lock("coffee-launch", 3, {"morning/skyline": entry, "commute/alarm": entry},
+                approvals={"morning/skyline": approval})
 
 
 def test_golden_bytes(tmp_path: Path) -> None:
     path = tmp_path / "storyboard.lock"
     assert write_lock(path, sample())
     assert path.read_bytes() == GOLDEN.read_bytes()
+
+
+def test_approvals_are_in_the_bytes_with_who_and_when(tmp_path: Path) -> None:
+    text = GOLDEN.read_text()
+    document = json.loads(text)
+    assert document["format"] == 2
+    assert document["approvals"] == {"morning/skyline": {
+        "sha256": SHA, "fingerprint": "b" * 64, "by": "Ana Director <ana@example.com>",
+        "at": "2026-12-02T09:30:00Z", "version": 3}}
+
+
+def test_a_format_1_lockfile_is_read_with_no_approvals(tmp_path: Path) -> None:
+    lock = read_lock(GOLDEN_V1)
+    assert lock.approvals == {} and set(lock.frames) == {"morning/skyline", "commute/alarm"}
+    assert lock.frames["morning/skyline"] == sample().frames["morning/skyline"]
+
+
+def test_a_damaged_approval_names_its_line(tmp_path: Path) -> None:
+    text = GOLDEN.read_text().replace('"by": "Ana Director <ana@example.com>"', '"by": 7', 1)
+    error = damaged(tmp_path, text)
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if '"by": 7' in row)
+    assert error.location is not None and error.location.line == line
+    assert "approvals.morning/skyline.by" in error.message
 
 
 def test_the_lockfile_gets_the_permissions_of_any_new_file(tmp_path: Path) -> None:
@@ -75,9 +101,9 @@ def test_merge_conflict_markers_are_a_clear_error(tmp_path: Path) -> None:
 
 def test_newer_format_asks_for_an_upgrade(tmp_path: Path) -> None:
     document = json.loads(GOLDEN.read_text())
-    document["format"] = 2
+    document["format"] = 3
     error = damaged(tmp_path, json.dumps(document))
-    assert "written by a newer storyboard (lockfile format 2" in error.message
+    assert "written by a newer storyboard (lockfile format 3" in error.message
     assert "upgrade" in error.hint
 
 
