@@ -389,18 +389,22 @@ class Export:
     path: Path
     version: int
     frames: int
+    warnings: tuple[str, ...] = ()  # what it could not show (text no font can draw)
 
 
 def export_pdf(project: Project, version: str | int | None = None, *, path: str | Path,
                per_page: int = 6) -> Export:
-    """A printable storyboard PDF of a version (default: the latest)."""
-    from storyboard.deliver.export import pdf_storyboard
+    """A printable storyboard PDF of a version (default: the latest): a cover, each scene from a
+    new page with a bookmark, `per_page` captioned panels per page. Text the bundled font and the
+    project's `fonts:` cannot draw is left out and named in `Export.warnings`."""
+    from storyboard.deliver.pdf import pdf_storyboard
     from storyboard.fsutil import atomic_write
 
     shown = show(project, version)
     target = Path(path)
-    atomic_write(target, pdf_storyboard(shown.folder, dict(shown.manifest), per_page))
-    return Export(target, shown.number, len(shown.frames))
+    board = pdf_storyboard(shown.folder, shown.manifest, per_page, project.fonts)
+    atomic_write(target, board.data)
+    return Export(target, shown.number, len(shown.frames), tuple(board.warnings))
 
 
 def export_contact_sheet(project: Project, version: str | int | None = None, *, path: str | Path,

@@ -335,7 +335,10 @@ def export_pdf(settings: Settings, version: str | None, target: Path, per_page: 
     from storyboard import api
     from storyboard.cli import views
 
-    click.echo(views.exported(api.export_pdf(settings.load(), version, path=target, per_page=per_page)))
+    written = api.export_pdf(settings.load(), version, path=target, per_page=per_page)
+    for text in written.warnings:
+        click.echo(views.warning(text), err=True)
+    click.echo(views.exported(written))
 
 
 @export.command("contact-sheet")

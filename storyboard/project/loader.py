@@ -304,6 +304,28 @@ class _Reader:
                 references.append(model.Reference(written, file, digest, origin))
         return tuple(references) if usable else None
 
+    def _fonts(self, written: list[str], owner: YamlOrigin) -> tuple[Path, ...]:
+        """The font files named (each inside the project and readable as a font; else reported)."""
+        fonts: list[Path] = []
+        for position, name in enumerate(written):
+            origin = YamlOrigin(owner.source, (*owner.path, position))
+            if not isinstance(name, str) or not self._inside(name, origin, "font"):
+                continue
+            file = (self.root / name).resolve()
+            if not file.is_relative_to(self.root):
+                self._error(origin, f"font `{name}` leads outside the project folder")
+            elif not file.is_file():
+                self._error(origin, f"font `{name}` does not exist", "paths are relative to storyboard.yaml")
+            else:
+                from storyboard.fonts import font_problem
+
+                problem = font_problem(file)
+                if problem:
+                    self._error(origin, f"font `{name}` {problem}", "name a .ttf or .otf file")
+                else:
+                    fonts.append(file)
+        return tuple(fonts)
+
     def _image_hash(self, file: Path, written: str, origin: YamlOrigin) -> str | None:
         if file not in self._hashes:
             try:
@@ -358,6 +380,7 @@ class _Reader:
             render_seconds=limits.get("render_seconds", model.DEFAULT_RENDER_SECONDS),
             backend=model.BackendConfig(**data["backend"]) if "backend" in data else None,
             files=(root.path, *(source.path for source in includes)),
+            fonts=self._fonts(data.get("fonts", []), YamlOrigin(root, ("fonts",))),
             origin=YamlOrigin(root, ()),
         )
 

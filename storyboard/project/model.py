@@ -142,6 +142,7 @@ class Project:
     render_seconds: float = DEFAULT_RENDER_SECONDS
     backend: BackendConfig | None = None
     files: tuple[Path, ...] = ()  # every YAML file read, root first
+    fonts: tuple[Path, ...] = ()  # `fonts:`: for text the bundled font cannot draw, in order
     origin: Origin | None = field(default=None, compare=False, repr=False)
     # what loading found wrong (storyboard.project.loader.read_project), and the frames that
     # leaves unusable: they are not rendered, so one problem is reported once

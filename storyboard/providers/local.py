@@ -123,7 +123,9 @@ def _draw_all(request: ImageRequest, skip: set[int]) -> dict[int, GeneratedImage
 
 def draw_placeholder(address: str, fingerprint: str, caption: str, size: str) -> GeneratedImage:
     """A frame drawn from its fingerprint: colour, address, caption. Same inputs, same bytes."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
+
+    from storyboard.fonts import pillow_font
 
     width, height = parse_size(size)
     draw_height = max(1, round(DRAW_WIDTH * height / width))
@@ -131,8 +133,8 @@ def draw_placeholder(address: str, fingerprint: str, caption: str, size: str) ->
     background = (64 + seed[0] // 2, 64 + seed[1] // 2, 64 + seed[2] // 2)
     image = Image.new("RGB", (DRAW_WIDTH, draw_height), background)
     draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=14)
-    title = ImageFont.load_default(size=22)
+    font = pillow_font(14)
+    title = pillow_font(22, bold=True)
     draw.rectangle((8, 8, DRAW_WIDTH - 9, draw_height - 9), outline=(255, 255, 255), width=2)
     draw.text((20, 16), address, fill=(255, 255, 255), font=title)
     lines = textwrap.wrap(caption, width=58)

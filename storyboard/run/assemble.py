@@ -121,7 +121,8 @@ def _add_manifest_and_pages(version: _Version, project: model.Project, failed: M
     titles = {scene.id: scene.title or scene.id for scene in project.scenes}
     own = {"project": project.name, "version": version.number, "created_at": now_iso(),
            "changes": version.counts}
-    root, scene_files = split(own, version.manifest_frames, titles)
+    descriptions = {scene.id: scene.description for scene in project.scenes if scene.description}
+    root, scene_files = split(own, version.manifest_frames, titles, descriptions)
     pages = render_pages({**root, "frames": version.manifest_frames}, root["scenes"], failed, removed)
     for path, data in scene_files.items():
         version.placements.append(Placement(path, data=data, same_as=version.old_file(path)))

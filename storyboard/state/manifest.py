@@ -32,7 +32,8 @@ VERSION_FIELDS = ("status", "reasons", "prompt_diff", "previous", "before")
 
 
 def split(root: Mapping[str, Any], frames: Sequence[Mapping[str, Any]],
-          titles: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, bytes]]:
+          titles: Mapping[str, str],
+          descriptions: Mapping[str, str] | None = None) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The root manifest and {scene manifest path: bytes} for a version's frames in story order.
 
     `root` holds the version's own fields (project, version, created_at, changes).
@@ -45,7 +46,9 @@ def split(root: Mapping[str, Any], frames: Sequence[Mapping[str, Any]],
         folder = scene_folder(frame["path"])
         if folder not in by_folder:
             by_folder[folder] = []
+            described = (descriptions or {}).get(frame["scene"])
             scenes.append({"id": frame["scene"], "title": titles.get(frame["scene"], frame["scene"]),
+                           **({"description": described} if described else {}),
                            "folder": folder, "manifest": f"{folder}/{SCENE_MANIFEST}"})
         by_folder[folder].append({k: v for k, v in frame.items() if k not in VERSION_FIELDS})
         if frame["status"] != KEPT:
