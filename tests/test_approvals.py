@@ -210,3 +210,21 @@ def test_new_frames_of_a_sequential_scene_take_held_images_as_references(applied
     (batch,) = plan.batches
     assert batch.frames == (POUR,)
     assert held_image in batch.references
+
+
+def test_pages_show_held_frames_and_approvals_given(run, applied: Path) -> None:
+    assert run("-C", applied, "approve", POUR, "--by", "Ana <ana@example.com>").code == 0
+    edit(scene_file(applied), OLD_ACTION, NEW_ACTION)
+    edit(scene_file(applied), "breath visible in the cold air", "breath hanging in the cold air")
+    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    changes = (applied / "out/v0002/changes.html").read_text()
+    held = changes.split(f'data-address="{POUR}" data-status="held"', 1)[1].split("</section>", 1)[0]
+    assert "approved by Ana &lt;ana@example.com&gt; on 20" in held
+    assert '<span class="del">-' in held and "spiral" in held and "heart" in held
+    given = changes.split("Approved since the version before", 1)[1]
+    assert f'data-address="{POUR}"' in given and "morning/shutter" not in given
+    board = (applied / "out/v0002/board.html").read_text()
+    panel = board.split(f'data-address="{POUR}" data-status="held"', 1)[1].split("</li>", 1)[0]
+    assert "Approved" in panel and "approved by Ana &lt;ana@example.com&gt;" in panel
+    scene_page = (applied / "out/v0002/01-morning/index.html").read_text()
+    assert "Approved" in scene_page.split(f'data-address="{POUR}"', 1)[1].split("</li>", 1)[0]

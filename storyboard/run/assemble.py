@@ -59,6 +59,7 @@ class _Version:
     changed: bool = False
     latest_folder: Path | None = None
     approvals: dict[str, Approval] = field(default_factory=dict)  # kept into the new lockfile
+    newly_approved: list[str] = field(default_factory=list)  # approved since the version before
 
     def old_file(self, relative: str) -> Path | None:
         """`relative` in the latest version, the one this version follows."""
@@ -123,7 +124,8 @@ def _add_manifest_and_pages(version: _Version, project: model.Project, failed: M
            "changes": version.counts}
     descriptions = {scene.id: scene.description for scene in project.scenes if scene.description}
     root, scene_files = split(own, version.manifest_frames, titles, descriptions)
-    pages = render_pages({**root, "frames": version.manifest_frames}, root["scenes"], failed, removed)
+    pages = render_pages({**root, "frames": version.manifest_frames}, root["scenes"], failed, removed,
+                         version.newly_approved)
     for path, data in scene_files.items():
         version.placements.append(Placement(path, data=data, same_as=version.old_file(path)))
     for path, page in pages.items():
@@ -155,6 +157,8 @@ def _add_frame(version: _Version, project: model.Project, change: Change, images
     approval = version.approvals.get(change.address)
     if approval is not None and approval.sha256 == entry.image_sha256:
         manifest_frame["approval"] = {"by": approval.by, "at": approval.at, "version": approval.version}
+        if (old.get("approval") or {}).get("at") != approval.at:
+            version.newly_approved.append(change.address)
     if status in MADE:
         before = _add_before_thumb(version, change, entry)
         if before is not None:

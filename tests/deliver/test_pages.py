@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import edit, version_frames
+from conftest import REPO, edit, version_frames
 
 from storyboard.images import read_provenance
 
@@ -114,8 +114,9 @@ def test_scene_pages_show_every_frame_in_story_order_with_thumbnails_and_alt_tex
 
 def test_pages_are_self_contained(applied: Path) -> None:
     version = applied / "out/v0001"
-    for file in [version / "index.html", version / "changes.html", *scene_pages(version)]:
-        html = file.read_text()
+    pages = [version / "index.html", version / "board.html", version / "changes.html", *scene_pages(version)]
+    for file in pages:
+        html = without_viewer(file.read_text())
         page = Page(file)
         assert "<script" not in html and "@import" not in html and "url(" not in html
         references = [a.get("src") or a.get("href") for t, a in page.tags if t in ("img", "a", "link")]
@@ -150,18 +151,28 @@ def test_a_version_writes_only_what_changed_and_links_the_rest(run, applied: Pat
     old, new = inodes(applied / "out/v0001"), inodes(applied / "out/v0002")
     written = sorted(path for path, inode in new.items() if old.get(path) != inode)
     assert written == ["01-morning/04-pour.png", "01-morning/index.html", "01-morning/scene.json",
-                       "changes.html", "index.html", "manifest.json", "thumbs/01-morning/04-pour.jpg",
-                       "thumbs/before/01-morning/04-pour.jpg"]
+                       "board.html", "changes.html", "index.html", "manifest.json",
+                       "thumbs/01-morning/04-pour.jpg", "thumbs/before/01-morning/04-pour.jpg"]
     assert "02-roastery/scene.json" in new and "02-roastery/index.html" in new  # linked, not missing
+
+
+VIEWER = (REPO / "storyboard/deliver/page_templates/viewer.js").read_text()
+
+
+def without_viewer(html: str) -> str:
+    """The page without its one allowed script, the viewer, inlined exactly as shipped."""
+    assert html.count("<script") <= 1
+    return html.replace(f"<script>{VIEWER}</script>", "")
 
 
 def test_a_prompt_with_markup_is_shown_as_text(run, example: Path) -> None:
     edit(example / "scenes/01-morning.yaml", "one café window already glowing amber",
          "a sign reading <script>alert(1)</script> & more")
     assert run("-C", example, "apply", "--auto-approve").code == 0
-    html = (example / "out/v0001/01-morning/index.html").read_text()
-    assert "<script>" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html
+    for page in ("01-morning/index.html", "board.html"):
+        html = without_viewer((example / "out/v0001" / page).read_text())
+        assert "<script>" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html
 
 
 def test_provenance_in_each_new_png_matches_the_manifest(run, applied: Path) -> None:
