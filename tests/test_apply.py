@@ -57,7 +57,8 @@ def test_first_apply_writes_a_complete_version_manifest_and_lock(run, example: P
     assert os.readlink(out / "latest") == "v0001"
     assert len(images(out / "v0001")) == FRAMES
     assert sorted(p.name for p in (out / "v0001").iterdir()) == [
-        "01-morning", "02-roastery", "03-commute", "04-first-sip", "05-packshot", "changes.html",
+        "01-morning", "02-roastery", "03-commute", "04-first-sip", "05-packshot", "board.html",
+        "changes.html",
         "index.html", "manifest.json", "thumbs"]
     manifest = json.loads((out / "v0001" / "manifest.json").read_text())
     jsonschema.validate(manifest, schema("manifest"))

@@ -72,7 +72,7 @@ def test_init_refuses_an_existing_project(run, tmp_path: Path) -> None:
 def test_help_lists_the_commands(run) -> None:
     result = run("--help")
     assert result.code == 0
-    for command in ("validate", "render", "schema", "init"):
+    for command in ("validate", "render", "schema", "init", "approve", "unapprove"):
         assert command in result.out
 
 
@@ -84,7 +84,10 @@ def test_built_wheel_carries_the_schemas_and_page_templates(tmp_path: Path) -> N
     names = zipfile.ZipFile(wheel).namelist()
     assert "storyboard/schemas/storyboard.schema.json" in names
     templates = "storyboard/deliver/page_templates/"
-    assert {f"{templates}index.html.j2", f"{templates}changes.html.j2", f"{templates}style.css"} <= set(names)
+    assert {f"{templates}index.html.j2", f"{templates}changes.html.j2", f"{templates}board.html.j2",
+            f"{templates}style.css", f"{templates}viewer.js"} <= set(names)
+    assert {"storyboard/fonts/DejaVuSans.ttf", "storyboard/fonts/DejaVuSans-Bold.ttf",
+            "storyboard/fonts/LICENSE-DejaVu.txt"} <= set(names)  # the font and its licence
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target),
                     str(wheel)], check=True, capture_output=True)
