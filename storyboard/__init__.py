@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from storyboard.api import (
+        Collected,
         Export,
         Plan,
         Project,
@@ -55,8 +56,9 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
-    "ApplyResult", "Diagnostic", "Export", "Location", "Plan", "Project", "ProjectError", "RenderedFrame",
-    "StoryboardError", "UserError", "VersionSummary", "VersionView", "__version__", "apply", "apply_async",
+    "ApplyResult", "Collected", "Diagnostic", "Export", "Location", "Plan", "Project", "ProjectError",
+    "RenderedFrame", "StoryboardError", "UserError", "VersionSummary", "VersionView", "__version__", "apply",
+    "apply_async",
     "approve", "backend", "batches", "check", "export_contact_sheet", "export_pdf", "force_unlock", "gc",
     "gc_remote", "history", "init", "load", "load_plan", "locked", "plan", "pull", "push", "render",
     "save_plan", "schemas", "show", "unapprove",

@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # what only apply needs is imported when it runs: `plan` star
     from storyboard.state.lockfile import Approval
 
 __all__ = [
+    "Collected",
     "Export",
     "Plan",
     "Project",
@@ -79,15 +80,22 @@ __all__ = [
 
 
 def load(path: str | Path = ".", *, provider: str | None = None,
-         variables: Mapping[str, Any] | None = None) -> Project:
+         variables: Mapping[str, Any] | None = None, var_files: Iterable[str | Path] = ()) -> Project:
     """The project at `path` (a folder, or its storyboard.yaml).
 
     Problems in its files do not raise: they are in `check(project)` (and `plan` refuses
     a project that has any). Only a storyboard.yaml that cannot be read raises.
     `provider` replaces the project's provider (its `options` go with it only when the
-    name stays the same); `variables` are laid over the project's `variables:`.
+    name stays the same); `var_files` (YAML mappings, in order) then `variables` are laid over
+    the project's `variables:`, as Terraform's -var-file and -var.
     """
     project = read_project(path)
+    overlay: dict[str, Any] = {}
+    for file in var_files:
+        from storyboard.project.loader import read_var_file
+
+        overlay.update(read_var_file(Path(file)))
+    variables = {**overlay, **(variables or {})}
     if provider and provider != project.provider.name:
         config = dataclasses.replace(project.provider, name=provider, options=MappingProxyType({}))
         project = dataclasses.replace(project, provider=config)
@@ -126,9 +134,10 @@ def batches(project: Project, addresses: Iterable[str] = ()) -> list[Batch]:
 
 
 def plan(project: Project, *, targets: Iterable[str] = (), replace: Iterable[str] = (),
-         max_cost: float | None = None) -> Plan:
+         max_cost: float | None = None, excludes: Iterable[str] = ()) -> Plan:
     """What apply would do, diffed against storyboard.lock; raises ProjectError if the project has problems.
 
+    `excludes` leaves those scenes and frames as they are (the opposite of `targets`).
     `max_cost` replaces budget.max_cost; `Plan.over_budget` says whether the estimate is above it.
     A frame whose image the image store (or the backend's) holds is restored, not made; a
     backend that cannot be read leaves that to the local store (`Plan.warnings` says so).
@@ -136,7 +145,8 @@ def plan(project: Project, *, targets: Iterable[str] = (), replace: Iterable[str
     from storyboard.state.store import ImageStore, StoreView
 
     store = StoreView(ImageStore(project.state_path), backend(project))
-    return make_plan(project, targets=targets, replace=replace, max_cost=max_cost, store=store)
+    return make_plan(project, targets=targets, replace=replace, max_cost=max_cost, store=store,
+                     excludes=excludes)
 
 
 def backend(project: Project) -> Backend | None:
@@ -293,12 +303,26 @@ def _approved_now(project: Project, view: VersionView) -> VersionView:
     return VersionView(view.number, view.folder, MappingProxyType({**view.manifest, "frames": frames}))
 
 
-def gc(project: Project, keep: int) -> list[int]:
-    """Remove all but the `keep` newest versions in out/ (never the latest), under the run lock."""
-    from storyboard.state.versions import collect_garbage
+@dataclass(frozen=True)
+class Collected:
+    """What `gc` removed (or, with dry_run, would remove) from out/."""
 
+    versions: tuple[int, ...]
+    bytes: int  # freed: files no kept version and not the image store links to
+    dry_run: bool = False
+
+
+def gc(project: Project, keep: int, *, dry_run: bool = False) -> Collected:
+    """Remove all but the `keep` newest versions in out/ (never the latest), under the run lock."""
+    from storyboard.state.versions import collect_garbage, garbage, reclaimable_bytes
+
+    output = project.output_path
     with locked(project, operation="gc"):
-        return collect_garbage(project.output_path, keep)
+        doomed = garbage(output, keep)
+        freed = reclaimable_bytes(output, doomed)
+        if not dry_run:
+            collect_garbage(output, keep)
+    return Collected(tuple(doomed), freed, dry_run)
 
 
 def gc_remote(project: Project, *, keep: int | None = None, keep_days: float = 30.0,

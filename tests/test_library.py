@@ -28,7 +28,7 @@ def test_a_build_script_does_what_the_cli_does(example: Path, tmp_path: Path) ->
     assert [frame["address"] for frame in storyboard.show(project, "v0001").frames][:1] == ["morning/skyline"]
     exported = storyboard.export_contact_sheet(project, path=tmp_path / "sheet.png")
     assert exported.frames == 4 and (tmp_path / "sheet.png").read_bytes().startswith(b"\x89PNG")
-    assert storyboard.gc(project, keep=1) == []
+    assert storyboard.gc(project, keep=1) == storyboard.Collected((), 0)
 
 
 def test_load_lays_variables_and_a_provider_over_the_project() -> None:

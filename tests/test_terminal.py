@@ -17,11 +17,12 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 FRAMES = 31
 
 
-def in_terminal(*args: str, cwd: Path) -> tuple[int, str]:
+def in_terminal(*args: str, cwd: Path, **extra_env: str) -> tuple[int, str]:
     """Run storyboard with a pseudo-terminal as stdout and stderr; returns (exit code, raw output)."""
     leader, follower = pty.openpty()
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "140", "LINES": "40"}
     env.pop("NO_COLOR", None)
+    env.update(extra_env)
     process = subprocess.Popen([sys.executable, "-m", "storyboard", *args], cwd=cwd, stdin=follower,
                                stdout=follower, stderr=follower, env=env, close_fds=True)
     os.close(follower)
@@ -62,6 +63,18 @@ def test_plan_in_a_terminal_is_coloured(example: Path) -> None:
     assert code == 0
     assert re.search(r"\x1b\[32m\s*\+ morning/skyline", raw)  # creates are drawn green, like Terraform
     assert "31 to create" in ANSI.sub("", raw)
+
+
+@pytest.mark.parametrize("env", [{"NO_COLOR": "1"}, {"NO_COLOR": "please"}, {"STORYBOARD_NO_COLOR": "1"}])
+def test_no_color_is_honoured_on_a_terminal(example: Path, env: dict[str, str]) -> None:
+    code, raw = in_terminal("plan", cwd=example, **env)
+    assert code == 0 and "31 to create" in raw
+    assert "\x1b[" not in raw
+
+
+def test_global_options_after_the_command(example: Path) -> None:
+    code, raw = in_terminal("plan", "--no-color", cwd=example)
+    assert code == 0 and "31 to create" in raw and "\x1b[" not in raw
 
 
 def test_without_a_terminal_output_has_no_control_characters(example: Path) -> None:

@@ -8,8 +8,9 @@ Exit codes are decided in one place, `main`: 0 success, 1 error, 2 changes pendi
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,27 +33,89 @@ class Settings:
     color: bool | None
     quiet: bool
     verbose: bool
+    variables: dict[str, str] = field(default_factory=dict)  # --var, laid over --var-file
+    var_files: tuple[Path, ...] = ()
 
     def load(self, provider: str | None = None) -> Project:
         from storyboard import api
 
-        return api.load(self.directory, provider=provider)
+        files = [self.directory / file for file in self.var_files]  # relative to -C, as Terraform's -chdir
+        return api.load(self.directory, provider=provider, variables=self.variables, var_files=files)
+
+
+def _variables(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """--var KEY=VALUE, as Terraform's -var."""
+    parsed = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"`{value}` is not KEY=VALUE", ctx, param)
+        parsed[key.strip()] = text
+    return parsed
 
 
 pass_settings = click.make_pass_decorator(Settings)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+GLOBAL_FLAGS = frozenset({"-q", "--quiet", "-v", "--verbose", "--no-color"})
+GLOBAL_WITH_VALUE = frozenset({"-C", "--var", "--var-file"})
+
+
+class Group(click.Group):
+    """Global options are accepted after the command too (`storyboard apply -q`)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _globals_first(args))
+
+
+def _globals_first(args: list[str]) -> list[str]:
+    """`args` with the global options that follow the command moved in front of it."""
+    front: list[str] = []
+    rest: list[str] = []
+    position = 0
+    while position < len(args):
+        arg = args[position]
+        if arg == "--":
+            rest += args[position:]
+            break
+        if arg in GLOBAL_FLAGS:
+            front.append(arg)
+        elif arg in GLOBAL_WITH_VALUE and position + 1 < len(args):
+            front += args[position:position + 2]
+            position += 1
+        elif any(arg.startswith(f"{name}=") for name in GLOBAL_WITH_VALUE if name.startswith("--")):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        position += 1
+    return front + rest
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("-C", "directory", type=click.Path(file_okay=False, path_type=Path), default=".",
+              envvar="STORYBOARD_DIR", show_envvar=True,
               help="Run as if started in DIR (the project folder).", metavar="DIR")
-@click.option("--no-color", is_flag=True, help="Plain text, no colours.")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors and results.")
-@click.option("-v", "--verbose", is_flag=True, help="More detail: retries, re-attachments, timings.")
+@click.option("--no-color", is_flag=True, envvar="STORYBOARD_NO_COLOR", show_envvar=True,
+              help="Plain text, no colours (so does NO_COLOR set to anything but an empty string).")
+@click.option("-q", "--quiet", is_flag=True, envvar="STORYBOARD_QUIET", show_envvar=True,
+              help="Only errors and results.")
+@click.option("-v", "--verbose", is_flag=True, envvar="STORYBOARD_VERBOSE", show_envvar=True,
+              help="More detail: retries, re-attachments, timings.")
+@click.option("--var", "variables", multiple=True, metavar="KEY=VALUE", callback=_variables,
+              help="Set a variable for this run, over `variables:` and --var-file (repeatable).")
+@click.option("--var-file", "var_files", multiple=True, metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="A YAML file of variables for this run, over `variables:` (repeatable, in order).")
 @click.version_option(package_name="storyboard-iac", prog_name="storyboard")
 @click.pass_context
-def cli(ctx: click.Context, directory: Path, no_color: bool, quiet: bool, verbose: bool) -> None:
-    """Terraform for storyboards: plan and apply image generation from YAML and Jinja."""
-    ctx.obj = Settings(directory, False if no_color else None, quiet, verbose)
+def cli(ctx: click.Context, directory: Path, no_color: bool, quiet: bool, verbose: bool,
+        variables: dict[str, str], var_files: tuple[Path, ...]) -> None:
+    """Terraform for storyboards: plan and apply image generation from YAML and Jinja.
+
+    Global options may also follow the command (`storyboard apply -q`).
+    """
+    no_color = no_color or bool(os.environ.get("NO_COLOR"))  # https://no-color.org
+    ctx.obj = Settings(directory, False if no_color else None, quiet, verbose, variables, var_files)
     _logging(verbose, quiet)
 
 
@@ -67,18 +130,32 @@ def _logging(verbose: bool, quiet: bool) -> None:
     logger.propagate = False
 
 
+FORMAT = click.Choice(["text", "json", "github"])
+
+
 @cli.command()
+@click.option("--format", "output_format", type=FORMAT, default="text", show_default=True,
+              help="json: the diagnostics as JSON (schemas/diagnostics.schema.json); github: workflow "
+                   "annotations (::error file=…,line=…,col=…::message).")
 @pass_settings
-def validate(settings: Settings) -> None:
+def validate(settings: Settings, output_format: str) -> int:
     """Check schema, ids, references, templates and sizes; list every error with file:line:col."""
     from storyboard import api
     from storyboard.cli import views
 
-    project = settings.load()
-    problems = api.check(project)
-    if problems:
-        raise ProjectError(problems)
-    click.echo(views.validate_ok(project))
+    try:
+        project = settings.load()
+        problems = api.check(project)
+        if problems:
+            raise ProjectError(problems)
+    except UserError as error:
+        if output_format == "text":
+            raise
+        shown = views.diagnostics_json(error) if output_format == "json" else views.error_annotations(error)
+        click.echo(shown)
+        return 1
+    click.echo(views.validate_ok(project) if output_format != "json" else views.diagnostics_json(None))
+    return 0
 
 
 @cli.command("render")
@@ -143,6 +220,9 @@ def _plan_options(function: Any) -> Any:
                             help="Only these scenes or frames (repeatable).")(function)
     function = click.option("--replace", "replace", multiple=True, metavar="ADDR",
                             help="Regenerate these even if unchanged (repeatable).")(function)
+    function = click.option("--exclude", "excludes", multiple=True, metavar="ADDR",
+                            help="Leave these scenes or frames as they are (repeatable; the opposite of "
+                                 "--target).")(function)
     function = click.option("--provider", help="Use this provider instead of the project's.")(function)
     function = click.option("--max-cost", type=click.FloatRange(0),
                             help="The budget (US$) instead of budget.max_cost.")(function)
@@ -151,13 +231,18 @@ def _plan_options(function: Any) -> Any:
 
 @cli.command()
 @_plan_options
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (schemas/plan.schema.json).")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown", "github"]),
+              default="text", show_default=True,
+              help="json: schemas/plan.schema.json; markdown: for a pull-request comment or job summary; "
+                   "github: the text plus workflow annotations for errors and held frames.")
+@click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 on error.")
 @click.option("-o", "--out", "save_to", type=click.Path(dir_okay=False, path_type=Path),
               help="Save the plan for `storyboard apply FILE`.")
 @pass_settings
-def plan(settings: Settings, targets: tuple[str, ...], replace: tuple[str, ...], provider: str | None,
-         max_cost: float | None, as_json: bool, detailed_exitcode: bool, save_to: Path | None) -> int:
+def plan(settings: Settings, targets: tuple[str, ...], replace: tuple[str, ...], excludes: tuple[str, ...],
+         provider: str | None, max_cost: float | None, output_format: str, as_json: bool,
+         detailed_exitcode: bool, save_to: Path | None) -> int:
     """Show which frames apply would create, regenerate, repair or remove, and what it costs.
 
     Exits 1 when the estimate is above the budget (after printing the plan).
@@ -165,11 +250,23 @@ def plan(settings: Settings, targets: tuple[str, ...], replace: tuple[str, ...],
     from storyboard import api
     from storyboard.cli import views
 
-    result = api.plan(settings.load(provider), targets=targets, replace=replace, max_cost=max_cost)
-    if as_json:
+    output_format = "json" if as_json else output_format
+    try:
+        result = api.plan(settings.load(provider), targets=targets, replace=replace, excludes=excludes,
+                          max_cost=max_cost)
+    except UserError as error:
+        if output_format != "github":
+            raise
+        click.echo(views.error_annotations(error))
+        return 1
+    if output_format == "json":
         click.echo(views.plan_json(result))
+    elif output_format == "markdown":
+        click.echo(views.plan_markdown(result))
     elif not settings.quiet or result.has_changes:
         click.echo(views.plan_text(result, settings.color))
+        if output_format == "github":
+            click.echo(views.plan_annotations(result))
     for warning in result.warnings:
         click.echo(views.warning(warning), err=True)
     if result.over_budget:
@@ -177,7 +274,7 @@ def plan(settings: Settings, targets: tuple[str, ...], replace: tuple[str, ...],
         return 1
     if save_to is not None:
         api.save_plan(result, save_to)
-        if not as_json:
+        if output_format == "text":
             click.echo(views.plan_saved(save_to))
     return EXIT_CHANGES if detailed_exitcode and result.has_changes else 0
 
@@ -186,14 +283,16 @@ def plan(settings: Settings, targets: tuple[str, ...], replace: tuple[str, ...],
 @click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @_plan_options
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--parallelism", type=click.IntRange(1, 256), help="Requests in flight at once.")
-@click.option("--lock-timeout", default="0", metavar="DURATION",
+@click.option("--parallelism", type=click.IntRange(1, 256), envvar="STORYBOARD_PARALLELISM", show_envvar=True,
+              help="Requests in flight at once.")
+@click.option("--lock-timeout", default="0", metavar="DURATION", envvar="STORYBOARD_LOCK_TIMEOUT",
+              show_envvar=True,
               help="With a backend: wait this long for its run lock (90, 30s, 5m); default: refuse at once.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line (schemas/events.schema.json).")
 @pass_settings
 def apply(settings: Settings, plan_file: Path | None, targets: tuple[str, ...], replace: tuple[str, ...],
-          provider: str | None, max_cost: float | None, auto_approve: bool, parallelism: int | None,
-          lock_timeout: str, as_json: bool) -> int:
+          excludes: tuple[str, ...], provider: str | None, max_cost: float | None, auto_approve: bool,
+          parallelism: int | None, lock_timeout: str, as_json: bool) -> int:
     """Generate what the plan says and write a new output version.
 
     With a backend, the run lock is held from planning to the end, so no other apply
@@ -208,7 +307,8 @@ def apply(settings: Settings, plan_file: Path | None, targets: tuple[str, ...], 
         if plan_file is not None:
             the_plan = api.load_plan(project, plan_file)
         else:
-            the_plan = api.plan(project, targets=targets, replace=replace, max_cost=max_cost)
+            the_plan = api.plan(project, targets=targets, replace=replace, excludes=excludes,
+                                max_cost=max_cost)
         if as_json:
             click.echo(views.plan_event(the_plan))
         elif not settings.quiet:
@@ -363,8 +463,11 @@ def export_contact_sheet(settings: Settings, version: str | None, target: Path, 
 @click.option("--keep-days", type=click.FloatRange(0), default=30.0, show_default=True,
               help="With --remote: keep images indexed more recently than this.")
 @click.option("--force", is_flag=True, help="With --remote: delete (without it, only say what would go).")
+@click.option("--dry-run", is_flag=True,
+              help="List what would be removed and the bytes freed; remove nothing.")
 @pass_settings
-def gc(settings: Settings, keep: int | None, remote: bool, keep_days: float, force: bool) -> None:
+def gc(settings: Settings, keep: int | None, remote: bool, keep_days: float, force: bool,
+       dry_run: bool) -> None:
     """Remove old versions (never the latest; images still used by kept versions survive).
 
     With --remote, remove from the backend what no kept version, no recent index entry and
@@ -375,11 +478,12 @@ def gc(settings: Settings, keep: int | None, remote: bool, keep_days: float, for
 
     project = settings.load()
     if remote:
-        click.echo(views.remote_gc_done(api.gc_remote(project, keep=keep, keep_days=keep_days, force=force)))
+        click.echo(views.remote_gc_done(api.gc_remote(project, keep=keep, keep_days=keep_days,
+                                                      force=force and not dry_run)))
         return
     if keep is None:
         raise UserError("gc needs --keep N (how many of the newest versions to keep)")
-    click.echo(views.gc_done(api.gc(project, keep)))
+    click.echo(views.gc_done(api.gc(project, keep, dry_run=dry_run)))
 
 
 @cli.command()

@@ -5,6 +5,7 @@ text and JSON. Only the CLI imports this module (it uses click); the library ret
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from storyboard.actions import Action
-from storyboard.errors import display_path
+from storyboard.errors import Diagnostic, Location, display_path
 from storyboard.state.versions import version_name
 from storyboard.wording import plural
 
 if TYPE_CHECKING:
-    from storyboard.api import Export, Plan, Project, RenderedFrame, VersionSummary, VersionView
+    from storyboard.api import Collected, Export, Plan, Project, RenderedFrame, VersionSummary, VersionView
+    from storyboard.errors import UserError
     from storyboard.plans.batch import Batch
     from storyboard.run.apply import ApplyResult
     from storyboard.run.sync import Pulled, Pushed, RemoteGc
@@ -291,6 +293,113 @@ def unlocked(data: dict[str, Any]) -> str:
             f"({data.get('operation', '?')} since {data.get('created', '?')})")
 
 
-def gc_done(removed: Sequence[int]) -> str:
-    names = ", ".join(f"v{number:04d}" for number in removed)
-    return f"removed {plural(len(removed), 'version')}" + (f": {names}" if removed else "")
+def gc_done(collected: Collected) -> str:
+    names = ", ".join(f"v{number:04d}" for number in collected.versions)
+    verb = "would remove" if collected.dry_run else "removed"
+    freed = f" ({collected.bytes / 1_000_000:,.1f} MB {'to free' if collected.dry_run else 'freed'})" \
+        if collected.versions else ""
+    return f"{verb} {plural(len(collected.versions), 'version')}" + (f": {names}" if names else "") + freed
+
+
+# --- for pipelines: annotations, diagnostics as JSON, the plan as Markdown ------------------
+
+
+def _diagnostics(error: UserError) -> list[Diagnostic]:
+    from storyboard.errors import ProjectError
+
+    if isinstance(error, ProjectError):
+        return list(error.diagnostics)
+    return [Diagnostic(error.message, error.location, hint=error.hint)]
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotation(level: str, message: str, location: Location | None = None, title: str = "") -> str:
+    """A GitHub Actions workflow command: `::error file=F,line=L,col=C,title=T::message`."""
+    properties = []
+    if location is not None:
+        properties.append(f"file={_escape_property(display_path(location.file))}")
+        if location.line > 0:
+            properties += [f"line={location.line}", f"col={max(1, location.col)}"]
+    if title:
+        properties.append(f"title={_escape_property(title)}")
+    head = f"::{level} {','.join(properties)}" if properties else f"::{level}"
+    return f"{head}::{_escape_data(message)}"
+
+
+def error_annotations(error: UserError) -> str:
+    """Every diagnostic of `error` as a workflow annotation, then the summary as plain text."""
+    lines = []
+    for diagnostic in _diagnostics(error):
+        message = f"{diagnostic.crumb}: {diagnostic.message}" if diagnostic.crumb else diagnostic.message
+        if diagnostic.hint:
+            message += f"\nhint: {diagnostic.hint}"
+        lines.append(annotation("error", message, diagnostic.location, "storyboard"))
+    lines.append(error.message)
+    return "\n".join(lines)
+
+
+def diagnostics_json(error: UserError | None) -> str:
+    """`validate --format json`: {"ok", "errors": [{file, line, col, crumb, message, hint}]}."""
+    errors = [{"file": display_path(d.location.file) if d.location else None,
+               "line": d.location.line if d.location else None,
+               "col": d.location.col if d.location else None,
+               "crumb": d.crumb, "message": d.message, "hint": d.hint}
+              for d in (_diagnostics(error) if error is not None else [])]
+    return as_json({"ok": not errors, "errors": errors})
+
+
+def plan_annotations(plan: Plan) -> str:
+    """Workflow annotations for what a reviewer should see in the checks tab: held frames, budget."""
+    lines = [annotation("notice", f"{change.address} held: approved by {change.approval.by}; "
+                                  f"{', '.join(change.reasons)} changed", title="storyboard")
+             for change in plan.changes if change.action is Action.HOLD and change.approval]
+    lines += [annotation("warning", warning, title="storyboard") for warning in plan.warnings]
+    if plan.over_budget:
+        lines.append(annotation("error", f"estimated cost ${plan.cost:.2f} is above the budget "
+                                         f"${plan.max_cost:.2f}", title="storyboard"))
+    return "\n".join(lines)
+
+
+def _md(text: str) -> str:
+    """User text made safe in a Markdown table cell: no HTML, no table breaks, no code spans."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+            .replace("`", "\\`").replace("\r", " ").replace("\n", " "))
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in `text`, so the text cannot close it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def plan_markdown(plan: Plan) -> str:
+    """The plan as GitHub-flavoured Markdown, for a pull-request comment or a job summary."""
+    lines = [f"### storyboard plan: {_md(plan.project.name)}", "", summary_line(plan)]
+    if plan.max_cost is not None:
+        verdict = "**over the budget**" if plan.over_budget else "within the budget"
+        lines.append(f"Estimated cost ${plan.cost:.2f}, {verdict} of ${plan.max_cost:.2f}.")
+    shown = [change for change in plan.changes if change.action.shown]
+    by_scene: dict[str, list[Any]] = {}
+    for change in shown:
+        by_scene.setdefault(change.address.split("/")[0], []).append(change)
+    for scene, changes in by_scene.items():
+        lines += ["", f"#### {_md(scene)}", "", "| | frame | action | why |", "|---|---|---|---|"]
+        for change in changes:
+            action = "held (approved)" if change.action is Action.HOLD else change.action.value
+            lines.append(f"| {change.action.symbol} | `{_md(change.address)}` | {action} | "
+                         f"{_md(', '.join(change.reasons))} |")
+        for change in changes:
+            if change.prompt_diff:
+                fence = _fence(change.prompt_diff)
+                lines += ["", f"<details><summary>prompt diff: {_md(change.address)}</summary>", "",
+                          f"{fence}diff", change.prompt_diff, fence, "", "</details>"]
+    for warning in plan.warnings:
+        lines += ["", f"> warning: {_md(warning)}"]
+    return "\n".join(lines)

@@ -61,6 +61,7 @@ class Change:
 class PlanOptions:
     targets: tuple[str, ...] = ()
     replace: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,11 @@ class Plan:
         rows = [[c.address, c.action.value, c.spec.fingerprint if c.spec else None, c.path]
                 for c in self.changes]
         config = self.project.provider
+        options = [list(self.options.targets), list(self.options.replace)]
+        if self.options.excludes:
+            options.append(list(self.options.excludes))
         return sha256_hex(canonical_json({"changes": rows, "provider": [config.name, config.model],
-                                          "options": [list(self.options.targets),
-                                                      list(self.options.replace)]}))
+                                          "options": options}))
 
     def summary(self) -> dict[str, Any]:
         counts = {action.value: self.count(action) for action in Action if action is not Action.MOVE}
@@ -117,6 +120,7 @@ class Plan:
             "inputs_sha256": self.inputs_sha256,
             "lock_sha256": self.lock_sha256,
             "options": {"targets": list(self.options.targets), "replace": list(self.options.replace),
+                        "excludes": list(self.options.excludes),
                         "provider": self.project.provider.name, "max_cost": self.max_cost},
             "changes": [_change_json(c) for c in self.changes if c.action.shown],
             "batches": [{"frames": list(b.frames), "size": b.size} for b in self.batches],
@@ -144,14 +148,14 @@ def _change_json(change: Change) -> dict[str, Any]:
 
 def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: Iterable[str] = (),
               capabilities: Capabilities | None = None, max_cost: float | None = None,
-              store: StoreView | None = None) -> Plan:
+              store: StoreView | None = None, excludes: Iterable[str] = ()) -> Plan:
     """Diff the project's frames against storyboard.lock and the latest version on disk.
 
     Work an interrupted run paid for (staged images, jobs to re-attach to, read from the
     journal) is left out of the requests and the cost: the next apply collects it. A frame
     whose image `store` holds (the local image store by default) is restored, not made.
     """
-    options = PlanOptions(tuple(targets), tuple(replace))
+    options = PlanOptions(tuple(targets), tuple(replace), tuple(excludes))
     prepared, problems = prepare(project, capabilities)
     if problems:
         raise ProjectError(problems)
@@ -161,6 +165,10 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
         raise UserError(f"storyboard.lock belongs to project `{lock.project}`, not `{project.name}`",
                         hint="delete the lockfile to start this project from scratch")
     targeted = select_addresses(project, lock, options.targets, "--target")
+    excluded = select_addresses(project, lock, options.excludes, "--exclude")
+    if excluded:  # the opposite of --target: everything (or everything targeted) but these
+        everything = {spec.address for spec in specs} | set(lock.frames)
+        targeted = (everything if targeted is None else targeted) - excluded
     forced = select_addresses(project, lock, options.replace, "--replace")
     inspector = _LatestVersion(project)
     store = store or StoreView(ImageStore(project.state_path))
@@ -192,7 +200,8 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
         changes.append(change)
     wanted = {spec.address for spec in specs}
     for address, previous in sorted(lock.frames.items()):
-        if address not in wanted and (targeted is None or _in(address, options.targets)):
+        if address not in wanted and (targeted is None or address in targeted or
+                                      (not excluded and _in(address, options.targets))):
             changes.append(Change(address, Action.REMOVE, None, previous))
     to_generate = [c.spec for c in changes if c.generates and c.spec is not None]
     paid = _paid_earlier(project, to_generate)
@@ -459,7 +468,7 @@ def load_saved_plan(path: Path, project: model.Project) -> Plan:
                         location=key_location(path, ["project"]))
     options: Mapping[str, Any] = saved.get("options", {})
     plan = make_plan(project, targets=options.get("targets", ()), replace=options.get("replace", ()),
-                     max_cost=options.get("max_cost"))
+                     excludes=options.get("excludes", ()), max_cost=options.get("max_cost"))
     stale = []
     if plan.lock_sha256 != saved.get("lock_sha256"):
         stale.append("storyboard.lock changed since it was planned")

@@ -496,3 +496,15 @@ def _slug(text: str) -> str:
 
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value)) if value else model.EMPTY
+
+
+def read_var_file(path: Path) -> dict[str, Any]:
+    """A `--var-file`: a YAML mapping of variables (read with the same limits as project files)."""
+    if not path.is_file():
+        raise UserError(f"no variables file {path}",
+                        hint="--var-file takes a YAML file of `name: value` lines")
+    source = YamlFile.read(path)
+    if not isinstance(source.data, dict) or not all(isinstance(key, str) for key in source.data):
+        raise ProjectError([Diagnostic("a variables file is a mapping of names to values",
+                                       Location(path, 1, 1), hint="for example `tagline: First Light`")])
+    return dict(source.data)

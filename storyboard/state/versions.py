@@ -156,11 +156,7 @@ def collect_garbage(output: Path, keep: int) -> list[int]:
     Removing a folder only unlinks its names: a hard-linked image still used by a kept
     version keeps its bytes.
     """
-    if keep < 1:
-        raise UserError("--keep must be at least 1")
-    numbers = versions(output)
-    latest = latest_version(output)
-    doomed = [n for n in numbers[: max(0, len(numbers) - keep)] if n != latest]
+    doomed = garbage(output, keep)
     if doomed:
         with (output / REMOVED_LOG).open("a", encoding="utf-8") as log:
             log.writelines(json.dumps({"version": n, "removed_at": now_iso()}) + "\n" for n in doomed)
@@ -169,6 +165,29 @@ def collect_garbage(output: Path, keep: int) -> list[int]:
     for leftover in output.glob(".v*.tmp-*") if output.is_dir() else []:
         shutil.rmtree(leftover, ignore_errors=True)
     return doomed
+
+
+def garbage(output: Path, keep: int) -> list[int]:
+    """The versions `collect_garbage(output, keep)` would remove."""
+    if keep < 1:
+        raise UserError("--keep must be at least 1")
+    numbers = versions(output)
+    latest = latest_version(output)
+    return [n for n in numbers[: max(0, len(numbers) - keep)] if n != latest]
+
+
+def reclaimable_bytes(output: Path, numbers: Iterable[int]) -> int:
+    """The bytes removing these versions frees: files with no hard link outside them (an image a
+    kept version or the image store also holds frees nothing)."""
+    inodes: dict[tuple[int, int], list[int]] = {}  # (device, inode) -> [size, links, links here]
+    for number in numbers:
+        for path in (output / version_name(number)).rglob("*"):
+            info = path.lstat()
+            if path.is_symlink() or not path.is_file():
+                continue
+            seen = inodes.setdefault((info.st_dev, info.st_ino), [info.st_size, info.st_nlink, 0])
+            seen[2] += 1
+    return sum(size for size, links, here in inodes.values() if here >= links)
 
 
 def removed_by_gc(output: Path) -> dict[int, str]:
