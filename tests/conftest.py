@@ -17,8 +17,6 @@ import pytest
 
 from storyboard.cli.commands import main
 
-pytest_plugins = ["storyboard.testing.pytest_plugin"]  # the `fake_atlas` fixture users get too
-
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "coffee-launch"
 

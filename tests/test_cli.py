@@ -88,6 +88,11 @@ def test_built_wheel_carries_the_schemas_and_page_templates(tmp_path: Path) -> N
             f"{templates}style.css", f"{templates}viewer.js"} <= set(names)
     assert {"storyboard/fonts/DejaVuSans.ttf", "storyboard/fonts/DejaVuSans-Bold.ttf",
             "storyboard/fonts/LICENSE-DejaVu.txt"} <= set(names)  # the font and its licence
+    entry_points = zipfile.ZipFile(wheel).read(
+        next(name for name in names if name.endswith(".dist-info/entry_points.txt"))).decode()
+    assert "[pytest11]\nstoryboard.testing.pytest_plugin = storyboard.testing.pytest_plugin" in entry_points
+    assert "storyboard-fake-atlas = storyboard.testing.server:main" in entry_points
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target),
                     str(wheel)], check=True, capture_output=True)
@@ -99,3 +104,22 @@ def test_built_wheel_carries_the_schemas_and_page_templates(tmp_path: Path) -> N
     printed = subprocess.run([sys.executable, "-m", "storyboard", "schema", "scene"],
                              cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     assert json.loads(printed.stdout)["title"] == "scene file"
+
+
+@pytest.mark.slow
+def test_a_users_tests_get_the_fake_atlas_fixture_without_configuration(tmp_path: Path) -> None:
+    (tmp_path / "test_mine.py").write_text(
+        "import os, httpx\n\n"
+        "def test_fake(fake_atlas):\n"
+        "    assert os.environ['ATLASCLOUD_BASE_URL'].startswith('http://127.0.0.1:')\n"
+        "    assert httpx.get(fake_atlas.base_url + '/_fake/stats').status_code == 200\n")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_mine.py"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "1 passed" in result.stdout
+
+
+def test_the_fake_server_has_its_console_script() -> None:
+    script = Path(sys.executable).parent / "storyboard-fake-atlas"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0 and "usage: storyboard-fake-atlas" in result.stdout

@@ -1,7 +1,8 @@
 """One apply at a time: per machine (RunLock), and across machines with a backend (RemoteLock).
 
-RunLock is an flock on .storyboard/run.lock holding the pid: the kernel drops it when
-the process dies, even by SIGKILL, so a killed run never blocks the next one.
+RunLock is a file lock (filelock: flock on POSIX, LockFileEx on Windows) on
+.storyboard/run.lock, with the holder's pid in run.pid: the operating system drops it
+when the process dies, even by SIGKILL, so a killed run never blocks the next one.
 
 RemoteLock is the object `lock.json` on the backend, created only if absent (a conditional
 write, so two machines never both hold it). It says who holds it, on which host, for what,
@@ -14,7 +15,6 @@ a conditional write, so only one does). `storyboard force-unlock ID` removes one
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import getpass
 import logging
 import os
@@ -28,6 +28,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import filelock
+
 from storyboard.errors import RunLockedError, UserError, display_path
 from storyboard.state.backend import Backend, LockTaken
 from storyboard.state.versions import now_iso
@@ -39,15 +41,17 @@ _HELD: dict[Path, int] = {}  # run locks this process holds, and how deeply
 
 
 class RunLock:
-    """One apply at a time per project: an flock on .storyboard/run.lock holding the pid.
+    """One apply at a time per project: a file lock on .storyboard/run.lock (the holder's pid in
+    run.pid).
 
-    The kernel drops the lock when the process dies, even by SIGKILL, so a killed run
-    never blocks the next one.
+    The operating system drops the lock when the process dies, even by SIGKILL, so a killed
+    run never blocks the next one.
     """
 
     def __init__(self, state: Path) -> None:
         self.path = state / "run.lock"
-        self._file: Any = None
+        self.pid_file = state / "run.pid"
+        self._lock: filelock.BaseFileLock | None = None
         self._nested = False
 
     def __enter__(self) -> RunLock:
@@ -55,28 +59,26 @@ class RunLock:
             _HELD[self.path] += 1
             self._nested = True
             return self
+        lock = filelock.FileLock(self.path, timeout=0, thread_local=False)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            file = self.path.open("a+", encoding="utf-8")
-        except OSError as error:
-            raise UserError(f"cannot write to the run state folder {display_path(self.path.parent)}: "
-                            f"{error.strerror}", hint="make it writable: apply keeps its journal, its "
-                            "lock and the images it paid for there") from None
-        try:
-            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            file.seek(0)
-            holder = file.read().strip() or "unknown"
-            file.close()
+            lock.acquire()
+            self.pid_file.write_text(str(os.getpid()), encoding="utf-8")
+        except filelock.Timeout:
+            try:
+                holder = self.pid_file.read_text(encoding="utf-8").strip() or "unknown"
+            except OSError:
+                holder = "unknown"
             raise RunLockedError(
                 f"another storyboard apply (pid {holder}) is running on this project",
                 hint="wait for it to finish; a killed run releases the lock by itself",
             ) from None
-        file.seek(0)
-        file.truncate()
-        file.write(str(os.getpid()))
-        file.flush()
-        self._file = file
+        except OSError as error:
+            lock.release()
+            raise UserError(f"cannot write to the run state folder {display_path(self.path.parent)}: "
+                            f"{error.strerror}", hint="make it writable: apply keeps its journal, its "
+                            "lock and the images it paid for there") from None
+        self._lock = lock
         _HELD[self.path] = 1
         return self
 
@@ -86,12 +88,11 @@ class RunLock:
             _HELD[self.path] -= 1
             return
         _HELD.pop(self.path, None)
-        if self._file is not None:
-            self._file.seek(0)
-            self._file.truncate()
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
+        if self._lock is not None:
+            with contextlib.suppress(OSError):
+                self.pid_file.write_text("", encoding="utf-8")
+            self._lock.release()
+            self._lock = None
 
 
 def parse_duration(text: str) -> float:

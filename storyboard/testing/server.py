@@ -52,7 +52,7 @@ def serve(fake: FakeAtlas | None = None, *, port: int = 0) -> Iterator[FakeAtlas
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m storyboard.testing.fake_atlas",
+        prog="storyboard-fake-atlas",
         description="A fake Atlas Cloud image API on 127.0.0.1 for offline rehearsals.")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--key", default="fake-key", help="the API key it accepts (default: fake-key)")
