@@ -152,3 +152,16 @@ def test_the_readme_library_example_runs(example: Path, tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stderr
     assert '"event": "apply_finished"' in completed.stdout.replace("'", '"')
     assert (tmp_path / "board.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_no_module_imports_a_posix_only_module() -> None:
+    """The README says storyboard imports on any platform: the run lock is filelock, not fcntl."""
+    posix_only = {"fcntl", "termios", "pty", "tty", "pwd", "grp", "resource", "posix"}
+    found = []
+    for path in sorted((REPO / "storyboard").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [f"{path.relative_to(REPO)}: {name}" for name in names
+                      if name.split(".")[0] in posix_only]
+    assert found == []

@@ -17,9 +17,12 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 FRAMES = 31
 
 
-def in_terminal(*args: str, cwd: Path, **extra_env: str) -> tuple[int, str]:
-    """Run storyboard with a pseudo-terminal as stdout and stderr; returns (exit code, raw output)."""
+def in_terminal(*args: str, cwd: Path, typed: bytes = b"", **extra_env: str) -> tuple[int, str]:
+    """Run storyboard with a pseudo-terminal as stdin, stdout and stderr (`typed` waiting on stdin);
+    returns (exit code, raw output)."""
     leader, follower = pty.openpty()
+    if typed:
+        os.write(leader, typed)
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "140", "LINES": "40"}
     env.pop("NO_COLOR", None)
     env.update(extra_env)
@@ -75,6 +78,20 @@ def test_no_color_is_honoured_on_a_terminal(example: Path, env: dict[str, str]) 
 def test_global_options_after_the_command(example: Path) -> None:
     code, raw = in_terminal("plan", "--no-color", cwd=example)
     assert code == 0 and "31 to create" in raw and "\x1b[" not in raw
+
+
+def test_gc_on_a_terminal_asks_before_deleting(example: Path) -> None:
+    scene = example / "scenes/01-morning.yaml"
+    assert run_process("apply", "--auto-approve", cwd=example).returncode == 0
+    for old, new in (("slow spiral", "slow heart"), ("slow heart", "slow wave")):
+        scene.write_text(scene.read_text().replace(old, new))
+        assert run_process("apply", "--auto-approve", cwd=example).returncode == 0
+    code, raw = in_terminal("gc", "--keep", "1", cwd=example, typed=b"n\n")
+    screen = ANSI.sub("", raw)
+    assert code == 1 and "would remove 2 versions: v0001, v0002" in screen and "Remove them?" in screen
+    assert "gc cancelled" in screen and (example / "out/v0001").is_dir()
+    code, raw = in_terminal("gc", "--keep", "1", cwd=example, typed=b"y\n")
+    assert code == 0 and "removed 2 versions" in ANSI.sub("", raw) and not (example / "out/v0001").exists()
 
 
 def test_without_a_terminal_output_has_no_control_characters(example: Path) -> None:

@@ -462,12 +462,14 @@ def export_contact_sheet(settings: Settings, version: str | None, target: Path, 
               "unless --force).")
 @click.option("--keep-days", type=click.FloatRange(0), default=30.0, show_default=True,
               help="With --remote: keep images indexed more recently than this.")
-@click.option("--force", is_flag=True, help="With --remote: delete (without it, only say what would go).")
+@click.option("--force", is_flag=True, help="Delete without asking (with --remote: delete at all; without "
+              "it, only say what would go).")
+@click.option("--auto-approve", is_flag=True, help="Do not ask before deleting (on a terminal, gc asks).")
 @click.option("--dry-run", is_flag=True,
               help="List what would be removed and the bytes freed; remove nothing.")
 @pass_settings
-def gc(settings: Settings, keep: int | None, remote: bool, keep_days: float, force: bool,
-       dry_run: bool) -> None:
+def gc(settings: Settings, keep: int | None, remote: bool, keep_days: float, force: bool, auto_approve: bool,
+       dry_run: bool) -> int:
     """Remove old versions (never the latest; images still used by kept versions survive).
 
     With --remote, remove from the backend what no kept version, no recent index entry and
@@ -480,10 +482,20 @@ def gc(settings: Settings, keep: int | None, remote: bool, keep_days: float, for
     if remote:
         click.echo(views.remote_gc_done(api.gc_remote(project, keep=keep, keep_days=keep_days,
                                                       force=force and not dry_run)))
-        return
+        return 0
     if keep is None:
         raise UserError("gc needs --keep N (how many of the newest versions to keep)")
+    if not (dry_run or force or auto_approve) and sys.stdin.isatty():
+        planned = api.gc(project, keep, dry_run=True)
+        if not planned.versions:
+            click.echo(views.gc_done(planned))
+            return 0
+        click.echo(views.gc_done(planned))
+        if not click.confirm("Remove them?", default=False):
+            click.echo(views.GC_CANCELLED)
+            return 1
     click.echo(views.gc_done(api.gc(project, keep, dry_run=dry_run)))
+    return 0
 
 
 @cli.command()

@@ -293,6 +293,9 @@ def unlocked(data: dict[str, Any]) -> str:
             f"({data.get('operation', '?')} since {data.get('created', '?')})")
 
 
+GC_CANCELLED = "gc cancelled: nothing was removed"
+
+
 def gc_done(collected: Collected) -> str:
     names = ", ".join(f"v{number:04d}" for number in collected.versions)
     verb = "would remove" if collected.dry_run else "removed"
