@@ -34,6 +34,7 @@ from storyboard.state.lockfile import read_lock
 from storyboard.state.versions import version_name
 
 if TYPE_CHECKING:  # what only apply needs is imported when it runs: `plan` starts faster
+    from storyboard.project.fmt import Formatted
     from storyboard.providers.base import Provider
     from storyboard.run.apply import ApplyResult
     from storyboard.run.events import EventSink
@@ -57,6 +58,7 @@ __all__ = [
     "check",
     "export_contact_sheet",
     "export_pdf",
+    "fmt",
     "force_unlock",
     "gc",
     "gc_remote",
@@ -367,6 +369,30 @@ def _required_backend(project: Project) -> Backend:
         raise UserError("this project has no backend", hint="add `backend: {url: s3://bucket/prefix}` "
                                                             "(or file:///folder) to storyboard.yaml")
     return shared
+
+
+# --- formatting ------------------------------------------------------------------------------
+
+
+def fmt(project: Project, *, check: bool = False) -> list[Formatted]:
+    """Every YAML file of the project in the canonical layout (storyboard.project.fmt), written
+    unless `check`; each with its text before and after. Refused (UserError) for a project
+    whose YAML does not load."""
+    from storyboard.fsutil import atomic_write
+    from storyboard.project.fmt import format_files
+
+    unreadable = [d for d in project.diagnostics if "YAML" in d.message or "not valid UTF-8" in d.message]
+    if unreadable:
+        raise ProjectError(unreadable)
+    try:
+        formatted = format_files(project.files)
+    except ValueError as error:
+        raise UserError(f"cannot format the project: {error}", hint="please report it") from None
+    if not check:
+        for item in formatted:
+            if item.changed:
+                atomic_write(item.path, item.after.encode("utf-8"))
+    return formatted
 
 
 # --- review --------------------------------------------------------------------------------

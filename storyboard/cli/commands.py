@@ -391,6 +391,20 @@ def show(settings: Settings, version: str | None, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if a file is not formatted (for CI).")
+@click.option("--diff", "show_diff", is_flag=True, help="Print what would change as a unified diff.")
+@pass_settings
+def fmt(settings: Settings, check: bool, show_diff: bool) -> int:
+    """Rewrite the project's YAML in one canonical layout, keeping comments; prints the files changed."""
+    from storyboard import api
+    from storyboard.cli import views
+
+    formatted = api.fmt(settings.load(), check=check or show_diff)
+    click.echo(views.formatted(formatted, show_diff), nl=False)
+    return 1 if check and any(item.changed for item in formatted) else 0
+
+
+@cli.command()
 @click.argument("addresses", nargs=-1, metavar="[ADDR]...")
 @click.option("--all", "every", is_flag=True, help="Every frame.")
 @click.option("--version", "version", metavar="V", help="Approve the images this version holds (v0003, 3).")

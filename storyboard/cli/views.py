@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from storyboard.api import Collected, Export, Plan, Project, RenderedFrame, VersionSummary, VersionView
     from storyboard.errors import UserError
     from storyboard.plans.batch import Batch
+    from storyboard.project.fmt import Formatted
     from storyboard.run.apply import ApplyResult
     from storyboard.run.sync import Pulled, Pushed, RemoteGc
     from storyboard.state.lockfile import Approval
@@ -406,3 +407,11 @@ def plan_markdown(plan: Plan) -> str:
     for warning in plan.warnings:
         lines += ["", f"> warning: {_md(warning)}"]
     return "\n".join(lines)
+
+
+def formatted(files: Sequence[Formatted], show_diff: bool) -> str:
+    """`fmt`: the files (to be) changed, one per line, or their diffs."""
+    changed = [item for item in files if item.changed]
+    if show_diff:
+        return "".join(item.diff(display_path(item.path)) for item in changed)
+    return "".join(f"{display_path(item.path)}\n" for item in changed)
