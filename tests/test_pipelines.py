@@ -162,3 +162,28 @@ def test_global_options_after_the_command_and_from_the_environment(run, applied:
     assert "OK coffee-launch" in run("validate").out
     help_text = run("apply", "--help").out
     assert "STORYBOARD_PARALLELISM" in help_text and "STORYBOARD_LOCK_TIMEOUT" in help_text
+
+
+def test_completion_scripts_and_addresses_from_the_project(run, example: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    for shell, marker in (("bash", "complete -o"), ("zsh", "compdef"), ("fish", "complete --no-files")):
+        script = run("completion", shell)
+        assert script.code == 0 and "_STORYBOARD_COMPLETE" in script.out and marker in script.out
+    env = {**os.environ, "_STORYBOARD_COMPLETE": "bash_complete"}
+
+    def complete(words: str) -> list[str]:
+        position = len(words.split()) - 1
+        result = subprocess.run([sys.executable, "-m", "storyboard"],
+                                env={**env, "COMP_WORDS": words, "COMP_CWORD": str(position)},
+                                capture_output=True, text=True, timeout=60, check=False)
+        lines = [line for line in result.stdout.splitlines() if line]
+        assert result.returncode == 0 and all(line.startswith("plain,") for line in lines), repr(result)
+        return [line.removeprefix("plain,") for line in lines]
+
+    assert complete(f"storyboard -C {example} plan --target morning/p") == ["morning/pour"]
+    assert complete(f"storyboard -C {example} approve first") == [
+        "first-sip", "first-sip/order", "first-sip/hand-off", "first-sip/sip", "first-sip/smile"]
+    assert complete(f"storyboard -C {example / 'nowhere'} plan --exclude m") == []  # no project: nothing

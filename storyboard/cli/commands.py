@@ -57,6 +57,18 @@ def _variables(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
 pass_settings = click.make_pass_decorator(Settings)
 
 
+def complete_addresses(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Scene and frame addresses of the project (for --target, --replace, --exclude, approve, …)."""
+    from storyboard.project.loader import read_project
+
+    root = ctx.find_root()
+    try:
+        project = read_project(root.params.get("directory") or ".")
+    except Exception:  # completing must never print a traceback into the user's shell
+        return []
+    addresses = [scene.id for scene in project.scenes] + [frame.address for frame in project.frames]
+    return [address for address in addresses if address.startswith(incomplete)]
+
 GLOBAL_FLAGS = frozenset({"-q", "--quiet", "-v", "--verbose", "--no-color"})
 GLOBAL_WITH_VALUE = frozenset({"-C", "--var", "--var-file"})
 
@@ -159,7 +171,7 @@ def validate(settings: Settings, output_format: str) -> int:
 
 
 @cli.command("render")
-@click.argument("addresses", nargs=-1, metavar="[ADDR]...")
+@click.argument("addresses", nargs=-1, metavar="[ADDR]...", shell_complete=complete_addresses)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.option("--batches", is_flag=True, help="Print the batch prompts sent per request.")
 @pass_settings
@@ -216,13 +228,16 @@ def init(settings: Settings, folder: Path | None, name: str | None) -> None:
 
 
 def _plan_options(function: Any) -> Any:
-    function = click.option("--target", "targets", multiple=True, metavar="ADDR",
-                            help="Only these scenes or frames (repeatable).")(function)
-    function = click.option("--replace", "replace", multiple=True, metavar="ADDR",
-                            help="Regenerate these even if unchanged (repeatable).")(function)
-    function = click.option("--exclude", "excludes", multiple=True, metavar="ADDR",
-                            help="Leave these scenes or frames as they are (repeatable; the opposite of "
-                                 "--target).")(function)
+    def addresses(*names: str, help: str) -> Any:
+        return click.option(*names, multiple=True, metavar="ADDR", shell_complete=complete_addresses,
+                            help=help)
+
+    function = addresses("--target", "targets", help="Only these scenes or frames (repeatable).")(function)
+    function = addresses("--replace", "replace",
+                         help="Regenerate these even if unchanged (repeatable).")(function)
+    function = addresses("--exclude", "excludes",
+                         help="Leave these scenes or frames as they are (repeatable; the opposite of "
+                              "--target).")(function)
     function = click.option("--provider", help="Use this provider instead of the project's.")(function)
     function = click.option("--max-cost", type=click.FloatRange(0),
                             help="The budget (US$) instead of budget.max_cost.")(function)
@@ -391,6 +406,18 @@ def show(settings: Settings, version: str | None, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script: `eval "$(storyboard completion bash)"` in ~/.bashrc
+    (zsh: ~/.zshrc; fish: `storyboard completion fish | source`). Addresses complete from the project."""
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None
+    click.echo(completer(cli, {}, "storyboard", "_STORYBOARD_COMPLETE").source())
+
+
+@cli.command()
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if a file is not formatted (for CI).")
 @click.option("--diff", "show_diff", is_flag=True, help="Print what would change as a unified diff.")
 @pass_settings
@@ -405,7 +432,7 @@ def fmt(settings: Settings, check: bool, show_diff: bool) -> int:
 
 
 @cli.command()
-@click.argument("addresses", nargs=-1, metavar="[ADDR]...")
+@click.argument("addresses", nargs=-1, metavar="[ADDR]...", shell_complete=complete_addresses)
 @click.option("--all", "every", is_flag=True, help="Every frame.")
 @click.option("--version", "version", metavar="V", help="Approve the images this version holds (v0003, 3).")
 @click.option("--by", help="Who approves (default: git's user.name <user.email>, else the OS user).")
@@ -421,7 +448,7 @@ def approve(settings: Settings, addresses: tuple[str, ...], every: bool, version
 
 
 @cli.command()
-@click.argument("addresses", nargs=-1, metavar="[ADDR]...")
+@click.argument("addresses", nargs=-1, metavar="[ADDR]...", shell_complete=complete_addresses)
 @click.option("--all", "every", is_flag=True, help="Every approved frame.")
 @pass_settings
 def unapprove(settings: Settings, addresses: tuple[str, ...], every: bool) -> None:
