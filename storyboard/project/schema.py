@@ -47,15 +47,13 @@ def load_schema(name: str) -> dict[str, Any]:
 
 @cache
 def validator(name: str) -> Any:
-    """A compiled Draft 2020-12 validator; the other schemas resolve by file name."""
+    """A compiled Draft 2020-12 validator. Each schema names itself with its `$id`, and refers to
+    its siblings relative to it (`scene.schema.json#/$defs/id`), so they resolve by their ids."""
     from jsonschema import Draft202012Validator
-    from referencing import Registry, Resource
+    from referencing import Registry
 
-    resources = [
-        (f"{other}.schema.json", Resource.from_contents(load_schema(other)))
-        for other in available_schemas()
-    ]
-    registry: Registry[Any] = Registry().with_resources(resources)
+    registry: Registry[Any] = Registry().with_contents(
+        (load_schema(other)["$id"], load_schema(other)) for other in available_schemas())
     return Draft202012Validator(load_schema(name), registry=registry)
 
 
@@ -63,7 +61,7 @@ def validator(name: str) -> Any:
 def bundled_schema(name: str) -> dict[str, Any]:
     """The schema with every `$ref` (to itself or a sibling file) replaced by its target."""
     root = load_schema(name)
-    return {key: value for key, value in _inline(root, root).items() if key != "$schema"}
+    return {key: value for key, value in _inline(root, root).items() if key not in ("$schema", "$id")}
 
 
 def _inline(node: Any, document: dict[str, Any], depth: int = 0) -> Any:
@@ -74,7 +72,7 @@ def _inline(node: Any, document: dict[str, Any], depth: int = 0) -> Any:
     if not isinstance(node, dict):
         return node
     result = {key: _inline(value, document, depth) for key, value in node.items()
-              if key not in ("$ref", "$defs")}
+              if key not in ("$ref", "$defs", "$id")}
     if "$ref" in node:
         file, _, pointer = str(node["$ref"]).partition("#")
         target_document = load_schema(file.removesuffix(".schema.json")) if file else document

@@ -148,3 +148,14 @@ def test_the_lockfile_fast_path_never_accepts_what_the_schema_rejects(data: st.D
         assert validator("lockfile").is_valid(changed), (path, action)
         assert fast[0] == {a: LockEntry.from_json(e) for a, e in changed["frames"].items()}
         assert fast[1] == {a: Approval.from_json(e) for a, e in changed.get("approvals", {}).items()}
+
+
+def test_every_schema_names_itself_and_its_refs_resolve_through_the_ids() -> None:
+    from storyboard.project.schema import available_schemas, load_schema
+
+    base = "https://raw.githubusercontent.com/storyboard-iac/storyboard/main/schemas/"
+    for name in available_schemas():
+        assert load_schema(name)["$id"] == f"{base}{name}.schema.json"
+    scene_ref = {"version": 1, "project": "Bad Id"}  # `project` is checked by scene.schema.json's $defs/id
+    assert not validator("storyboard").is_valid(scene_ref)
+    assert validator("storyboard").is_valid({"version": 1, "project": "good-id"})
