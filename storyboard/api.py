@@ -93,16 +93,22 @@ def load(path: str | Path = ".", *, provider: str | None = None,
     """
     project = read_project(path)
     overlay: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for file in var_files:
+        from storyboard.errors import display_path
         from storyboard.project.loader import read_var_file
 
-        overlay.update(read_var_file(Path(file)))
+        values = read_var_file(Path(file))
+        overlay.update(values)
+        sources.update(dict.fromkeys(values, f"--var-file {display_path(Path(file))}"))
+    sources.update(dict.fromkeys(variables or {}, "--var"))
     variables = {**overlay, **(variables or {})}
     if provider and provider != project.provider.name:
         config = dataclasses.replace(project.provider, name=provider, options=MappingProxyType({}))
         project = dataclasses.replace(project, provider=config)
     if variables:
-        project = dataclasses.replace(project, variables=MappingProxyType({**project.variables, **variables}))
+        project = dataclasses.replace(project, variables=MappingProxyType({**project.variables, **variables}),
+                                      variable_sources=MappingProxyType(sources))
     return project
 
 

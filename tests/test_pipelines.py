@@ -4,6 +4,7 @@ validate as JSON, gc --dry-run, global options after the command."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def test_var_and_var_file_override_variables_in_order_and_change_fingerprints(ru
     prompts = run("-C", applied, "--var-file", "market.yaml", "--var", "brand=Nordlys", "render",
                   "packshot/hero")
     assert "by Nordlys" in prompts.out and "Dawn roast" in prompts.out  # --var wins over the file
+    assert "  brand = 'Nordlys'  (from --var)" in prompts.out
+    assert re.search(r"  product = 'Dawn roast'  \(from --var-file \S*market\.yaml\)", prompts.out)
     both = fingerprints(run, applied, "--var-file", "market.yaml", "--var", "brand=Nordlys")
     assert both["packshot/hero"] != from_file["packshot/hero"]
     after = run("-C", applied, "plan", "--var", "brand=Aurora Coffee")  # the same value: no change
@@ -187,3 +190,21 @@ def test_completion_scripts_and_addresses_from_the_project(run, example: Path) -
     assert complete(f"storyboard -C {example} approve first") == [
         "first-sip", "first-sip/order", "first-sip/hand-off", "first-sip/sip", "first-sip/smile"]
     assert complete(f"storyboard -C {example / 'nowhere'} plan --exclude m") == []  # no project: nothing
+
+
+GOLDEN_MARKDOWN = Path(__file__).parent / "golden" / "plan.md"
+
+
+def test_plan_as_markdown_matches_the_golden_file(run, applied: Path) -> None:
+    """A regeneration with a hostile prompt, a held frame and a removed frame, as a reviewer reads it."""
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk into the first cup of the day", HOSTILE)
+    assert run("-C", applied, "approve", "morning/shutter", "--by", "Ana | <Director>").code == 0
+    lock = applied / "storyboard.lock"  # the approval's date fixed, so the golden file stays true
+    lock.write_text(re.sub(r'"at": "[^"]+"', '"at": "2026-01-15T10:00:00Z"', lock.read_text()))
+    edit(applied / "scenes/01-morning.yaml", "breath visible in the cold", "breath hanging in the cold")
+    edit(applied / "scenes/04-cafe.yaml", "      - id: square\n", "      - id: square-crop\n")
+    result = run("-C", applied, "plan", "--format", "markdown")
+    assert result.code == 0, result.err
+    if os.environ.get("STORYBOARD_UPDATE_GOLDEN"):
+        GOLDEN_MARKDOWN.write_text(result.out)
+    assert result.out == GOLDEN_MARKDOWN.read_text()

@@ -189,7 +189,7 @@ def render_command(settings: Settings, addresses: tuple[str, ...], as_json: bool
     if as_json:
         click.echo(views.render_json(project, rendered))
     else:
-        click.echo(views.render_text(rendered, settings.color), color=settings.color)
+        click.echo(views.render_text(rendered, settings.color, project), color=settings.color)
 
 
 @cli.command()

@@ -43,12 +43,18 @@ def validate_ok(project: Project) -> str:
             f"{plural(len(project.characters), 'character')}, {plural(len(project.templates), 'template')}")
 
 
-def render_text(rendered: Sequence[RenderedFrame], color: bool | None) -> str:
-    """Each frame's address, then its prompt indented, a blank line between (no final newline)."""
+def render_text(rendered: Sequence[RenderedFrame], color: bool | None, project: Project | None = None) -> str:
+    """Each frame's address, then its prompt indented, a blank line between (no final newline);
+    first, the variables set for this run and where each came from."""
     def address(item: RenderedFrame) -> str:
         return click.style(item.address, bold=True, fg="cyan") if color is not False else item.address
 
-    return "\n".join(f"{address(item)}\n  {item.prompt}\n" for item in rendered)
+    head = ""
+    if project is not None and project.variable_sources:
+        head = "variables for this run (over `variables:`):\n" + "".join(
+            f"  {name} = {project.variables[name]!r}  (from {source})\n"
+            for name, source in sorted(project.variable_sources.items())) + "\n"
+    return head + "\n".join(f"{address(item)}\n  {item.prompt}\n" for item in rendered)
 
 
 def render_json(project: Project, rendered: Sequence[RenderedFrame]) -> str:
@@ -396,9 +402,11 @@ def plan_markdown(plan: Plan) -> str:
     for scene, changes in by_scene.items():
         lines += ["", f"#### {_md(scene)}", "", "| | frame | action | why |", "|---|---|---|---|"]
         for change in changes:
-            action = "held (approved)" if change.action is Action.HOLD else change.action.value
-            lines.append(f"| {change.action.symbol} | `{_md(change.address)}` | {action} | "
-                         f"{_md(', '.join(change.reasons))} |")
+            action, why = change.action.value, ", ".join(change.reasons)
+            if change.action is Action.HOLD and change.approval is not None:
+                action = "held (approved)"
+                why = f"approved by {change.approval.by} on {change.approval.day}; {why} changed"
+            lines.append(f"| {change.action.symbol} | `{_md(change.address)}` | {action} | {_md(why)} |")
         for change in changes:
             if change.prompt_diff:
                 fence = _fence(change.prompt_diff)

@@ -131,6 +131,8 @@ class Project:
     provider: ProviderConfig = field(default_factory=ProviderConfig)
     description: str = ""
     variables: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    # where a variable set for this run came from (`--var`, `--var-file FILE`); others: `variables:`
+    variable_sources: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     default_size: str | None = None
     default_aspect: str | None = None
     default_template: str = DEFAULT_TEMPLATE
