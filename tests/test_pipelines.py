@@ -208,3 +208,20 @@ def test_plan_as_markdown_matches_the_golden_file(run, applied: Path) -> None:
     if os.environ.get("STORYBOARD_UPDATE_GOLDEN"):
         GOLDEN_MARKDOWN.write_text(result.out)
     assert result.out == GOLDEN_MARKDOWN.read_text()
+
+
+def test_json_outputs_follow_their_schemas(run, applied: Path) -> None:
+    from storyboard.project.schema import validator
+
+    edit(applied / "scenes/01-morning.yaml", "slow spiral", "slow heart")
+    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    history = json.loads(run("-C", applied, "history", "--format", "json").out)
+    assert validator("history").is_valid(history)
+    assert [item["version"] for item in history] == ["v0001", "v0002"] and history[-1]["latest"]
+    gc = json.loads(run("-C", applied, "gc", "--keep", "1", "--dry-run", "--format", "json").out)
+    assert validator("gc").is_valid(gc) and gc["dry_run"] and gc["versions"] == ["v0001"]
+    assert (applied / "out/v0001").is_dir()
+    edit(applied / "scenes/01-morning.yaml", "        shot: extreme wide\n",
+         "        shot: extreme wide\n        acton: x\n")
+    report = json.loads(run("-C", applied, "validate", "--format", "json").out)
+    assert validator("diagnostics").is_valid(report) and not report["ok"]

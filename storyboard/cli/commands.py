@@ -382,13 +382,16 @@ def _run_apply(settings: Settings, the_plan: Plan, parallelism: int | None, as_j
 
 
 @cli.command()
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: schemas/history.schema.json.")
 @pass_settings
-def history(settings: Settings) -> None:
+def history(settings: Settings, output_format: str) -> None:
     """List the output versions with their change counts."""
     from storyboard import api
     from storyboard.cli import views
 
-    click.echo(views.history_lines(api.history(settings.load())))
+    summaries = api.history(settings.load())
+    click.echo(views.history_json(summaries) if output_format == "json" else views.history_lines(summaries))
 
 
 @cli.command()
@@ -508,9 +511,11 @@ def export_contact_sheet(settings: Settings, version: str | None, target: Path, 
 @click.option("--auto-approve", is_flag=True, help="Do not ask before deleting (on a terminal, gc asks).")
 @click.option("--dry-run", is_flag=True,
               help="List what would be removed and the bytes freed; remove nothing.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: schemas/gc.schema.json (out/ only).")
 @pass_settings
 def gc(settings: Settings, keep: int | None, remote: bool, keep_days: float, force: bool, auto_approve: bool,
-       dry_run: bool) -> int:
+       dry_run: bool, output_format: str) -> int:
     """Remove old versions (never the latest; images still used by kept versions survive).
 
     With --remote, remove from the backend what no kept version, no recent index entry and
@@ -526,6 +531,9 @@ def gc(settings: Settings, keep: int | None, remote: bool, keep_days: float, for
         return 0
     if keep is None:
         raise UserError("gc needs --keep N (how many of the newest versions to keep)")
+    if output_format == "json":
+        click.echo(views.gc_json(api.gc(project, keep, dry_run=dry_run)))
+        return 0
     if not (dry_run or force or auto_approve) and sys.stdin.isatty():
         planned = api.gc(project, keep, dry_run=True)
         if not planned.versions:

@@ -303,6 +303,17 @@ def unlocked(data: dict[str, Any]) -> str:
 GC_CANCELLED = "gc cancelled: nothing was removed"
 
 
+def gc_json(collected: Collected) -> str:
+    return as_json({"dry_run": collected.dry_run, "versions": [version_name(n) for n in collected.versions],
+                    "bytes": collected.bytes})
+
+
+def history_json(summaries: Iterable[VersionSummary]) -> str:
+    return as_json([{"version": summary.name, "created_at": summary.created_at, "frames": summary.frames,
+                     "changes": dict(summary.changes), "latest": summary.latest, "here": summary.here,
+                     "published": summary.published, "approved": summary.approved} for summary in summaries])
+
+
 def gc_done(collected: Collected) -> str:
     names = ", ".join(f"v{number:04d}" for number in collected.versions)
     verb = "would remove" if collected.dry_run else "removed"
