@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -56,8 +56,10 @@ __all__ = [
     "backend",
     "batches",
     "check",
+    "export_animatic",
     "export_contact_sheet",
     "export_pdf",
+    "export_timeline",
     "fmt",
     "force_unlock",
     "gc",
@@ -461,6 +463,45 @@ def export_pdf(project: Project, version: str | int | None = None, *, path: str 
     board = pdf_storyboard(shown.folder, shown.manifest, per_page, project.fonts)
     atomic_write(target, board.data)
     return Export(target, shown.number, len(shown.frames), tuple(board.warnings))
+
+
+def export_animatic(project: Project, version: str | int | None = None, *, path: str | Path,
+                     size: tuple[int, int] | None = None, fps: int = 24, default_duration: float = 2.0,
+                     captions: bool = False, titles: bool = False, scenes: Iterable[str] = (),
+                     on_frame: Callable[[int, int], None] | None = None) -> Export:
+    """An H.264 MP4 of a version (default: the latest): each frame held for its duration, in
+    story order; `captions` burns in dialogue, `titles` adds a card before each scene. Needs
+    the `video` extra (PyAV)."""
+    from storyboard.deliver.animatic import AnimaticOptions, write_animatic
+    from storyboard.fsutil import temporary_sibling
+
+    shown = show(project, version)
+    wanted = tuple(scenes)
+    unknown = sorted(set(wanted) - {scene.id for scene in project.scenes})
+    if unknown:
+        raise UserError(f"--scenes {unknown[0]}: no such scene",
+                        hint=f"scenes: {', '.join(s.id for s in project.scenes)}")
+    target = Path(path)
+    options = AnimaticOptions(size, fps, default_duration, captions, titles, wanted)
+    with temporary_sibling(target) as partial:
+        written = write_animatic(shown.folder, shown.manifest, partial, options, on_frame)
+    return Export(target, shown.number, written.board_frames)
+
+
+def export_timeline(project: Project, version: str | int | None = None, *, path: str | Path,
+                    file_format: str = "otio", rate: float = 24.0, default_duration: float = 2.0,
+                    absolute: bool = False) -> Export:
+    """An OpenTimelineIO timeline of a version (`otio`, or `fcp7xml`, `fcpxml`, `edl` through
+    OpenTimelineIO's adapters; the `timeline` extra): a clip per frame, markers at scenes."""
+    from storyboard.deliver.timeline import write_timeline
+    from storyboard.fsutil import temporary_sibling
+
+    shown = show(project, version)
+    target = Path(path)
+    with temporary_sibling(target) as partial:
+        clips = write_timeline(shown.folder, shown.manifest, partial, file_format=file_format, rate=rate,
+                               default_duration=default_duration, absolute=absolute, relative_to=target)
+    return Export(target, shown.number, clips)
 
 
 def export_contact_sheet(project: Project, version: str | int | None = None, *, path: str | Path,

@@ -4,6 +4,8 @@
                    folder: readers see the old bytes or the new, never half of them
     link_or_copy   a hard link where the filesystem allows it, else a copy
     sync_files     make many written files durable (one sync(2) past a few dozen)
+    temporary_sibling  a temp path beside a target that a writer fills, renamed over the
+                   target when it succeeds (exports written by libraries that take a path)
     fsync_dir      make a folder's entries (a rename, a new file) durable
 
 Caches use atomic_write(durable=False): whole or absent, but not worth an fsync.
@@ -11,9 +13,10 @@ Caches use atomic_write(durable=False): whole or absent, but not worth an fsync.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 SYNC_ALL_ABOVE = 16  # files; past this one sync(2) beats an fsync per file
@@ -40,6 +43,19 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True, sync_folder: 
         raise
     if durable and sync_folder:
         fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def temporary_sibling(target: Path) -> Iterator[Path]:
+    """A temp path beside `target` (same suffix) to write into; renamed over `target` when the
+    block succeeds, removed when it fails, so `target` is whole or untouched."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.stem}.{os.urandom(6).hex()}.tmp{target.suffix}")
+    try:
+        yield temp
+        temp.replace(target)
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 def fsync_dir(folder: Path) -> None:

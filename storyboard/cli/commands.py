@@ -464,7 +464,7 @@ def unapprove(settings: Settings, addresses: tuple[str, ...], every: bool) -> No
 
 @cli.group()
 def export() -> None:
-    """Deliverables from a version: a printable PDF, a contact sheet."""
+    """Deliverables from a version: a PDF, a contact sheet, an animatic, a timeline."""
 
 
 @export.command("pdf")
@@ -482,6 +482,60 @@ def export_pdf(settings: Settings, version: str | None, target: Path, per_page: 
     written = api.export_pdf(settings.load(), version, path=target, per_page=per_page)
     for text in written.warnings:
         click.echo(views.warning(text), err=True)
+    click.echo(views.exported(written))
+
+
+@export.command("animatic")
+@click.argument("version", required=False)
+@click.option("-o", "--output", "target", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The MP4 file to write.")
+@click.option("--size", metavar="WxH", help="Video size (default: 1920 wide at the board's most common "
+              "aspect; frames of another aspect are letterboxed).")
+@click.option("--fps", type=click.IntRange(1, 120), default=24, show_default=True)
+@click.option("--default-duration", type=click.FloatRange(0.04, 3600), default=2.0, show_default=True,
+              help="Seconds for frames without a duration.")
+@click.option("--captions", is_flag=True, help="Burn in each frame's dialogue.")
+@click.option("--titles", is_flag=True, help="A title card before each scene.")
+@click.option("--scenes", "scenes", multiple=True, metavar="SCENE", help="Only these scenes (repeatable).")
+@pass_settings
+def export_animatic(settings: Settings, version: str | None, target: Path, size: str | None, fps: int,
+                    default_duration: float, captions: bool, titles: bool, scenes: tuple[str, ...]) -> None:
+    """An H.264 MP4: each frame held for its duration, in story order (needs the `video` extra)."""
+    from storyboard import api
+    from storyboard.cli import progress, views
+    from storyboard.deliver.animatic import parse_size
+
+    dimensions = parse_size(size) if size else None
+    bar = progress.frames_bar(settings.quiet)
+    with bar as report:
+        written = api.export_animatic(settings.load(), version, path=target, size=dimensions, fps=fps,
+                                      default_duration=default_duration, captions=captions, titles=titles,
+                                      scenes=scenes, on_frame=report)
+    click.echo(views.exported(written))
+
+
+@export.command("timeline")
+@click.argument("version", required=False)
+@click.option("-o", "--output", "target", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The file to write (board.otio, board.xml, board.fcpxml, board.edl).")
+@click.option("--format", "file_format", type=click.Choice(["otio", "fcp7xml", "fcpxml", "edl"]),
+              default="otio", show_default=True,
+              help="otio; fcp7xml (Premiere, Resolve); fcpxml (Final Cut Pro); edl (CMX 3600).")
+@click.option("--rate", type=click.FloatRange(1, 120), default=24.0, show_default=True,
+              help="Frames per second.")
+@click.option("--default-duration", type=click.FloatRange(0.04, 3600), default=2.0, show_default=True,
+              help="Seconds for frames without a duration.")
+@click.option("--absolute", is_flag=True, help="Media references as absolute file URLs (default: relative to "
+              "the written file).")
+@pass_settings
+def export_timeline(settings: Settings, version: str | None, target: Path, file_format: str, rate: float,
+                    default_duration: float, absolute: bool) -> None:
+    """A timeline editors open: a clip per frame, markers at scenes (needs the `timeline` extra)."""
+    from storyboard import api
+    from storyboard.cli import views
+
+    written = api.export_timeline(settings.load(), version, path=target, file_format=file_format, rate=rate,
+                                  default_duration=default_duration, absolute=absolute)
     click.echo(views.exported(written))
 
 

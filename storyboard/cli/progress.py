@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -102,3 +104,40 @@ def event_sink(json_output: bool, quiet: bool) -> EventSink:
 
 def is_terminal() -> bool:
     return sys.stdout.isatty()
+
+
+class FramesBar:
+    """A progress bar over the board's frames for exports (a context yielding `report(done, total)`);
+    nothing without a terminal or with -q."""
+
+    def __init__(self, label: str, shown: bool) -> None:
+        self.label = label
+        self.shown = shown
+        self.progress: Any = None
+        self.task: Any = None
+
+    def __enter__(self) -> Callable[[int, int], None]:
+        if self.shown:
+            from rich import progress as bar
+
+            self.progress = bar.Progress(bar.TextColumn(f"[bold]{self.label}"), bar.BarColumn(),
+                                         bar.TextColumn("{task.completed}/{task.total} frames"),
+                                         bar.TimeElapsedColumn(), bar.TextColumn("ETA"),
+                                         bar.TimeRemainingColumn())
+            self.progress.start()
+        return self.report
+
+    def report(self, done: int, total: int) -> None:
+        if self.progress is None:
+            return
+        if self.task is None:
+            self.task = self.progress.add_task(self.label, total=total)
+        self.progress.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *_: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def frames_bar(quiet: bool, label: str = "animatic") -> FramesBar:
+    return FramesBar(label, is_terminal() and not quiet)
