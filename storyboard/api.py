@@ -65,6 +65,7 @@ __all__ = [
     "gc",
     "gc_remote",
     "history",
+    "import_shotlist",
     "init",
     "load",
     "load_plan",
@@ -377,6 +378,43 @@ def _required_backend(project: Project) -> Backend:
         raise UserError("this project has no backend", hint="add `backend: {url: s3://bucket/prefix}` "
                                                             "(or file:///folder) to storyboard.yaml")
     return shared
+
+
+# --- shot lists in --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShotlistImport:
+    """A scene file written from a shot list, and what the sheet held that could not be taken."""
+
+    path: Path
+    scenes: int
+    frames: int
+    problems: tuple[Diagnostic, ...]  # rows left out, each at its line
+    unknown_characters: tuple[str, ...]  # to add under characters/
+    included: bool  # whether the project's `include:` reads the file
+
+
+def import_shotlist(project: Project, sheet: str | Path, *, scene_file: str | Path | None = None,
+                    mapping: Mapping[str, str] | None = None, force: bool = False) -> ShotlistImport:
+    """Turn a shot list exported as CSV into a scene file of the project (default:
+    scenes/<sheet name>.yaml); an existing file is replaced only with `force`."""
+    from storyboard.fsutil import atomic_write
+    from storyboard.project.shotlist import import_shotlist as convert
+
+    source = Path(sheet)
+    target = project.root / (scene_file or f"scenes/{source.stem.lower().replace(' ', '-')}.yaml")
+    if not target.resolve().is_relative_to(project.root):
+        raise UserError(f"{target} is outside the project folder",
+                        hint="name a file under the project's scenes/")
+    if target.exists() and not force:
+        raise UserError(f"{target} already exists",
+                        hint="name another --scene-file, or --force to replace it")
+    imported = convert(source, list(project.characters), mapping)
+    atomic_write(target, imported.text.encode("utf-8"))
+    included = target.resolve() in {path.resolve() for path in read_project(project.root).files}
+    return ShotlistImport(target, imported.scenes, imported.frames, tuple(imported.problems),
+                          tuple(imported.unknown_characters), included)
 
 
 # --- formatting ------------------------------------------------------------------------------

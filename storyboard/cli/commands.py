@@ -408,6 +408,39 @@ def show(settings: Settings, version: str | None, as_json: bool) -> None:
     click.echo(views.show_json(view) if as_json else views.show_text(view))
 
 
+@cli.group("import")
+def import_group() -> None:
+    """Bring work from elsewhere into the project: a shot list."""
+
+
+@import_group.command("shotlist")
+@click.argument("sheet", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--scene-file", metavar="PATH", help="The scene file to write, in the project "
+              "(default: scenes/<sheet name>.yaml).")
+@click.option("--map", "mapping", multiple=True, metavar="COLUMN=FIELD",
+              help="Which field a column is (scene, shot_number, shot, action, dialogue, duration, "
+                   "characters, notes), where the header's name is not recognised (repeatable).")
+@click.option("--force", is_flag=True, help="Replace the scene file if it exists.")
+@pass_settings
+def import_shotlist(settings: Settings, sheet: Path, scene_file: str | None, mapping: tuple[str, ...],
+                    force: bool) -> int:
+    """Turn a shot list exported from a spreadsheet as CSV into a scene file that validates."""
+    from storyboard import api
+    from storyboard.cli import views
+
+    fields = {}
+    for item in mapping:
+        column, sep, name = item.rpartition("=")
+        if not sep or not column:
+            raise UserError(f"--map {item}: not COLUMN=FIELD", hint="for example --map 'What we see=action'")
+        fields[column] = name.strip()
+    result = api.import_shotlist(settings.load(), sheet, scene_file=scene_file, mapping=fields, force=force)
+    click.echo(views.shotlist_imported(result))
+    for line in views.shotlist_warnings(result):
+        click.echo(line, err=True)
+    return 0
+
+
 @cli.command()
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 def completion(shell: str) -> None:

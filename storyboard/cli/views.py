@@ -18,7 +18,16 @@ from storyboard.state.versions import version_name
 from storyboard.wording import plural
 
 if TYPE_CHECKING:
-    from storyboard.api import Collected, Export, Plan, Project, RenderedFrame, VersionSummary, VersionView
+    from storyboard.api import (
+        Collected,
+        Export,
+        Plan,
+        Project,
+        RenderedFrame,
+        ShotlistImport,
+        VersionSummary,
+        VersionView,
+    )
     from storyboard.errors import UserError
     from storyboard.plans.batch import Batch
     from storyboard.project.fmt import Formatted
@@ -434,3 +443,20 @@ def formatted(files: Sequence[Formatted], show_diff: bool) -> str:
     if show_diff:
         return "".join(item.diff(display_path(item.path)) for item in changed)
     return "".join(f"{display_path(item.path)}\n" for item in changed)
+
+
+def shotlist_imported(result: ShotlistImport) -> str:
+    counts = f"{plural(result.scenes, 'scene')}, {plural(result.frames, 'frame')}"
+    return f"wrote {display_path(result.path)}: {counts}\nnext: storyboard validate, then storyboard plan"
+
+
+def shotlist_warnings(result: ShotlistImport) -> list[str]:
+    lines = [f"warning: {problem.format()}" for problem in result.problems]
+    if result.unknown_characters:
+        names = ", ".join(result.unknown_characters)
+        lines.append(f"warning: characters the project does not define yet: {names} "
+                     "(add them under characters/, or validate will name each use)")
+    if not result.included:
+        where = display_path(result.path)
+        lines.append(f"warning: storyboard.yaml's `include:` does not read {where}; add it")
+    return lines
