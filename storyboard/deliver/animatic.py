@@ -57,7 +57,7 @@ def write_animatic(version: Path, manifest: Mapping[str, Any], target: Path, opt
         raise UserError("no frames to put in the animatic" + (" (check --scenes)" if options.scenes else ""))
     size = options.size or dominant_size(frames)
     titles = {str(s["id"]): str(s.get("title") or s["id"]) for s in manifest.get("scenes", [])}
-    shots = list(_shots(version, frames, titles, options))
+    total = len(frames) + (len({f.get("scene") for f in frames}) if options.titles else 0)
     written = 0
     with av.open(str(target), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=options.fps)
@@ -67,7 +67,7 @@ def write_animatic(version: Path, manifest: Mapping[str, Any], target: Path, opt
         stream.codec_context.thread_count = 1
         stream.options = {"preset": "veryfast", "crf": "23", "threads": "1"}
         container.metadata.clear()
-        for number, (picture, seconds) in enumerate(shots, 1):
+        for number, (picture, seconds) in enumerate(_shots(version, frames, titles, options), 1):
             frame = av.VideoFrame.from_image(letterbox(picture, size))  # type: ignore[no-untyped-call]
             frame = frame.reformat(format="yuv420p")
             for _ in range(max(1, round(seconds * options.fps))):
@@ -76,7 +76,7 @@ def write_animatic(version: Path, manifest: Mapping[str, Any], target: Path, opt
                 container.mux(stream.encode(frame))
                 written += 1
             if on_frame is not None:
-                on_frame(number, len(shots))
+                on_frame(number, total)
         container.mux(stream.encode(None))
     return Animatic(written, written / options.fps, size, len(frames))
 
