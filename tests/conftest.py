@@ -87,6 +87,14 @@ def example(tmp_path: Path) -> Path:
     return target
 
 
+@pytest.fixture
+def applied(run, example: Path) -> Path:
+    """The example, applied once (v0001) with the local provider."""
+    result = run("-C", example, "apply", "--auto-approve")
+    assert result.code == 0, result.err
+    return example
+
+
 def png_bytes(color: tuple[int, int, int] = (200, 100, 50), size: int = 8) -> bytes:
     import io
 

@@ -10,12 +10,6 @@ import pytest
 from conftest import edit
 
 
-@pytest.fixture
-def applied(run, example: Path) -> Path:
-    assert run("-C", example, "apply", "--auto-approve").code == 0
-    return example
-
-
 @pytest.mark.parametrize("args, typo, suggestion", [
     (["plan", "--target", "morning/pur"], "morning/pur", "morning/pour"),
     (["plan", "--replace", "mornin"], "mornin", "morning"),

@@ -43,12 +43,6 @@ def set_provider(project: Path, extra: str) -> None:
 
 
 
-@pytest.fixture
-def applied(run, example: Path) -> Path:
-    result = run("-C", example, "apply", "--auto-approve")
-    assert result.code == 0, result.err
-    return example
-
 
 def test_first_apply_writes_a_complete_version_manifest_and_lock(run, example: Path) -> None:
     result = run("-C", example, "apply", "--auto-approve")

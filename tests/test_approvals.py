@@ -7,7 +7,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
 from conftest import edit, run_process
 
 import storyboard
@@ -18,12 +17,6 @@ SCENE = "examples/coffee-launch/scenes/01-morning.yaml"
 OLD_ACTION = "Mara pours a slow spiral of milk into the first cup of the day"
 NEW_ACTION = "Mara pours a slow heart of milk into the first cup of the day"
 
-
-@pytest.fixture
-def applied(run, example: Path) -> Path:
-    result = run("-C", example, "apply", "--auto-approve")
-    assert result.code == 0, result.err
-    return example
 
 
 def lock(project: Path) -> dict:

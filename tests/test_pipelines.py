@@ -14,12 +14,6 @@ from conftest import edit
 ROOT_VARS = "variables:\n  brand: Aurora Coffee\n"
 
 
-@pytest.fixture
-def applied(run, example: Path) -> Path:
-    result = run("-C", example, "apply", "--auto-approve")
-    assert result.code == 0, result.err
-    return example
-
 
 def fingerprints(run, project: Path, *args: str) -> dict[str, str]:
     result = run("-C", project, *args, "plan", "--json")

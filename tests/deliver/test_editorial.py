@@ -17,12 +17,6 @@ FPS = 12
 DEFAULT = 2.0
 
 
-@pytest.fixture
-def applied(run, example: Path) -> Path:
-    assert run("-C", example, "apply", "--auto-approve").code == 0
-    return example
-
-
 def seconds(frames: list[dict]) -> float:
     return sum(frame["duration"] if frame.get("duration") is not None else DEFAULT for frame in frames)
 

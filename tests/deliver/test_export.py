@@ -12,12 +12,6 @@ from pypdf import PdfReader
 FRAMES = 31
 
 
-@pytest.fixture
-def applied(run, example: Path) -> Path:
-    assert run("-C", example, "apply", "--auto-approve").code == 0
-    return example
-
-
 def scene_sizes(project: Path) -> dict[str, int]:
     sizes: dict[str, int] = {}
     for frame in version_frames(project / "out/v0001"):

@@ -8,7 +8,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import pytest
 from conftest import REPO, edit, version_frames
 
 from storyboard.images import read_provenance
@@ -58,12 +57,6 @@ def scene_pages(version: Path) -> list[Path]:
 
 def inodes(version: Path) -> dict[str, int]:
     return {p.relative_to(version).as_posix(): p.stat().st_ino for p in version.rglob("*") if p.is_file()}
-
-
-@pytest.fixture
-def applied(run, example: Path) -> Path:
-    assert run("-C", example, "apply", "--auto-approve").code == 0
-    return example
 
 
 def test_index_lists_every_scene_with_its_page_poster_and_what_changed(applied: Path) -> None:

@@ -6,16 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from conftest import edit, images, version_frames
 
 FRAMES = 31
-
-
-@pytest.fixture
-def applied(run, example: Path) -> Path:
-    assert run("-C", example, "apply", "--auto-approve").code == 0
-    return example
 
 
 def to_single_file_manifest(version: Path) -> None:

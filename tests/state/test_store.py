@@ -6,14 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
 from conftest import edit, images, version_frames
-
-
-@pytest.fixture
-def applied(run, example: Path) -> Path:
-    assert run("-C", example, "apply", "--auto-approve").code == 0
-    return example
 
 
 def test_a_reverted_edit_is_restored_not_paid_for_again(run, applied: Path) -> None:
