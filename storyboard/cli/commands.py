@@ -518,6 +518,10 @@ def export_pdf(settings: Settings, version: str | None, target: Path, per_page: 
     click.echo(views.exported(written))
 
 
+DEFAULT_DURATION = click.option("--default-duration", type=click.FloatRange(0.04, 3600), default=2.0,
+                                show_default=True, help="Seconds for frames without a duration.")
+
+
 @export.command("animatic")
 @click.argument("version", required=False)
 @click.option("-o", "--output", "target", type=click.Path(dir_okay=False, path_type=Path), required=True,
@@ -525,8 +529,7 @@ def export_pdf(settings: Settings, version: str | None, target: Path, per_page: 
 @click.option("--size", metavar="WxH", help="Video size (default: 1920 wide at the board's most common "
               "aspect; frames of another aspect are letterboxed).")
 @click.option("--fps", type=click.IntRange(1, 120), default=24, show_default=True)
-@click.option("--default-duration", type=click.FloatRange(0.04, 3600), default=2.0, show_default=True,
-              help="Seconds for frames without a duration.")
+@DEFAULT_DURATION
 @click.option("--captions", is_flag=True, help="Burn in each frame's dialogue.")
 @click.option("--titles", is_flag=True, help="A title card before each scene.")
 @click.option("--scenes", "scenes", multiple=True, metavar="SCENE", help="Only these scenes (repeatable).")
@@ -556,8 +559,7 @@ def export_animatic(settings: Settings, version: str | None, target: Path, size:
               help="otio; fcp7xml (Premiere, Resolve); fcpxml (Final Cut Pro); edl (CMX 3600).")
 @click.option("--rate", type=click.FloatRange(1, 120), default=24.0, show_default=True,
               help="Frames per second.")
-@click.option("--default-duration", type=click.FloatRange(0.04, 3600), default=2.0, show_default=True,
-              help="Seconds for frames without a duration.")
+@DEFAULT_DURATION
 @click.option("--absolute", is_flag=True, help="Media references as absolute file URLs (default: relative to "
               "the written file).")
 @pass_settings
