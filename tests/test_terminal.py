@@ -101,3 +101,19 @@ def test_without_a_terminal_output_has_no_control_characters(example: Path) -> N
         output = result.stdout + result.stderr
         assert output.strip()
         assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", output), (args, output[:300])
+
+
+@pytest.mark.slow
+def test_the_animatic_shows_a_progress_bar_on_a_terminal(example: Path) -> None:
+    pytest.importorskip("av", reason="the video extra is part of the test extra")
+    assert run_process("apply", "--auto-approve", cwd=example).returncode == 0
+    code, raw = in_terminal("export", "animatic", "-o", "board.mp4", "--size", "160x90", "--fps", "4",
+                            cwd=example)
+    screen = ANSI.sub("", raw).replace("\r", "\n")
+    assert code == 0, screen
+    assert any("animatic" in line and f"{FRAMES}/{FRAMES} frames" in line for line in screen.splitlines())
+    assert "wrote board.mp4" in screen
+    plain = run_process("export", "animatic", "-o", "plain.mp4", "--size", "160x90", "--fps", "4",
+                        cwd=example)
+    assert plain.returncode == 0 and plain.stderr == ""  # no bar without a terminal
+    assert plain.stdout == "wrote plain.mp4 (31 frames, v0001)\n"
