@@ -343,12 +343,12 @@ def test_first_ctrl_c_finishes_submitted_jobs_commits_and_exits_130(example: Pat
     assert "no new requests" in err
     jobs = list((example / ".storyboard/local-jobs").iterdir())
     assert len(jobs) == 2  # nothing was submitted after the interrupt
-    assert len(version_frames(example / "out/v0001")) == 4 + 13  # the 2 submitted batches, paid for, kept
+    assert len(version_frames(example / "out/v0001")) == 4 + 8  # the 2 submitted batches, paid for, kept
     plan = json.loads(run_process("plan", "--json", cwd=example).stdout)
-    assert plan["summary"]["create"] == FRAMES - 17
-    assert f"{FRAMES - 17} frames not done in this run" in err
+    assert plan["summary"]["create"] == FRAMES - 12
+    assert f"{FRAMES - 12} frames not done in this run" in err
     history = run_process("history", cwd=example).stdout
-    assert f"17 frames: 17 new, 0 regenerated, 0 repaired, 0 removed, 0 failed, {FRAMES - 17} not done" \
+    assert f"12 frames: 12 new, 0 regenerated, 0 repaired, 0 removed, 0 failed, {FRAMES - 12} not done" \
         in history
 
 
@@ -536,8 +536,8 @@ def test_plan_leaves_out_what_an_interrupted_run_paid_for(example: Path) -> None
     set_provider(example, "  price_per_image: 0.1\n")
     killed_after_two_submits(example)
     plan = json.loads(run_process("plan", "--json", cwd=example).stdout)
-    assert plan["paid_earlier"] == {"frames": 17, "jobs": 2}  # 4 + 13 frames in the two sets
+    assert plan["paid_earlier"] == {"frames": 12, "jobs": 2}  # 4 + 8 frames in the two sets
     assert plan["summary"]["requests"] == 5 and plan["summary"]["create"] == FRAMES
-    assert plan["budget"]["estimate"] == pytest.approx((FRAMES - 17) * 0.1)
+    assert plan["budget"]["estimate"] == pytest.approx((FRAMES - 12) * 0.1)
     text = run_process("--no-color", "plan", cwd=example).stdout
-    assert "17 frames an interrupted run paid for (2 jobs to collect) will be used, not paid again." in text
+    assert "12 frames an interrupted run paid for (2 jobs to collect) will be used, not paid again." in text

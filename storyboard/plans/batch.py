@@ -2,7 +2,9 @@
 
 Frames of a sequential scene go together, in story order, at most the provider's
 limit per request (less the reference images sent along, where the provider counts
-both); every other frame is a request of its own. Only frames of the same size and seed
+both), in as few requests as that allows and split evenly between them (31 frames
+with a limit of 15: 11 + 10 + 10, never 15 + 15 + 1 with a lone frame that shares
+nothing with the others); every other frame is a request of its own. Only frames of the same size and seed
 share a request (a request carries one of each). The same frames (and the same unchanged
 neighbours) always give the same batches.
 """
@@ -69,29 +71,75 @@ def make_batches(
     references = {ref.sha256: ref.file for frame in project.frames for ref in frame.references}
     references.update({ref.sha256: ref.file for c in project.characters.values() for ref in c.references})
     nearby_images: Mapping[str, Path] = (neighbours or {}) if capabilities.max_references else {}
-    batches: list[Batch] = []
-    group: list[FrameSpec] = []
-
-    def close() -> None:
-        if group:
-            scene = project.scene(group[0].scene_id)
-            own = _own_references(group, references, capabilities.max_references)
-            nearby = _nearest(scene, group, nearby_images, _room(len(group), len(own), capabilities))
-            batches.append(Batch(tuple(group), _prompt(project, scene, group, renderer), (*own, *nearby)))
-            group.clear()
-
+    groups: list[tuple[list[FrameSpec], bool]] = []  # (frames, sequential), greedily filled
     for spec in specs:
         scene = project.scene(spec.scene_id)
         if not is_sequential(scene, capabilities):
-            close()
-            group.append(spec)
-            close()
+            groups.append(([spec], False))
             continue
-        if group and not _fits(group, spec, capabilities, _neighbour_count(scene, nearby_images)):
-            close()
-        group.append(spec)
-    close()
+        last = groups[-1] if groups else None
+        if last is not None and last[1] and _fits(last[0], spec, capabilities,
+                                                   _neighbour_count(scene, nearby_images)):
+            last[0].append(spec)
+        else:
+            groups.append(([spec], True))
+    batches: list[Batch] = []
+    for group in _evened(groups, capabilities, project, nearby_images):
+        scene = project.scene(group[0].scene_id)
+        own = _own_references(group, references, capabilities.max_references)
+        nearby = _nearest(scene, group, nearby_images, _room(len(group), len(own), capabilities))
+        batches.append(Batch(tuple(group), _prompt(project, scene, group, renderer), (*own, *nearby)))
     return batches
+
+
+def _evened(groups: Sequence[tuple[list[FrameSpec], bool]], capabilities: Capabilities,
+            project: model.Project, neighbours: Mapping[str, Path]) -> list[list[FrameSpec]]:
+    """The groups, with each run of sequential groups that the limit split (same scene, size and
+    seed, one after another) spread evenly over the same number of requests, where they fit."""
+    result: list[list[FrameSpec]] = []
+    run: list[list[FrameSpec]] = []
+
+    def flush() -> None:
+        if len(run) > 1:
+            result.extend(_spread(run, capabilities, _neighbour_count(project.scene(run[0][0].scene_id),
+                                                                         neighbours)))
+        else:
+            result.extend(run)
+        run.clear()
+
+    for group, sequential in groups:
+        if run and not (sequential and _same_set(run[-1][0], group[0])):
+            flush()
+        if sequential:
+            run.append(group)
+        else:
+            flush()
+            result.append(group)
+    flush()
+    return result
+
+
+def _same_set(a: FrameSpec, b: FrameSpec) -> bool:
+    return a.scene_id == b.scene_id and a.size == b.size and a.seed == b.seed
+
+
+def _spread(run: Sequence[list[FrameSpec]], capabilities: Capabilities,
+            neighbours: int) -> list[list[FrameSpec]]:
+    """`run`'s frames in as many groups, of sizes that differ by one at most (larger first);
+    the greedy groups if an even group would not fit (references count against the limit)."""
+    frames = [spec for group in run for spec in group]
+    count = len(run)
+    sizes = [len(frames) // count + (1 if number < len(frames) % count else 0) for number in range(count)]
+    even: list[list[FrameSpec]] = []
+    start = 0
+    for size in sizes:
+        group = frames[start:start + size]
+        start += size
+        if not all(_fits(group[:position], group[position], capabilities, neighbours)
+                   for position in range(1, len(group))):
+            return list(run)
+        even.append(group)
+    return even
 
 
 def with_references(batch: Batch, extra: Sequence[Path], capabilities: Capabilities) -> Batch:

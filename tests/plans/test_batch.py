@@ -38,8 +38,15 @@ def batches(project_dir: Path) -> list[Batch]:
 
 def test_a_sequential_scene_goes_out_in_sets_within_the_model_limit(tmp_path: Path) -> None:
     requests = batches(project_with(tmp_path, frames(20)))
-    assert [len(batch.frames) for batch in requests] == [15, 5]
+    assert [len(batch.frames) for batch in requests] == [10, 10]  # as few as the limit of 15 allows, even
     assert requests[0].frames[0] == "s/f00" and requests[1].frames[-1] == "s/f19"  # story order
+    assert [frame for batch in requests for frame in batch.frames] == [f"s/f{n:02d}" for n in range(20)]
+
+
+def test_a_long_scene_is_split_evenly_never_with_a_lone_frame(tmp_path: Path) -> None:
+    assert [len(b.frames) for b in batches(project_with(tmp_path, frames(31)))] == [11, 10, 10]
+    assert [len(b.frames) for b in batches(project_with(tmp_path / "b", frames(16)))] == [8, 8]
+    assert [len(b.frames) for b in batches(project_with(tmp_path / "c", frames(15)))] == [15]
 
 
 def test_frames_of_another_size_or_seed_go_in_a_request_of_their_own(tmp_path: Path) -> None:
@@ -51,8 +58,9 @@ def test_frames_of_another_size_or_seed_go_in_a_request_of_their_own(tmp_path: P
 
 
 def test_references_count_against_the_images_of_a_request(tmp_path: Path) -> None:
-    requests = batches(project_with(tmp_path, frames(20, characters="[ada]")))
-    assert [len(batch.frames) for batch in requests] == [14, 6]  # 14 images + 1 reference = 15
+    requests = batches(project_with(tmp_path, frames(29, characters="[ada]")))
+    assert [len(batch.frames) for batch in requests] == [10, 10, 9]  # 3 requests: 14 + 1 reference fit in one
+    assert all(len(batch.frames) + len(batch.references) <= 15 for batch in requests)
     assert all(len(batch.references) == 1 for batch in requests)
 
 
