@@ -198,6 +198,7 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
             assert frame is not None
             change = _with_sources(change, frame_sources(project, project.scene(frame.scene_id), frame))
         changes.append(change)
+    changes = _whole_scenes(project, changes, targeted)
     wanted = {spec.address for spec in specs}
     for address, previous in sorted(lock.frames.items()):
         if address not in wanted and (targeted is None or address in targeted or
@@ -216,6 +217,31 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     return Plan(project, tuple(changes), tuple(batches), capabilities, lock, options, lock.sha256,
                 MappingProxyType(neighbours), frozenset(outstanding),
                 project.max_cost if max_cost is None else max_cost, paid.covered, len(paid.jobs), warnings)
+
+
+def _whole_scenes(project: model.Project, changes: list[Change], targeted: set[str] | None) -> list[Change]:
+    """`regenerate: scene`: in a scene where a frame is made again, its kept frames are too (the
+    reason names the frame that caused it); approved frames and frames outside --target stay."""
+    causes: dict[str, str] = {}
+    for change in changes:
+        scene_id = change.address.split("/")[0]
+        scene = project.scene(scene_id) if change.spec is not None else None
+        if scene is not None and scene.regenerate == "scene" and change.generates:
+            causes.setdefault(scene_id, change.address)
+    if not causes:
+        return changes
+    result = []
+    for change in changes:
+        cause = causes.get(change.address.split("/")[0])
+        if cause and change.action in (Action.KEEP, Action.MOVE) and change.spec is not None \
+                and change.approval is None and (targeted is None or change.address in targeted):
+            change = dataclasses.replace(change, action=Action.REGENERATE,
+                                         reasons=(f"regenerate: scene ({cause} changed)",))
+            frame = project.frame(change.address)
+            assert frame is not None
+            change = _with_sources(change, frame_sources(project, project.scene(frame.scene_id), frame))
+        result.append(change)
+    return result
 
 
 def _paid_earlier(project: model.Project, to_generate: Sequence[FrameSpec]) -> Claim:

@@ -235,6 +235,7 @@ class _Reader:
                     title=data.get("title", ""),
                     description=data.get("description", ""),
                     sequential=data.get("sequential"),
+                    regenerate=data.get("regenerate", "changed"),
                     template=data.get("template"),
                     sequence_template=data.get("sequence_template"),
                     size=data.get("size"),

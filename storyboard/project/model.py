@@ -77,6 +77,7 @@ class Scene:
     sequential: bool | None = None  # None: whatever the provider does best
     template: str | None = None
     sequence_template: str | None = None
+    regenerate: str = "changed"  # or "scene": any change makes the whole scene again
     size: str | None = None
     aspect: str | None = None
     seed: int | None = None  # for every frame without its own; default: from the scene's id

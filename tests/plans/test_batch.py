@@ -68,3 +68,26 @@ def test_a_scene_that_is_not_sequential_is_one_request_per_frame(tmp_path: Path)
     requests = batches(project_with(tmp_path, frames(3), scene="sequential: false"))
     assert [batch.frames for batch in requests] == [("s/f00",), ("s/f01",), ("s/f02",)]
     assert requests[0].prompt == "frame 0"  # a single frame's own prompt, no sequence wrapper
+
+
+def test_regenerate_scene_makes_the_whole_scene_again_on_one_edit(run, example: Path) -> None:
+    import json
+
+    scene = example / "scenes/01-morning.yaml"
+    scene.write_text(scene.read_text().replace("    title: Before the City Wakes\n",
+                                               "    title: Before the City Wakes\n    regenerate: scene\n"))
+    assert run("-C", example, "apply", "--auto-approve").code == 0
+    assert run("-C", example, "approve", "morning/skyline", "--by", "Ana").code == 0
+    scene.write_text(scene.read_text().replace("slow spiral of milk", "slow heart of milk"))
+    plan = json.loads(run("-C", example, "plan", "--json").out)
+    actions = {c["address"]: (c["action"], c["reasons"]) for c in plan["changes"]}
+    assert actions == {
+        "morning/shutter": ("regenerate", ["regenerate: scene (morning/pour changed)"]),
+        "morning/grinder": ("regenerate", ["regenerate: scene (morning/pour changed)"]),
+        "morning/pour": ("regenerate", ["prompt (frame text)"]),
+    }  # morning/skyline is approved: it stays, and goes along as a reference
+    assert [b["frames"] for b in plan["batches"]] == [["morning/shutter", "morning/grinder", "morning/pour"]]
+    other = scene.read_text().replace("slow heart of milk", "slow wave of milk")
+    scene.write_text(other)
+    targeted = json.loads(run("-C", example, "plan", "--json", "--target", "morning/pour").out)
+    assert [c["address"] for c in targeted["changes"]] == ["morning/pour"]  # --target still narrows
