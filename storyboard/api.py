@@ -422,16 +422,15 @@ def import_shotlist(project: Project, sheet: str | Path, *, scene_file: str | Pa
 
 def fmt(project: Project, *, check: bool = False) -> list[Formatted]:
     """Every YAML file of the project in the canonical layout (storyboard.project.fmt), written
-    unless `check`; each with its text before and after. Refused (UserError) for a project
-    whose YAML does not load."""
+    unless `check`; each with its text before and after. Refused (ProjectError, each problem at
+    its line) when a file cannot be read; other problems of the project do not stop it."""
     from storyboard.fsutil import atomic_write
     from storyboard.project.fmt import format_files
 
-    unreadable = [d for d in project.diagnostics if "YAML" in d.message or "not valid UTF-8" in d.message]
-    if unreadable:
-        raise ProjectError(unreadable)
+    unread = {d.location.file for d in project.diagnostics if d.location is not None
+              and d.location.file.suffix in (".yaml", ".yml") and d.location.file not in project.files}
     try:
-        formatted = format_files(project.files)
+        formatted = format_files([*project.files, *sorted(unread)])  # those that failed fail again, located
     except ValueError as error:
         raise UserError(f"cannot format the project: {error}", hint="please report it") from None
     if not check:

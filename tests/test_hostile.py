@@ -223,3 +223,20 @@ def test_a_syntax_error_is_reported_where_it_starts_not_at_the_end(minimal: Path
     completed = storyboard(minimal, "validate")
     assert completed.returncode == 1
     assert completed.stderr.startswith(f"scenes/a.yaml:{where}: YAML syntax error"), completed.stderr
+
+
+@pytest.mark.parametrize("content", ["bomb", "latin-1"])
+def test_fmt_refuses_a_file_it_cannot_read_and_touches_nothing(minimal: Path, content: str) -> None:
+    scene = minimal / "scenes/a.yaml"
+    if content == "bomb":
+        scene.write_text("x_bomb:\n" + "".join("  " + line + "\n" for line in billion_laughs().splitlines())
+                         + scene_file("      - id: one\n"))
+        expected = r"scenes/a\.yaml:8:\d+: alias `\*f` expands this document past"
+    else:
+        scene.write_bytes(scene_file("      - {id: one, action: caf\xe9}\n").encode("latin-1"))
+        expected = r"scenes/a\.yaml:4:\d+: not UTF-8 text: byte 0xe9"
+    before = {path: path.read_bytes() for path in minimal.rglob("*.yaml")}
+    for args in (["fmt"], ["fmt", "--check"]):
+        completed = storyboard(minimal, *args, timeout=5)
+        assert completed.returncode == 1 and re.search(expected, completed.stderr), completed.stderr
+    assert {path: path.read_bytes() for path in minimal.rglob("*.yaml")} == before

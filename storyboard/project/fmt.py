@@ -47,9 +47,22 @@ class Formatted:
 
 
 def format_files(paths: Iterable[Path]) -> list[Formatted]:
-    """Each file in the canonical layout (nothing is written)."""
-    return [Formatted(path, text, format_text(text)) for path in paths
-            for text in [path.read_text(encoding="utf-8")]]
+    """Each file in the canonical layout (nothing is written). Every file is read first with the
+    project's own reader and its limits, so a file that is not UTF-8, does not parse, repeats a
+    key or whose aliases explode is a ProjectError at its line, and nothing is formatted."""
+    from storyboard.errors import Diagnostic, ProjectError
+    from storyboard.project.yamlsrc import YamlFile
+
+    sources: list[YamlFile] = []
+    problems: list[Diagnostic] = []
+    for path in paths:
+        try:
+            sources.append(YamlFile.read(path))
+        except ProjectError as error:
+            problems.extend(error.diagnostics)
+    if problems:
+        raise ProjectError(problems)
+    return [Formatted(source.path, source.text, format_text(source.text)) for source in sources]
 
 
 def format_text(text: str) -> str:
@@ -69,9 +82,9 @@ def format_text(text: str) -> str:
 
 def _data(text: str) -> Any:
     """What storyboard's reader (PyYAML, YAML 1.1) makes of `text`."""
-    import yaml
+    from storyboard.project.yamlsrc import parse_text
 
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return parse_text(text)
 
 
 def _yaml() -> Any:
