@@ -7,6 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import edit, run_process
 
 import storyboard
@@ -221,3 +222,11 @@ def test_pages_show_held_frames_and_approvals_given(run, applied: Path) -> None:
     assert "Approved" in panel and "approved by Ana &lt;ana@example.com&gt;" in panel
     scene_page = (applied / "out/v0002/01-morning/index.html").read_text()
     assert "Approved" in scene_page.split(f'data-address="{POUR}"', 1)[1].split("</li>", 1)[0]
+
+
+@pytest.mark.parametrize("by", ["Ana\x1b[31m", "", "   "])
+def test_a_reviewer_name_with_control_characters_is_refused(run, applied: Path, by: str) -> None:
+    before = (applied / "storyboard.lock").read_bytes()
+    result = run("-C", applied, "approve", POUR, "--by", by)
+    assert result.code == 1 and "--by" in result.err and "control characters" in result.err
+    assert (applied / "storyboard.lock").read_bytes() == before

@@ -17,7 +17,7 @@ from typing import Any
 from storyboard.errors import UserError
 from storyboard.plans.planner import select_addresses
 from storyboard.project.model import Project
-from storyboard.state.lockfile import Approval, Lock, read_lock, write_lock
+from storyboard.state.lockfile import REVIEWER, Approval, Lock, read_lock, write_lock
 from storyboard.state.versions import version_name
 
 
@@ -72,12 +72,15 @@ def _chosen(project: Project, lock: Lock, addresses: Sequence[str], every: bool,
 
 def reviewer(project: Project, given: str | None) -> str:
     """Who approves: `--by`, else git's user.name <user.email> in the project, else the OS user."""
-    if given and given.strip():
+    if given is not None:
+        if not REVIEWER.fullmatch(given.strip()):
+            raise UserError(f"--by {given!r}: a name of 1 to 200 characters, without control characters",
+                            hint='for example --by "Ana Director <ana@example.com>"')
         return given.strip()
     name, email = _git_config(project, "user.name"), _git_config(project, "user.email")
-    if name or email:
-        return f"{name} <{email}>" if name and email else name or email
-    return getpass.getuser()
+    found = f"{name} <{email}>" if name and email else name or email or getpass.getuser()
+    cleaned = "".join(char for char in found if char.isprintable())[:200].strip()
+    return cleaned or "unknown"
 
 
 def _git_config(project: Project, key: str) -> str:

@@ -159,6 +159,8 @@ _HEX64 = re.compile("[0-9a-f]{64}")
 _IMAGE_PATH = re.compile("[^/.][^:]*")
 _TOP_KEYS = frozenset({"//", "format", "project", "version", "frames", "approvals"})
 _APPROVAL_KEYS = frozenset({"sha256", "fingerprint", "by", "at", "version"})
+REVIEWER = re.compile(r"[^\x00-\x1f\x7f]{1,200}")  # printed on terminals and pages: no control characters
+_AT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z")
 _ENTRY_KEYS = frozenset({"fingerprint", "prompt", "inputs", "image", "generated_in", "job", "sources"})
 _IMAGE_KEYS = frozenset({"sha256", "bytes", "path"})
 
@@ -213,6 +215,7 @@ def _plain_approvals(data: Any) -> dict[str, Approval] | None:
         if not (type(item) is dict and item.keys() == _APPROVAL_KEYS
                 and all(type(item[key]) is str for key in ("sha256", "fingerprint", "by", "at"))
                 and _HEX64.fullmatch(item["sha256"]) and _HEX64.fullmatch(item["fingerprint"])
+                and REVIEWER.fullmatch(item["by"]) and _AT.fullmatch(item["at"])
                 and type(item["version"]) is int and item["version"] >= 1):
             return None
         approvals[address] = Approval.from_json(item)

@@ -147,3 +147,13 @@ def test_a_damaged_saved_plan_is_located_not_followed(run, applied_example: Path
     plan_file.write_text("{\n  \"format\": 1,\n  oops\n}")
     result = run("-C", applied_example, "apply", plan_file)
     assert result.code == 1 and "change.plan:3:3: corrupt saved plan" in result.err
+
+
+@pytest.mark.parametrize("by", ["\\u001b[2J\\u001b[31mDirector", "", "Ana\\nDirector"])
+def test_an_approval_by_with_control_characters_is_refused_at_its_line(tmp_path: Path, by: str) -> None:
+    """`by` is printed on terminals and pages: a lockfile from a pull request cannot smuggle escapes."""
+    text = GOLDEN.read_text().replace('"by": "Ana Director <ana@example.com>"', f'"by": "{by}"', 1)
+    error = damaged(tmp_path, text)
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if f'"by": "{by}"' in row)
+    assert error.location is not None and error.location.line == line
+    assert "approvals.morning/skyline.by" in error.message
