@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from storyboard.errors import Diagnostic, ProjectError, UserError
 from storyboard.plans.batch import Batch, make_batches
-from storyboard.plans.planner import Plan, load_saved_plan, make_plan, save_plan
+from storyboard.plans.planner import Plan, load_saved_plan, make_plan, project_lock, save_plan
 from storyboard.plans.prepare import prepare
 from storyboard.project.loader import read_project
 from storyboard.project.model import Project, select_frames
@@ -453,7 +453,7 @@ def approve(project: Project, addresses: Iterable[str] = (), *, every: bool = Fa
 
     who = approvals.reviewer(project, by)
     with locked(project, operation="approve"):
-        lock = approvals.current_lock(project)
+        lock = project_lock(project)
         held = None
         if version is not None:
             shown = show(project, version)
@@ -468,7 +468,7 @@ def unapprove(project: Project, addresses: Iterable[str] = (), *, every: bool = 
     from storyboard.run import approvals
 
     with locked(project, operation="approve"):
-        lock = approvals.current_lock(project)
+        lock = project_lock(project)
         removed = approvals.unapprove(project, lock, tuple(addresses), every=every)
         approvals.save(project, lock, {a: v for a, v in lock.approvals.items() if a not in removed})
     return removed

@@ -214,9 +214,6 @@ def _texts(frame: Mapping[str, Any]) -> list[str]:
 
 
 def _fit(pdf: Any, text: str, width: float) -> str:
-    """`text` cut (with …) to fit one line of `width`."""
-    if pdf.get_string_width(text) <= width:
-        return text
-    while text and pdf.get_string_width(text + "…") > width:
-        text = text[:-1]
-    return text + "…"
+    """`text` cut (with …) to fit one line of `width`: fpdf2 wraps it once, the first line is kept."""
+    lines = pdf.multi_cell(width - pdf.get_string_width(" …"), 6, text, dry_run=True, output="LINES")
+    return lines[0] if len(lines) <= 1 else f"{lines[0]} …"

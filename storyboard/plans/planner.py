@@ -160,10 +160,7 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     if problems:
         raise ProjectError(problems)
     capabilities, renderer, specs = prepared.capabilities, prepared.renderer, prepared.specs
-    lock = read_lock(project.lockfile_path)
-    if lock.project and lock.project != project.name:
-        raise UserError(f"storyboard.lock belongs to project `{lock.project}`, not `{project.name}`",
-                        hint="delete the lockfile to start this project from scratch")
+    lock = project_lock(project)
     targeted = select_addresses(project, lock, options.targets, "--target")
     excluded = select_addresses(project, lock, options.excludes, "--exclude")
     if excluded:  # the opposite of --target: everything (or everything targeted) but these
@@ -209,9 +206,7 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     neighbours = inspector.images(changes) if to_generate else {}
     batches = make_batches(project, [s for s in to_generate if s.fingerprint not in paid.covered],
                            capabilities, renderer, neighbours)
-    warnings = tuple(f"{c.address}: {c.reasons[-1]}" for c in changes if c.action is Action.HOLD and
-                     c.restore_from is None and c.approval is not None and c.reasons and
-                     c.reasons[-1].startswith(_NOWHERE))
+    warnings = tuple(f"{c.address}: {c.reasons[-1]}" for c in changes if _approved_image_lost(c))
     if store.unreachable:
         warnings += (f"planned without the backend's store: {store.unreachable}",)
     return Plan(project, tuple(changes), tuple(batches), capabilities, lock, options, lock.sha256,
@@ -242,6 +237,15 @@ def _whole_scenes(project: model.Project, changes: list[Change], targeted: set[s
             change = _with_sources(change, frame_sources(project, project.scene(frame.scene_id), frame))
         result.append(change)
     return result
+
+
+def project_lock(project: model.Project) -> Lock:
+    """The project's storyboard.lock; one written for another project is an error."""
+    lock = read_lock(project.lockfile_path)
+    if lock.project and lock.project != project.name:
+        raise UserError(f"storyboard.lock belongs to project `{lock.project}`, not `{project.name}`",
+                        hint="delete the lockfile to start this project from scratch")
+    return lock
 
 
 def _paid_earlier(project: model.Project, to_generate: Sequence[FrameSpec]) -> Claim:
@@ -309,6 +313,11 @@ def _decide_approved(spec: FrameSpec, previous: LockEntry, path: str, inspector:
                       stored=stored, approval=approval)
     return Change(spec.address, Action.HOLD, spec, held, path, (problem, *reasons, _NOWHERE), diff,
                   approval=approval)
+
+
+def _approved_image_lost(change: Change) -> bool:
+    """A held frame whose approved bytes are nowhere to be had (the plan warns; nothing to send)."""
+    return change.action is Action.HOLD and bool(change.reasons) and change.reasons[-1].startswith(_NOWHERE)
 
 
 def _as_stored(spec: FrameSpec, entry: LockEntry) -> IndexEntry:
@@ -417,8 +426,8 @@ class _LatestVersion:
             return {}
         folder = self.output / version_name(self.number)
         return {c.address: folder / c.previous.path for c in changes
-                if (c.action in (Action.KEEP, Action.MOVE) or (c.action is Action.HOLD and c.reasons and
-                                                                not c.reasons[-1].startswith(_NOWHERE)))
+                if (c.action in (Action.KEEP, Action.MOVE) or
+                    (c.action is Action.HOLD and not _approved_image_lost(c)))
                 and c.spec is not None and c.previous is not None}
 
     def approved_entry(self, address: str, approval: Approval, latest: LockEntry,

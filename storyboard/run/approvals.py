@@ -17,7 +17,7 @@ from typing import Any
 from storyboard.errors import UserError
 from storyboard.plans.planner import select_addresses
 from storyboard.project.model import Project
-from storyboard.state.lockfile import REVIEWER, Approval, Lock, read_lock, write_lock
+from storyboard.state.lockfile import REVIEWER, Approval, Lock, write_lock
 from storyboard.state.versions import version_name
 
 
@@ -49,13 +49,6 @@ def save(project: Project, lock: Lock, approvals: Mapping[str, Approval]) -> boo
     """The lockfile with `approvals` in place of its own; False if nothing changed."""
     ordered = dict(sorted(approvals.items()))
     return write_lock(project.lockfile_path, dataclasses.replace(lock, approvals=ordered))
-
-
-def current_lock(project: Project) -> Lock:
-    lock = read_lock(project.lockfile_path)
-    if lock.project and lock.project != project.name:
-        raise UserError(f"storyboard.lock belongs to project `{lock.project}`, not `{project.name}`")
-    return lock
 
 
 def _chosen(project: Project, lock: Lock, addresses: Sequence[str], every: bool, command: str) -> list[str]:

@@ -185,3 +185,16 @@ def test_placeholders_and_contact_sheets_draw_unicode_with_the_bundled_font(text
     assert drawn != boxes
     font = pillow_font(13)
     assert bytes(font.getmask(text)) != bytes(font.getmask(undrawable))  # the contact sheet's font
+
+
+def test_a_long_scene_description_is_cut_to_one_line(run, example: Path, tmp_path: Path) -> None:
+    scene = example / "scenes/01-morning.yaml"
+    long = "the city wakes " * 2000  # 30,000 characters
+    old = "description: Mara opens the café in the blue hour; the first pour of the day."
+    scene.write_text(scene.read_text().replace(old, f"description: {long}"))
+    assert run("-C", example, "apply", "--auto-approve").code == 0
+    target = tmp_path / "board.pdf"
+    assert run("-C", example, "export", "pdf", "-o", target).code == 0
+    morning = PdfReader(target).pages[1].extract_text()
+    heading = next(line for line in morning.splitlines() if line.startswith("the city wakes"))
+    assert heading.endswith("…") and len(heading) < 300
