@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storyboard.errors import Diagnostic, Location, UserError
+from storyboard.errors import Diagnostic, Location, ProjectError, UserError
+from storyboard.project.yamlsrc import bad_bytes
 
 FIELDS = ("scene", "shot_number", "shot", "action", "dialogue", "duration", "characters", "notes")
 SYNONYMS = {
@@ -32,6 +33,7 @@ SYNONYMS = {
     "notes": ("notes", "note", "comments", "comment", "remarks"),
 }
 _ID = re.compile(r"[^a-z0-9]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # what no prompt or page should carry (tabs, newlines may)
 
 
 @dataclass
@@ -49,18 +51,25 @@ def import_shotlist(path: Path, known_characters: Sequence[str] = (),
                     mapping: Mapping[str, str] | None = None) -> Imported:
     """The scene file for the shot list at `path` (nothing is written)."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"no shot list at {path}") from None
+    except OSError as error:
+        raise UserError(f"cannot read the shot list {path}: {error.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise UserError(f"{path} is not UTF-8 text (byte {error.start})",
-                        hint="export the sheet as CSV UTF-8") from None
+        raise ProjectError([bad_bytes(path, raw, error)]) from None
     reader = csv.reader(io.StringIO(text, newline=""))
     rows: list[tuple[int, list[str]]] = []  # (the line the row starts on, its cells)
     start = 1
-    for row in reader:
-        rows.append((start, row))
-        start = reader.line_num + 1  # a quoted cell may span lines
+    try:
+        for row in reader:
+            rows.append((start, row))
+            start = reader.line_num + 1  # a quoted cell may span lines
+    except csv.Error as error:  # a NUL byte, a cell past the csv module's size limit
+        raise ProjectError([Diagnostic(f"not a readable CSV row: {error}", Location(path, start, 1),
+                                       hint="export the sheet again as CSV UTF-8")]) from None
     if not rows:
         raise UserError(f"{path} is empty", location=Location(path, 1, 1))
     header = rows[0][1]
@@ -125,6 +134,11 @@ def _values(path: Path, line: int, row: Sequence[str], columns: Mapping[str, int
                                    hint="a comma inside a cell needs the cell in quotes"))
         return None
     values = {name: row[index].strip() for name, index in columns.items() if index < len(row)}
+    control = next((name for name, value in values.items() if _CONTROL.search(value)), None)
+    if control is not None:
+        problems.append(Diagnostic(f"row's {control} holds a control character: left out",
+                                   Location(path, line, columns[control] + 1)))
+        return None
     if not values.get("action"):
         problems.append(Diagnostic("row has no action (what happens in the shot): left out",
                                    Location(path, line, 1)))

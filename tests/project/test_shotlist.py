@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 SHEET = '''Scene,Shot #,Shot type,Description,VO,Length,Cast,Notes
@@ -60,7 +61,9 @@ def test_map_names_columns_the_header_does_not(run, example: Path, tmp_path: Pat
     sheet = tmp_path / "odd.csv"
     sheet.write_text("Where,What we see\nAlley,a cat on a wall\n")
     unmapped = run("-C", example, "import", "shotlist", sheet)
-    assert unmapped.code == 1 and "no column says what happens" in unmapped.err and "--map" in unmapped.err
+    assert unmapped.code == 1 and "odd.csv:1:1: " in unmapped.err
+    assert "no column says what happens" in unmapped.err
+    assert "--map" in unmapped.err
     mapped = run("-C", example, "import", "shotlist", sheet, "--map", "What we see=action",
                  "--map", "Where=scene")
     assert mapped.code == 0, mapped.err
@@ -78,3 +81,27 @@ def test_unknown_characters_are_listed(run, example: Path, tmp_path: Path) -> No
     assert result.code == 0 and "characters the project does not define yet: nadia" in result.err
     validated = run("-C", example, "validate")
     assert validated.code == 1 and "extras.yaml:" in validated.err and "nadia" in validated.err
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("Action\nthe door opens\ncaf\xe9 au lait\n".encode("latin-1"),
+     "sheet.csv:3:4: not UTF-8 text: byte 0xe9"),
+    (b"Action\nfine\n\"" + b"x" * 200_000 + b"\"\n", "sheet.csv:3:1: not a readable CSV row"),
+])
+def test_a_sheet_that_cannot_be_read_is_refused_at_its_line(run, example: Path, tmp_path: Path, raw: bytes,
+                                                            expected: str) -> None:
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_bytes(raw)
+    result = run("-C", example, "import", "shotlist", sheet)
+    assert result.code == 1 and expected in result.err and "Traceback" not in result.err
+    assert not (example / "scenes" / "sheet.yaml").exists()
+
+
+def test_a_cell_with_a_control_character_is_left_out_at_its_line(run, example: Path, tmp_path: Path) -> None:
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_bytes(b"Shot,Action\n1,the door opens\n2,a\x00b\x1b[2J\n")
+    result = run("-C", example, "import", "shotlist", sheet)
+    assert result.code == 0
+    assert "sheet.csv:3:2: row's action holds a control character: left out" in result.err
+    text = (example / "scenes" / "sheet.yaml").read_text()
+    assert "the door opens" in text and "\\0" not in text and "\\e" not in text and "shot-2" not in text
