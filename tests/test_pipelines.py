@@ -87,7 +87,7 @@ def test_plan_as_markdown_escapes_what_users_wrote(run, applied: Path) -> None:
     assert "<details><summary>prompt diff: morning/pour</summary>" in text
 
 
-def test_markdown_table_cells_escape_pipes_and_html(run, applied: Path) -> None:
+def test_markdown_table_cells_escape_pipes_and_html() -> None:
     from storyboard.cli.views import _md
 
     assert _md("a|b <script>`x`") == "a\\|b &lt;script&gt;\\`x\\`"
@@ -117,7 +117,7 @@ def test_validate_prints_one_github_annotation_per_error(run, example: Path) -> 
     assert plan.code == 1 and plan.out.count("::error file=") == len(annotations)
 
 
-def test_annotation_text_is_escaped(run) -> None:
+def test_annotation_text_is_escaped() -> None:
     from storyboard.cli.views import annotation
     from storyboard.errors import Location
 
