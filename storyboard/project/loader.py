@@ -27,6 +27,7 @@ from storyboard.images import image_format
 from storyboard.project import model
 from storyboard.project.schema import checked_data
 from storyboard.project.sizes import size_problem
+from storyboard.project.variants import Variants, expand, read_variants
 from storyboard.project.yamlsrc import YamlFile, YamlOrigin, bad_bytes, read_all
 
 ROOT_FILE = "storyboard.yaml"
@@ -68,6 +69,9 @@ class _Reader:
         self._hashes: dict[Path, str | None] = {}
         self._unreadable_templates: set[str] = set()  # reported already: not "unknown" as well
         self._data: dict[Path, Any] = {}  # each file's data without the values at fault
+        self.variants = Variants()
+        self._bad_variant_templates: set[str] = set()  # reported at the axis value already
+        self._broken_values: set[str] = set()  # variant values whose size or aspect is wrong
 
     def load(self) -> model.Project:
         root = self._read(self.root_file)
@@ -80,6 +84,7 @@ class _Reader:
                     if self._checked(source, kind := _schema_for(source)) is not None]
         templates = self._templates(root)
         characters = self._characters([root, *[s for s, kind in includes if kind == "character"]])
+        self.variants = self._variants(root)
         scenes = self._scenes([root, *[s for s, kind in includes if kind == "scene"]])
         project = self._project(root, scenes, characters, templates, [s for s, _ in includes])
         self._check_names(project)
@@ -226,16 +231,17 @@ class _Reader:
                 if scene_id in scenes:
                     self._duplicate("scene", scene_id, origin, scenes[scene_id].origin)
                     continue
-                frames = self._frames(scene_id, data["frames"], origin)
+                frames, rules = self._frames(scene_id, data["frames"], origin)
                 if self._check_size(data, origin):
                     self.broken.update(frame.address for frame in frames)
-                scenes[scene_id] = model.Scene(
+                scene = model.Scene(
                     id=scene_id,
                     frames=frames,
                     title=data.get("title", ""),
                     description=data.get("description", ""),
                     sequential=data.get("sequential"),
                     regenerate=data.get("regenerate", "changed"),
+                    consistency=data.get("consistency", "parallel"),
                     template=data.get("template"),
                     sequence_template=data.get("sequence_template"),
                     size=data.get("size"),
@@ -244,11 +250,75 @@ class _Reader:
                     vars=_frozen(data.get("vars")),
                     origin=origin,
                 )
+                scenes[scene_id] = self._expanded(scene, data.get("variants"), rules)
         return list(scenes.values())
 
+    def _expanded(self, scene: model.Scene, scene_rules: Mapping[str, Any] | None,
+                  frame_rules: Mapping[str, Mapping[str, Any] | None]) -> model.Scene:
+        """The scene with each frame expanded over the variant axes, variant by variant (the
+        frames of one variant together, in story order: they are generated as one set)."""
+        self._check_axes(scene_rules, scene.origin)
+        for frame in scene.frames:
+            self._check_axes(frame_rules.get(frame.id), frame.origin)
+        if not self.variants.axes:
+            return scene
+        order = {value.name: number for axis in self.variants.axes
+                 for number, value in enumerate(axis.values)}
+        axes = [axis.name for axis in self.variants.axes]
+        frames: list[model.Frame] = []
+        for frame in scene.frames:
+            rules = frame_rules.get(frame.id)
+            expanded = expand(frame, scene, scene_rules, rules, self.variants, self._report)
+            if frame.address in self.broken:
+                self.broken.update(variant.address for variant in expanded)
+            frames.extend(expanded)
+
+        def position(frame: model.Frame) -> tuple[list[int], int]:
+            chosen = frame.variant.as_dict() if frame.variant else {}
+            return [order[chosen[axis]] if axis in chosen else -1 for axis in axes], frame.index
+
+        frames.sort(key=position)
+        for frame in frames:
+            assert frame.variant is not None
+            if any(value in self._broken_values for _, value in frame.variant.values):
+                self.broken.add(frame.address)
+        return dataclasses.replace(scene, frames=tuple(frames))
+
+    def _check_axes(self, rules: Mapping[str, Any] | None, owner: Origin | None) -> None:
+        """A scene's or frame's `variants:` names only axes the project has (others are reported)."""
+        known = [axis.name for axis in self.variants.axes]
+        for name in rules or {}:
+            if name not in known and owner is not None:
+                close = difflib.get_close_matches(name, known, n=1)
+                reason = f"; did you mean `{close[0]}`?" if close else \
+                    f" (axes: {', '.join(known)})" if known else " (storyboard.yaml has no `variants:`)"
+                self._error(owner.child("variants", name), f"no variant axis `{name}`{reason}",
+                            "axes are the keys of `variants:` in storyboard.yaml", key=True)
+
+    def _variants(self, root: YamlFile) -> Variants:
+        """The `variants:` axes; a value whose size, aspect or template is wrong is reported, and its
+        frames are not rendered."""
+        data = self._of(root).get("variants")
+        if not data:
+            return Variants()
+        origin = YamlOrigin(root, ("variants",))
+        variants = read_variants(data, origin, self._report)
+        for axis in variants.axes:
+            for value in axis.values:
+                where = origin.child(axis.name, value.name)
+                settings = data[axis.name][value.name] or {}
+                if self._check_size(settings, where):
+                    self._broken_values.add(value.name)
+        return variants
+
+    def _report(self, origin: Origin, message: str, hint: str) -> None:
+        self._error(origin, message, hint)
+
     def _frames(self, scene_id: str, items: list[dict[str, Any] | None],
-                scene: YamlOrigin) -> tuple[model.Frame, ...]:
+                scene: YamlOrigin) -> tuple[tuple[model.Frame, ...], dict[str, Any]]:
+        """The scene's frames, and the `variants:` each of them says (by frame id)."""
         frames: dict[str, model.Frame] = {}
+        rules: dict[str, Any] = {}
         for position, data in enumerate(items):
             origin = YamlOrigin(scene.source, (*scene.path, "frames", position))
             if data is None or "id" not in data:  # refused by the schema (reported)
@@ -280,7 +350,8 @@ class _Reader:
                 vars=_frozen(data.get("vars")),
                 origin=origin,
             )
-        return tuple(frames.values())
+            rules[data["id"]] = data.get("variants")
+        return tuple(frames.values()), rules
 
     def _references(self, data: Mapping[str, Any], owner: YamlOrigin) -> tuple[model.Reference, ...] | None:
         """The reference images named; None when one of them cannot be used (reported)."""
@@ -382,6 +453,9 @@ class _Reader:
             backend=model.BackendConfig(**data["backend"]) if "backend" in data else None,
             files=(root.path, *(source.path for source in includes)),
             fonts=self._fonts(data.get("fonts", []), YamlOrigin(root, ("fonts",))),
+            axes=self.variants.axes,
+            master=self.variants.master,
+            derive=self.variants.derive,
             origin=YamlOrigin(root, ()),
         )
 
@@ -414,6 +488,11 @@ class _Reader:
                                if f.template is None and scene.template is None)
         sequence_ok = self._check_template(project.sequence_template, root.child("sequence_template"),
                                            with_builtin)
+        for axis in project.axes:
+            for value in axis.values:
+                if value.template and value.origin and \
+                        not self._check_template(value.template, value.origin.child("template"), templates):
+                    self._bad_variant_templates.add(value.template)
         for scene in project.scenes:
             assert scene.origin is not None
             scene_ok = sequence_ok
@@ -439,7 +518,9 @@ class _Reader:
                 self._error(frame.origin.child("characters", position),
                             f"unknown character `{character}` in frame {frame.address}", hint)
                 ok = False
-        if frame.template:
+        if frame.template in self._bad_variant_templates:
+            ok = False  # reported at the variant's value
+        elif frame.template:
             ok = self._check_template(frame.template, frame.origin.child("template"), templates) and ok
         return ok
 

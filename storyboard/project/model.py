@@ -45,6 +45,60 @@ class Character:
 
 
 @dataclass(frozen=True, slots=True)
+class AxisValue:
+    """One value of a variant axis (`de-DE` of `locale`) and what it sets for its frames."""
+
+    name: str
+    vars: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    size: str | None = None
+    aspect: str | None = None
+    template: str | None = None
+    origin: Origin | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Axis:
+    """A variant axis (`locale`, `format`) and its values, in the order storyboard.yaml lists them."""
+
+    name: str
+    values: tuple[AxisValue, ...]
+    origin: Origin | None = field(default=None, compare=False, repr=False)
+
+    def value(self, name: str) -> AxisValue | None:
+        return next((value for value in self.values if value.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """Which variant an expanded frame is: one value per axis the frame varies over.
+
+    Its key (`de-DE,story`: the values in axis order) ends the frame's address; its folder
+    (`de-DE/story`) leads its path in a version.
+    """
+
+    values: tuple[tuple[str, str], ...]  # (axis, value), axes in project order
+    vars: Mapping[str, Any] = field(default_factory=lambda: EMPTY, compare=False)  # the values' own
+    scene_vars: Mapping[str, Any] = field(default_factory=lambda: EMPTY, compare=False)  # the scene's
+
+    @property
+    def key(self) -> str:
+        return ",".join(value for _, value in self.values)
+
+    @property
+    def folder(self) -> str:
+        return "/".join(value for _, value in self.values)
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.values)
+
+    def matches(self, wanted: Mapping[str, Iterable[str]]) -> bool:
+        """Whether this variant is one `--variant AXIS=VALUE` asks for (an axis it does not vary
+        over matches: its one image serves every value)."""
+        mine = dict(self.values)
+        return all(axis not in mine or mine[axis] in values for axis, values in wanted.items())
+
+
+@dataclass(frozen=True, slots=True)
 class Frame:
     id: str
     scene_id: str
@@ -62,10 +116,22 @@ class Frame:
     notes: str = ""
     vars: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     origin: Origin | None = field(default=None, compare=False, repr=False)
+    variant: Variant | None = None  # None: the project has no variants (or the frame opts out of all)
+    master: str | None = None  # `derive: master`: the address of the variant it is derived from
+    address: str = field(init=False, compare=False)  # `scene/frame`, or `scene/frame@de-DE,story`
+
+    def __post_init__(self) -> None:
+        base = f"{self.scene_id}/{self.id}"
+        object.__setattr__(self, "address", f"{base}@{self.variant.key}" if self.variant else base)
 
     @property
-    def address(self) -> str:
+    def base_address(self) -> str:
+        """`scene/frame`: the same for every variant of the frame."""
         return f"{self.scene_id}/{self.id}"
+
+    @property
+    def variant_key(self) -> str:
+        return self.variant.key if self.variant else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +144,7 @@ class Scene:
     template: str | None = None
     sequence_template: str | None = None
     regenerate: str = "changed"  # or "scene": any change makes the whole scene again
+    consistency: str = "parallel"  # or "chain": each batch gets the previous batch's last images
     size: str | None = None
     aspect: str | None = None
     seed: int | None = None  # for every frame without its own; default: from the scene's id
@@ -146,6 +213,9 @@ class Project:
     backend: BackendConfig | None = None
     files: tuple[Path, ...] = ()  # every YAML file read, root first
     fonts: tuple[Path, ...] = ()  # `fonts:`: for text the bundled font cannot draw, in order
+    axes: tuple[Axis, ...] = ()  # `variants:`
+    master: tuple[tuple[str, str], ...] = ()  # `variants.master`: (axis, value) pairs
+    derive: str = "independent"  # or "master": non-master variants are made from the master's image
     origin: Origin | None = field(default=None, compare=False, repr=False)
     # what loading found wrong (storyboard.project.loader.read_project), and the frames that
     # leaves unusable: they are not rendered, so one problem is reported once
@@ -189,17 +259,20 @@ class Project:
 
 
 def select_frames(project: Project, addresses: Iterable[str]) -> tuple[Frame, ...]:
-    """The frames named by scene (`morning`) or frame (`morning/pour`) addresses, in story order."""
+    """The frames named by scene (`morning`), frame (`morning/pour`: every variant of it) or
+    variant (`morning/pour@de-DE,story`) addresses, in story order."""
     from storyboard.errors import UserError
 
     wanted = set(addresses)
     frames = project.frames
-    known = {frame.address for frame in frames} | {scene.id for scene in project.scenes}
+    known = {frame.address for frame in frames} | {scene.id for scene in project.scenes} | \
+        {frame.base_address for frame in frames}
     unknown = sorted(wanted - known)
     if unknown:
         close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
         raise UserError(
             f"no scene or frame `{unknown[0]}` in project {project.name}",
-            hint=f"did you mean `{close[0]}`?" if close else "addresses are SCENE or SCENE/FRAME",
+            hint=f"did you mean `{close[0]}`?" if close else
+            "addresses are SCENE, SCENE/FRAME or SCENE/FRAME@VARIANT",
         )
-    return tuple(f for f in frames if f.address in wanted or f.scene_id in wanted)
+    return tuple(f for f in frames if f.address in wanted or f.scene_id in wanted or f.base_address in wanted)

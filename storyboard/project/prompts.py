@@ -119,7 +119,7 @@ class Renderer:
         self._scene_contexts = {scene.id: _scene_context(scene, n) for n, scene in
                                 enumerate(project.scenes, 1)}
         self._character_contexts = {c.id: _character_context(c) for c in project.characters.values()}
-        self._scene_vars = {s.id: {**project.variables, **s.vars} for s in project.scenes}
+        self._scene_vars: dict[tuple[str, str], dict[str, Any]] = {}  # by scene and variant
         self._budget = Budget(project.render_seconds, max(MAX_VALUE, 10 * project.max_prompt_chars))
         self._exhausted: dict[str, Diagnostic] = {}  # template name -> the limit it hit
 
@@ -139,7 +139,7 @@ class Renderer:
         if name in self._exhausted:  # it hit a limit already: do not spend it again per frame
             raise ProjectError([self._exhausted[name]])
         template = self._template(name, frame)
-        scene_vars = self._scene_vars[frame.scene_id]
+        scene_vars = self._vars_below_frame(frame)
         context = {
             "project": self._project_context,
             "scene": self._scene_contexts[frame.scene_id],
@@ -147,6 +147,7 @@ class Renderer:
             "characters": [self._character_contexts[c] for c in frame.characters],
             "vars": {**scene_vars, **frame.vars} if frame.vars else scene_vars,
             "index": frame.index,
+            "variant": frame.variant.as_dict() if frame.variant else _NO_VARIANT,
         }
         try:
             prompt = collapse(self._run(template, context, frame))
@@ -162,6 +163,18 @@ class Renderer:
                      f"600 English words); {LIMITS_HINT}")])
         return prompt
 
+    def _vars_below_frame(self, frame: model.Frame) -> dict[str, Any]:
+        """The variables a frame's own `vars` go on top of: project < variant < scene."""
+        key = (frame.scene_id, frame.variant_key)
+        found = self._scene_vars.get(key)
+        if found is None:
+            scene = self.project.scene(frame.scene_id)
+            variant = frame.variant
+            found = {**self.project.variables, **(variant.vars if variant else {}), **scene.vars,
+                     **(variant.scene_vars if variant else {})}
+            self._scene_vars[key] = found
+        return found
+
     def sequence_prompt(self, scene: model.Scene, frames: Sequence[RenderedFrame]) -> str:
         """The prompt of one request for several frames of a sequential scene."""
         first = frames[0].frame
@@ -171,7 +184,8 @@ class Renderer:
             "scene": self._scene_contexts[scene.id],
             "frames": [{"address": r.address, "id": r.frame.id, "index": r.frame.index,
                         "prompt": r.prompt, "shot": r.frame.shot} for r in frames],
-            "vars": self._scene_vars[scene.id],
+            "vars": self._vars_below_frame(first),
+            "variant": first.variant.as_dict() if first.variant else _NO_VARIANT,
         }
         return collapse(self._run(template, context, first))
 
@@ -235,12 +249,13 @@ class Renderer:
             missing = re.search(r"has no attribute '([^']+)'|'([^']+)' is undefined", message)
             if missing:
                 message = f"undefined variable `{missing.group(1) or missing.group(2)}`"
-            hint += "; define it under `variables:`, the scene's or the frame's `vars:`"
+            hint += "; define it under `variables:`, a variant's, the scene's or the frame's `vars:`"
         return Diagnostic(f"{message} (rendering frame {frame.address})",
                           _template_location(found, line), hint=hint)
 
 
 _LIMIT_PREFIX = "template stopped: "
+_NO_VARIANT: Mapping[str, str] = MappingProxyType({})
 
 
 def _template_location(template: model.Template | None, line: int) -> Location | None:
@@ -254,8 +269,10 @@ def _where(frame: model.Frame) -> Location | None:
 
 
 def _scene_context(scene: model.Scene, number: int) -> dict[str, Any]:
+    count = len({frame.id for frame in scene.frames}) if scene.frames and scene.frames[0].variant else \
+        len(scene.frames)
     return {"id": scene.id, "title": scene.title, "description": scene.description,
-            "number": number, "vars": scene.vars, "frame_count": len(scene.frames)}
+            "number": number, "vars": scene.vars, "frame_count": count}
 
 
 def _character_context(character: model.Character) -> dict[str, Any]:

@@ -253,6 +253,8 @@ def describe_error(error: Any) -> str:
         return f"must be {json.dumps(limit)}, got {_describe(value)}"
     if kind in _BOUNDS:
         return f"must be {_BOUNDS[kind]} {_number(limit)}, got {_number(value)}"
+    if kind == "minProperties":
+        return "must not be empty" if limit == 1 else f"needs at least {limit} entries"
     if kind in ("minItems", "minLength"):
         unit = "item" if kind == "minItems" else "character"
         return "must not be empty" if limit == 1 else f"needs at least {limit} {unit}s, got {len(value)}"

@@ -1,6 +1,7 @@
 """Version folders on disk: naming, finding, assembling, the manifest, and gc.
 
     out/v0001/01-morning/04-pour.png   one image per frame, scene folders in story order
+    out/v0001/de-DE/story/01-morning/04-pour.png   a variant's (a folder per value, axes in order)
     out/v0001/manifest.json            the version; 01-morning/scene.json its frames (see manifest.py)
     out/latest -> v0001
 
@@ -60,13 +61,15 @@ def latest_version(output: Path) -> int | None:
 
 
 def frame_paths(project: model.Project) -> dict[str, str]:
-    """Each frame's path inside a version: `01-morning/04-pour` (no extension)."""
+    """Each frame's path inside a version: `01-morning/04-pour` (no extension); a variant's
+    under a folder per value, `de-DE/story/01-morning/04-pour`."""
     width = max(2, len(str(len(project.scenes))))
     paths: dict[str, str] = {}
     for number, scene in enumerate(project.scenes, 1):
-        frame_width = max(2, len(str(len(scene.frames))))
+        frame_width = max(2, len(str(max((frame.index for frame in scene.frames), default=0))))
         for frame in scene.frames:
-            paths[frame.address] = f"{number:0{width}d}-{scene.id}/{frame.index:0{frame_width}d}-{frame.id}"
+            path = f"{number:0{width}d}-{scene.id}/{frame.index:0{frame_width}d}-{frame.id}"
+            paths[frame.address] = f"{frame.variant.folder}/{path}" if frame.variant else path
     return paths
 
 
