@@ -5,8 +5,13 @@ limit per request (less the reference images sent along, where the provider coun
 both), in as few requests as that allows and split evenly between them (31 frames
 with a limit of 15: 11 + 10 + 10, never 15 + 15 + 1 with a lone frame that shares
 nothing with the others); every other frame is a request of its own. Only frames of the same size and seed
-share a request (a request carries one of each). The same frames (and the same unchanged
-neighbours) always give the same batches.
+share a request (a request carries one of each), and only frames of one variant. The same
+frames (and the same unchanged neighbours) always give the same batches.
+
+Two kinds of batch wait for images made in the same run (`Batch.after`, which the executor
+waits for and sends first): a variant derived from its master (`derive: master`) is a
+request of its own after the master's, and in a scene with `consistency: chain` each batch
+goes after the one before it, with that batch's last images.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from storyboard.plans.fingerprint import FrameSpec, is_sequential
+from storyboard.plans.fingerprint import FrameSpec
 from storyboard.project import model
 from storyboard.project.prompts import RenderedFrame, Renderer
 from storyboard.providers.base import Capabilities, ImageRequest
@@ -30,6 +35,7 @@ class Batch:
     specs: tuple[FrameSpec, ...]
     prompt: str
     references: tuple[Path, ...] = ()
+    after: tuple[str, ...] = ()  # frames made in this run whose images go first as references
 
     @property
     def frames(self) -> tuple[str, ...]:
@@ -74,22 +80,41 @@ def make_batches(
     groups: list[tuple[list[FrameSpec], bool]] = []  # (frames, sequential), greedily filled
     for spec in specs:
         scene = project.scene(spec.scene_id)
-        if not is_sequential(scene, capabilities):
+        if spec.sequence_template is None or spec.master is not None:  # a derived variant: on its own
             groups.append(([spec], False))
             continue
         last = groups[-1] if groups else None
         if last is not None and last[1] and _fits(last[0], spec, capabilities,
-                                                   _neighbour_count(scene, nearby_images)):
+                                                   _neighbour_count(scene, nearby_images, capabilities)):
             last[0].append(spec)
         else:
             groups.append(([spec], True))
     batches: list[Batch] = []
+    previous: list[FrameSpec] | None = None  # the group before, for `consistency: chain`
     for group in _evened(groups, capabilities, project, nearby_images):
         scene = project.scene(group[0].scene_id)
         own = _own_references(group, references, capabilities.max_references)
-        nearby = _nearest(scene, group, nearby_images, _room(len(group), len(own), capabilities))
-        batches.append(Batch(tuple(group), _prompt(project, scene, group, renderer), (*own, *nearby)))
+        master = group[0].master
+        if master is not None and master in nearby_images:  # made already: sent as it is
+            own = (nearby_images[master], *own)[:capabilities.max_references]
+        after: tuple[str, ...] = (master,) if master is not None and master not in nearby_images else ()
+        if master is None and previous is not None and _chained_after(scene, previous, group, capabilities):
+            after = tuple(spec.address for spec in previous[-NEIGHBOURS:])
+        nearby = _nearest(scene, group, nearby_images, _room(len(group), len(own) + len(after), capabilities))
+        batches.append(Batch(tuple(group), _prompt(project, scene, group, renderer), (*own, *nearby), after))
+        previous = group
     return batches
+
+
+def _chained_after(scene: model.Scene, previous: Sequence[FrameSpec], group: Sequence[FrameSpec],
+                   capabilities: Capabilities) -> bool:
+    """Whether `group` goes after `previous` with its last images: the next set of a chained
+    scene's variant (a derived variant is made from its master instead)."""
+    return _chained(scene, capabilities) and previous[0].master is None and _same_set(previous[0], group[0])
+
+
+def _chained(scene: model.Scene, capabilities: Capabilities) -> bool:
+    return scene.consistency == "chain" and capabilities.max_references > 0
 
 
 def _evened(groups: Sequence[tuple[list[FrameSpec], bool]], capabilities: Capabilities,
@@ -101,8 +126,8 @@ def _evened(groups: Sequence[tuple[list[FrameSpec], bool]], capabilities: Capabi
 
     def flush() -> None:
         if len(run) > 1:
-            result.extend(_spread(run, capabilities, _neighbour_count(project.scene(run[0][0].scene_id),
-                                                                         neighbours)))
+            scene = project.scene(run[0][0].scene_id)
+            result.extend(_spread(run, capabilities, _neighbour_count(scene, neighbours, capabilities)))
         else:
             result.extend(run)
         run.clear()
@@ -120,7 +145,7 @@ def _evened(groups: Sequence[tuple[list[FrameSpec], bool]], capabilities: Capabi
 
 
 def _same_set(a: FrameSpec, b: FrameSpec) -> bool:
-    return a.scene_id == b.scene_id and a.size == b.size and a.seed == b.seed
+    return a.scene_id == b.scene_id and a.variant == b.variant and a.size == b.size and a.seed == b.seed
 
 
 def _spread(run: Sequence[list[FrameSpec]], capabilities: Capabilities,
@@ -149,11 +174,17 @@ def with_references(batch: Batch, extra: Sequence[Path], capabilities: Capabilit
     return replace(batch, references=(*batch.references, *added)) if added else batch
 
 
+def with_first_references(batch: Batch, first: Sequence[Path], capabilities: Capabilities) -> Batch:
+    """The batch with `first` ahead of its references, and as many of those after as still fit."""
+    room = _room(len(batch.specs), 0, capabilities)
+    ordered = list(dict.fromkeys((*first, *batch.references)))
+    return replace(batch, references=tuple(ordered[:room]))
+
+
 def _fits(group: Sequence[FrameSpec], spec: FrameSpec, capabilities: Capabilities, neighbours: int) -> bool:
     """Whether `spec` can join `group` in one request (leaving room for neighbour images)."""
-    first = group[0]
-    if spec.scene_id != first.scene_id or spec.size != first.size or spec.seed != first.seed:
-        return False  # one request: one size, and the one seed each of its frames records
+    if not _same_set(group[0], spec):
+        return False  # one request: one variant, one size, and the one seed each of its frames records
     references = {h for s in (*group, spec) for h in s.reference_hashes}
     count = len(group) + 1
     if count > capabilities.max_images:
@@ -170,7 +201,12 @@ def _room(count: int, references: int, capabilities: Capabilities) -> int:
     return max(0, room)
 
 
-def _neighbour_count(scene: model.Scene, neighbours: Mapping[str, Path]) -> int:
+def _neighbour_count(scene: model.Scene, neighbours: Mapping[str, Path],
+                     capabilities: Capabilities | None = None) -> int:
+    """Room a sequential group of `scene` leaves for other frames' images: its unchanged
+    neighbours', or the previous batch's in a chained scene."""
+    if capabilities is not None and _chained(scene, capabilities):
+        return NEIGHBOURS
     if not neighbours:
         return 0
     return min(NEIGHBOURS, sum(1 for frame in scene.frames if frame.address in neighbours))
@@ -183,7 +219,8 @@ def _nearest(scene: model.Scene, group: Sequence[FrameSpec], neighbours: Mapping
         return ()
     position = {frame.address: number for number, frame in enumerate(scene.frames)}
     wanted = [position[spec.address] for spec in group]
-    candidates = [f for f in scene.frames if f.address in neighbours]
+    variant = group[0].variant
+    candidates = [f for f in scene.frames if f.address in neighbours and f.variant_key == variant]
     candidates.sort(key=lambda f: (min(abs(position[f.address] - w) for w in wanted), position[f.address]))
     chosen = sorted(candidates[: min(room, NEIGHBOURS)], key=lambda f: position[f.address])
     return tuple(neighbours[frame.address] for frame in chosen)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from storyboard.errors import Diagnostic, Location, ProjectError
@@ -42,12 +42,13 @@ def frame_seed(project: model.Project, scene: model.Scene, frame: model.Frame, s
 
     One request carries one seed, so the frames of a sequential scene share theirs (from the
     scene, by default) and a frame with a seed of its own goes in a request of its own kind.
+    Every variant of a frame has the same seed (from its address without the variant).
     """
     if frame.seed is not None:
         return frame.seed
     if scene.seed is not None:
         return scene.seed
-    return default_seed(project.name, scene.id if sequential else frame.address)
+    return default_seed(project.name, scene.id if sequential else frame.base_address)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,9 @@ class FrameSpec:
     params: Mapping[str, Any] = field(default_factory=dict)
     reference_hashes: tuple[str, ...] = ()
     sequence_template: str | None = None  # sha256 of its source, for sequential frames
+    variant: str = ""  # the variant's key (`de-DE,story`), "" without variants
+    master: str | None = None  # `derive: master`: the address of the variant it is made from …
+    derived_from: str | None = None  # … and the fingerprint of the master's image (set by the plan)
     fingerprint: str = field(default="", compare=False)  # computed once, from deciding_inputs()
 
     def __post_init__(self) -> None:
@@ -88,7 +92,23 @@ class FrameSpec:
         }
         if self.sequence_template is not None:
             inputs["sequence_template"] = self.sequence_template
+        if self.derived_from is not None:
+            inputs["derived_from"] = self.derived_from
         return inputs
+
+    def derived(self, master_fingerprint: str | None) -> FrameSpec:
+        """This variant made from its master's image, which has `master_fingerprint` (None: the
+        master is not made, so neither is anything from it: the variant is made on its own).
+
+        A variant whose own inputs are the master's (no text, size or variable of its own)
+        is the master's image: it keeps that fingerprint, and is paid for once.
+        """
+        if master_fingerprint is None:
+            return replace(self, master=None, derived_from=None, fingerprint="")
+        plain = replace(self, derived_from=None, fingerprint="")
+        if plain.fingerprint == master_fingerprint:
+            return plain
+        return replace(self, derived_from=master_fingerprint, fingerprint="")
 
 
 def is_sequential(scene: model.Scene, capabilities: Capabilities) -> bool:
@@ -129,7 +149,8 @@ def specs_and_problems(project: model.Project, rendered: Sequence[RenderedFrame]
             size = scene_sizes[scene.id]
         sequence = None
         sequential = is_sequential(scene, capabilities)
-        if sequential:
+        derives = bool(frame.master and capabilities.max_references)  # a request of its own, from the master
+        if sequential:  # a derived variant's too: with the master's inputs, it is the master's image
             name = renderer.sequence_template_name(scene)
             if name not in sequence_hashes:
                 sequence_hashes[name] = sha256_hex(renderer.template_source(name).encode())
@@ -151,6 +172,8 @@ def specs_and_problems(project: model.Project, rendered: Sequence[RenderedFrame]
             params=config.params,
             reference_hashes=tuple(ref.sha256 for ref in references),
             sequence_template=sequence,
+            variant=frame.variant_key,
+            master=frame.master if derives else None,
         ))
     return specs, list(problems.values())
 
@@ -220,7 +243,9 @@ def frame_sources(project: model.Project, scene: model.Scene, frame: model.Frame
 
     sources = {
         f"template {name}": short(template.source if template else ""),
-        "variables": short({**project.variables, **scene.vars, **frame.vars}),
+        "variables": short({**project.variables, **(frame.variant.vars if frame.variant else {}),
+                            **scene.vars, **(frame.variant.scene_vars if frame.variant else {}),
+                            **frame.vars}),
         "frame text": short([frame.shot, frame.action, frame.dialogue, frame.duration, frame.notes]),
     }
     for character_id in frame.characters:

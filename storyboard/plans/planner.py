@@ -9,7 +9,7 @@ import difflib
 import json
 import posixpath
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -50,6 +50,7 @@ class Change:
     sources: Mapping[str, str] = field(default_factory=dict)  # for frames generated: see frame_sources
     approval: Approval | None = None  # an approved frame's (held, or restored to its approved bytes)
     dropped: Approval | None = None  # --replace of an approved frame: the approval it drops
+    after: str | None = None  # a variant derived from its master, made in the same run before it
 
     @property
     def generates(self) -> bool:
@@ -62,6 +63,7 @@ class PlanOptions:
     targets: tuple[str, ...] = ()
     replace: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
+    variants: tuple[str, ...] = ()  # `--variant AXIS=VALUE`
 
 
 @dataclass(frozen=True)
@@ -106,12 +108,30 @@ class Plan:
         options = [list(self.options.targets), list(self.options.replace)]
         if self.options.excludes:
             options.append(list(self.options.excludes))
+        if self.options.variants:
+            options.append(["variants", *self.options.variants])
         return sha256_hex(canonical_json({"changes": rows, "provider": [config.name, config.model],
                                           "options": options}))
 
     def summary(self) -> dict[str, Any]:
         counts = {action.value: self.count(action) for action in Action if action is not Action.MOVE}
         return {**counts, "moved": self.count(Action.MOVE), "requests": len(self.batches), "cost": self.cost}
+
+    def variant_summary(self) -> dict[str, dict[str, Any]]:
+        """Per variant (key, "" for frames of none): what changes, and the images paid for."""
+        batched = {spec.address for batch in self.batches for spec in batch.specs}
+        result: dict[str, dict[str, Any]] = {}
+        for change in self.changes:
+            key = change.address.partition("@")[2]
+            counts = result.setdefault(key, {"create": 0, "regenerate": 0, "restore": 0, "remove": 0,
+                                             "keep": 0, "hold": 0, "images": 0, "cost": 0.0})
+            kept = change.action in (Action.KEEP, Action.MOVE, Action.REPAIR)
+            name = "keep" if kept else change.action.value
+            counts[name] = counts.get(name, 0) + 1
+            if change.address in batched:
+                counts["images"] += 1
+                counts["cost"] = round(counts["images"] * self.capabilities.price_per_image, 4)
+        return result
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -120,11 +140,12 @@ class Plan:
             "inputs_sha256": self.inputs_sha256,
             "lock_sha256": self.lock_sha256,
             "options": {"targets": list(self.options.targets), "replace": list(self.options.replace),
-                        "excludes": list(self.options.excludes),
+                        "excludes": list(self.options.excludes), "variants": list(self.options.variants),
                         "provider": self.project.provider.name, "max_cost": self.max_cost},
             "changes": [_change_json(c) for c in self.changes if c.action.shown],
             "batches": [{"frames": list(b.frames), "size": b.size} for b in self.batches],
             "summary": self.summary(),
+            **({"variants": self.variant_summary()} if self.project.axes else {}),
             "budget": {"max_cost": self.max_cost, "estimate": self.cost, "over": self.over_budget},
             "paid_earlier": {"frames": len(self.covered), "jobs": self.reattach_jobs},
             "held": [c.address for c in self.changes if c.action is Action.HOLD],
@@ -143,25 +164,30 @@ def _change_json(change: Change) -> dict[str, Any]:
         "moved_from": change.previous.path if change.action is Action.MOVE and change.previous else None,
         **({"approval": change.approval.to_json()} if change.approval else {}),
         **({"drops_approval": change.dropped.to_json()} if change.dropped else {}),
+        **({"after": change.after} if change.after else {}),
     }
 
 
 def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: Iterable[str] = (),
               capabilities: Capabilities | None = None, max_cost: float | None = None,
-              store: StoreView | None = None, excludes: Iterable[str] = ()) -> Plan:
+              store: StoreView | None = None, excludes: Iterable[str] = (),
+              variants: Iterable[str] = ()) -> Plan:
     """Diff the project's frames against storyboard.lock and the latest version on disk.
 
     Work an interrupted run paid for (staged images, jobs to re-attach to, read from the
     journal) is left out of the requests and the cost: the next apply collects it. A frame
     whose image `store` holds (the local image store by default) is restored, not made.
     """
-    options = PlanOptions(tuple(targets), tuple(replace), tuple(excludes))
+    options = PlanOptions(tuple(targets), tuple(replace), tuple(excludes), tuple(variants))
     prepared, problems = prepare(project, capabilities)
     if problems:
         raise ProjectError(problems)
     capabilities, renderer, specs = prepared.capabilities, prepared.renderer, prepared.specs
     lock = project_lock(project)
     targeted = select_addresses(project, lock, options.targets, "--target")
+    if options.variants:  # --variant narrows whatever else is targeted
+        chosen = {frame.address for frame in select_variants(project, options.variants)}
+        targeted = chosen if targeted is None else targeted & chosen
     excluded = select_addresses(project, lock, options.excludes, "--exclude")
     if excluded:  # the opposite of --target: everything (or everything targeted) but these
         everything = {spec.address for spec in specs} | set(lock.frames)
@@ -170,40 +196,52 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     inspector = _LatestVersion(project)
     store = store or StoreView(ImageStore(project.state_path))
     paths = frame_paths(project)
-    changes: list[Change] = []
     outstanding: set[str] = set()
-    for spec in specs:
+
+    def decide(spec: FrameSpec) -> Change | None:
         previous = lock.frames.get(spec.address)
         if previous is None or previous.fingerprint != spec.fingerprint:
             outstanding.add(spec.fingerprint)
+        path = paths[spec.address]
         if targeted is not None and spec.address not in targeted:
-            if previous is not None:
-                changes.append(Change(spec.address, _kept(previous, paths[spec.address]), None, previous,
-                                      paths[spec.address]))
-            continue
+            if previous is None:
+                return None
+            return Change(spec.address, _kept(previous, path), None, previous, path)
         approval = lock.approval(spec.address)
         is_forced = forced is not None and spec.address in forced
         if approval is not None and previous is not None and not is_forced:
-            change = _decide_approved(spec, previous, paths[spec.address], inspector, store, approval)
+            change = _decide_approved(spec, previous, path, inspector, store, approval)
         else:
-            change = _decide(spec, previous, paths[spec.address], inspector, store, is_forced)
+            change = _decide(spec, previous, path, inspector, store, is_forced)
             if approval is not None and is_forced:
-                change = dataclasses.replace(change, dropped=approval,
-                                 reasons=(*change.reasons, f"drops the approval by {approval.by}"))
+                dropped = f"drops the approval by {approval.by}"
+                change = dataclasses.replace(change, dropped=approval, reasons=(*change.reasons, dropped))
         if change.generates:  # only frames to generate pay for naming their sources
             frame = project.frame(spec.address)
             assert frame is not None
             change = _with_sources(change, frame_sources(project, project.scene(frame.scene_id), frame))
-        changes.append(change)
-    changes = _whole_scenes(project, changes, targeted)
+        return change
+
     wanted = {spec.address for spec in specs}
+    derived = [spec for spec in specs if spec.master is not None]
+    changes = [change for spec in specs if spec.master is None and (change := decide(spec)) is not None]
+    changes = _whole_scenes(project, changes, targeted)
+    if derived:  # after their masters: a variant's inputs name its master's image
+        changes = _in_story_order(project, [*changes, *_derived_changes(derived, changes, decide)])
+        changes = _whole_scenes(project, changes, targeted)
     for address, previous in sorted(lock.frames.items()):
         if address not in wanted and (targeted is None or address in targeted or
                                       (not excluded and _in(address, options.targets))):
             changes.append(Change(address, Action.REMOVE, None, previous))
-    to_generate = [c.spec for c in changes if c.generates and c.spec is not None]
+    unique: dict[str, FrameSpec] = {}  # frames with the same inputs are one image, made once
+    for change in changes:
+        if change.generates and change.spec is not None:
+            unique.setdefault(change.spec.fingerprint, change.spec)
+    to_generate = list(unique.values())
     paid = _paid_earlier(project, to_generate)
     neighbours = inspector.images(changes) if to_generate else {}
+    if derived and to_generate:
+        neighbours.update(_restored_images(changes, store.local))
     batches = make_batches(project, [s for s in to_generate if s.fingerprint not in paid.covered],
                            capabilities, renderer, neighbours)
     warnings = tuple(f"{c.address}: {c.reasons[-1]}" for c in changes if _approved_image_lost(c))
@@ -214,20 +252,93 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
                 project.max_cost if max_cost is None else max_cost, paid.covered, len(paid.jobs), warnings)
 
 
+def _derived_changes(derived: Sequence[FrameSpec], changes: Sequence[Change],
+                     decide: Callable[[FrameSpec], Change | None]) -> list[Change]:
+    """What to do for variants made from their masters, once the masters are decided: a variant's
+    inputs name the image its master will have, and a master made again takes its variants along."""
+    masters = {change.address: change for change in changes}
+    result = []
+    for spec in derived:
+        master = masters.get(spec.master or "")
+        change = decide(spec.derived(_image_fingerprint(master)))
+        if change is None or master is None or not master.generates or change.spec is None:
+            pass
+        elif change.action in (Action.KEEP, Action.MOVE):  # --replace of the master: same inputs
+            change = dataclasses.replace(change, action=Action.REGENERATE, after=master.address,
+                                         reasons=(f"its master {master.address} is made again",))
+        elif change.generates:
+            change = dataclasses.replace(change, after=master.address)
+        if change is not None:
+            result.append(change)
+    return result
+
+
+def _restored_images(changes: Sequence[Change], local: ImageStore) -> dict[str, Path]:
+    """Images that frames restored without generating will have (a master, for its variants)."""
+    found: dict[str, Path] = {}
+    for change in changes:
+        if change.restore_from is not None:
+            found[change.address] = change.restore_from
+        elif change.stored is not None and local.object_path(change.stored.sha256).is_file():
+            found[change.address] = local.object_path(change.stored.sha256)
+    return found
+
+
+def _image_fingerprint(change: Change | None) -> str | None:
+    """The fingerprint of the image a frame will have after the apply (None: not planned)."""
+    if change is None:
+        return None
+    if change.spec is not None and change.action in (Action.CREATE, Action.REGENERATE, Action.RESTORE):
+        return change.spec.fingerprint
+    if change.previous is not None:
+        return change.previous.fingerprint
+    return change.spec.fingerprint if change.spec is not None else None
+
+
+def _in_story_order(project: model.Project, changes: Sequence[Change]) -> list[Change]:
+    order = {frame.address: number for number, frame in enumerate(project.frames)}
+    return sorted(changes, key=lambda change: order.get(change.address, len(order)))
+
+
+def select_variants(project: model.Project, wanted: Sequence[str]) -> tuple[model.Frame, ...]:
+    """The frames `--variant AXIS=VALUE` (repeatable; values of one axis add up) asks for; a frame
+    that does not vary over an axis is in every value of it."""
+    chosen: dict[str, set[str]] = {}
+    axes = {axis.name: axis for axis in project.axes}
+    for item in wanted:
+        axis_name, _, value = item.partition("=")
+        axis = axes.get(axis_name)
+        if axis is None:
+            close = difflib.get_close_matches(axis_name, list(axes), n=1)
+            raise UserError(f"--variant {item}: the project has no variant axis `{axis_name}`",
+                            hint=f"did you mean `{close[0]}`?" if close else
+                            f"axes: {', '.join(axes) or 'none (no `variants:` in storyboard.yaml)'}; "
+                            "write --variant AXIS=VALUE")
+        if axis.value(value) is None:
+            names = [v.name for v in axis.values]
+            close = difflib.get_close_matches(value, names, n=1)
+            raise UserError(f"--variant {item}: `{value}` is not a value of axis `{axis_name}`",
+                            hint=f"did you mean `{axis_name}={close[0]}`?" if close else
+                            f"values of {axis_name}: {', '.join(names)}")
+        chosen.setdefault(axis_name, set()).add(value)
+    return tuple(frame for frame in project.frames if frame.variant is None or frame.variant.matches(chosen))
+
+
 def _whole_scenes(project: model.Project, changes: list[Change], targeted: set[str] | None) -> list[Change]:
-    """`regenerate: scene`: in a scene where a frame is made again, its kept frames are too (the
-    reason names the frame that caused it); approved frames and frames outside --target stay."""
+    """`regenerate: scene`: in a scene where a frame is made again, its kept frames of the same
+    variant are too (the reason names the frame that caused it); approved frames and frames
+    outside --target stay."""
     causes: dict[str, str] = {}
     for change in changes:
         scene_id = change.address.split("/")[0]
         scene = project.scene(scene_id) if change.spec is not None else None
         if scene is not None and scene.regenerate == "scene" and change.generates:
-            causes.setdefault(scene_id, change.address)
+            causes.setdefault(_scene_variant(change.address), change.address)
     if not causes:
         return changes
     result = []
     for change in changes:
-        cause = causes.get(change.address.split("/")[0])
+        cause = causes.get(_scene_variant(change.address))
         if cause and change.action in (Action.KEEP, Action.MOVE) and change.spec is not None \
                 and change.approval is None and (targeted is None or change.address in targeted):
             change = dataclasses.replace(change, action=Action.REGENERATE,
@@ -237,6 +348,12 @@ def _whole_scenes(project: model.Project, changes: list[Change], targeted: set[s
             change = _with_sources(change, frame_sources(project, project.scene(frame.scene_id), frame))
         result.append(change)
     return result
+
+
+def _scene_variant(address: str) -> str:
+    """`morning@de-DE,story` for `morning/pour@de-DE,story`: a scene's frames of one variant."""
+    base, _, variant = address.partition("@")
+    return f"{base.split('/')[0]}@{variant}"
 
 
 def project_lock(project: model.Project) -> Lock:
@@ -357,7 +474,8 @@ def _reasons(spec: FrameSpec, previous: LockEntry) -> tuple[str, ...]:
     now = lock_inputs(spec)
     for key in sorted(set(now) | set(previous.inputs)):
         if now.get(key) != previous.inputs.get(key):
-            reasons.append(key.replace("_", " "))
+            reasons.append(f"master {spec.master}" if key == "derived_from" and spec.master else
+                           key.replace("_", " "))
     return tuple(reasons)
 
 
@@ -383,21 +501,24 @@ def select_addresses(project: model.Project, lock: Lock, addresses: Sequence[str
         return None
     from storyboard.project.model import select_frames
 
-    known = {frame.address for frame in project.frames} | {s.id for s in project.scenes}
-    locked = set(lock.frames) | {address.split("/")[0] for address in lock.frames}
+    known = {frame.address for frame in project.frames} | {s.id for s in project.scenes} | \
+        {frame.base_address for frame in project.frames}
+    locked = set(lock.frames) | {address.split("/")[0] for address in lock.frames} | \
+        {address.split("@")[0] for address in lock.frames}
     unknown = [a for a in addresses if a not in known and a not in locked]
     if unknown:
         close = difflib.get_close_matches(unknown[0], sorted(known | locked), n=1)
         raise UserError(f"{flag} {unknown[0]}: no scene or frame `{unknown[0]}` in project {project.name}",
                         hint=f"did you mean `{close[0]}`?" if close else
-                        "addresses are SCENE or SCENE/FRAME (`storyboard render` lists them)")
+                        "addresses are SCENE, SCENE/FRAME or SCENE/FRAME@VARIANT "
+                        "(`storyboard render` lists them)")
     selected = {frame.address for frame in select_frames(project, [a for a in addresses if a in known])}
-    return selected | {a for a in addresses if a in lock.frames} | \
-        {a for a in lock.frames if a.split("/")[0] in addresses}
+    return selected | {a for a in lock.frames if _in(a, addresses)}
 
 
 def _in(address: str, addresses: Sequence[str]) -> bool:
-    return address in addresses or address.split("/")[0] in addresses
+    """Whether `address` is one of `addresses`, or in a scene or frame they name."""
+    return address in addresses or address.split("/")[0] in addresses or address.split("@")[0] in addresses
 
 
 class _LatestVersion:
@@ -503,7 +624,8 @@ def load_saved_plan(path: Path, project: model.Project) -> Plan:
                         location=key_location(path, ["project"]))
     options: Mapping[str, Any] = saved.get("options", {})
     plan = make_plan(project, targets=options.get("targets", ()), replace=options.get("replace", ()),
-                     excludes=options.get("excludes", ()), max_cost=options.get("max_cost"))
+                     excludes=options.get("excludes", ()), max_cost=options.get("max_cost"),
+                     variants=options.get("variants", ()))
     stale = []
     if plan.lock_sha256 != saved.get("lock_sha256"):
         stale.append("storyboard.lock changed since it was planned")

@@ -301,6 +301,10 @@ def _manifest_frame(change: Change, entry: LockEntry, status: str, staged: Stage
     if frame is not None:
         result.update(index=frame.index, shot=frame.shot, action=frame.action, dialogue=frame.dialogue,
                       duration=frame.duration, notes=frame.notes, characters=list(frame.characters))
+        if frame.variant is not None:
+            result["variant"] = frame.variant.as_dict()
+        if change.spec is not None and change.spec.master is not None:
+            result["master"] = change.spec.master
     if status in MADE or status == Action.HOLD.status:
         result["reasons"] = list(change.reasons)
         result["prompt_diff"] = change.prompt_diff

@@ -21,7 +21,7 @@ import anyio
 
 from storyboard.errors import AuthError, JobLost, ProviderError
 from storyboard.images import image_format, thumbnail_or_none, with_provenance
-from storyboard.plans.batch import Batch, make_batches, with_references
+from storyboard.plans.batch import Batch, make_batches, with_first_references, with_references
 from storyboard.plans.fingerprint import FrameSpec
 from storyboard.plans.planner import Plan
 from storyboard.providers.base import GeneratedImage, ImageRequest, JobResult, Provider, create_provider
@@ -94,6 +94,7 @@ class _Runner:
         self.result = Execution()
         self.parallelism = parallelism
         self.price = plan.capabilities.price_per_image
+        self.made: dict[str, anyio.Event] = {}  # address -> set once its image is staged or it failed
 
     async def run(self, recovered: Recovered, provider: Provider | None) -> None:
         """Collect, submit and wait for everything; the provider is opened only if there is work."""
@@ -167,8 +168,34 @@ class _Runner:
             await self._run_batch(batch, 0)
 
     async def _run_batch(self, batch: Batch, attempt: int) -> None:
+        if batch.after:  # waits for images made in this run, holding no slot meanwhile
+            ready = await self._after(batch)
+            if ready is None:
+                return
+            batch = ready
         async with _Slot(self.limiter) as slot:
             await self._submit_and_collect(batch, attempt, slot)
+
+    async def _after(self, batch: Batch) -> Batch | None:
+        """The batch with the images it waits for first among its references; None (its frames
+        failed) when a variant's master was not made: what it would be made from does not exist."""
+        by_address = {spec.address: fingerprint for fingerprint, spec in self.wanted.items()}
+        files: list[Path] = []
+        for address in batch.after:
+            fingerprint = by_address.get(address)
+            if fingerprint is None:  # not made in this run: the image it has
+                if address in self.plan.neighbours:
+                    files.append(self.plan.neighbours[address])
+                continue
+            while fingerprint not in self.result.images and address not in self.result.failed:
+                await self.made.setdefault(address, anyio.Event()).wait()
+            if fingerprint in self.result.images:
+                files.append(self.result.images[fingerprint].file)
+            elif any(spec.master == address for spec in batch.specs):
+                for frame in batch.frames:
+                    self._fail(frame, f"not made: its master {address} was not made", done=False)
+                return None
+        return with_first_references(batch, files, self.plan.capabilities)
 
     async def _submit_and_collect(self, batch: Batch, attempt: int, slot: _Slot) -> None:
         if self.refused is not None:
@@ -302,6 +329,8 @@ class _Runner:
     def _done(self, address: str, reused: bool = False) -> None:
         self.result.generated.append(address)
         self.emit(FrameDone(address, reused, self.result.cost, time.time()))
+        if address in self.made:
+            self.made[address].set()
 
     def _fail(self, address: str, reason: str, *, done: bool = True) -> None:
         """`address` is not made by this run; `done=False`: it never got to it (or its job runs on)."""
@@ -309,6 +338,8 @@ class _Runner:
         if not done:
             self.result.not_done.add(address)
         self.emit(FrameFailed(address, reason, not done))
+        if address in self.made:
+            self.made[address].set()
 
 
 def _request_json(request: ImageRequest) -> dict[str, Any]:
