@@ -25,10 +25,17 @@ from typing import TYPE_CHECKING, Any
 
 from storyboard.errors import Diagnostic, ProjectError, UserError
 from storyboard.plans.batch import Batch, make_batches
-from storyboard.plans.planner import Plan, load_saved_plan, make_plan, project_lock, save_plan
+from storyboard.plans.planner import (
+    Plan,
+    load_saved_plan,
+    make_plan,
+    project_lock,
+    save_plan,
+    select_variants,
+)
 from storyboard.plans.prepare import prepare
 from storyboard.project.loader import read_project
-from storyboard.project.model import Project, select_frames
+from storyboard.project.model import Frame, Project, select_frames
 from storyboard.project.prompts import RenderedFrame, Renderer, render_all
 from storyboard.state.lockfile import read_lock
 from storyboard.state.versions import version_name
@@ -120,20 +127,33 @@ def check(project: Project) -> list[Diagnostic]:
     return prepare(project)[1]
 
 
-def render(project: Project, addresses: Iterable[str] = ()) -> list[RenderedFrame]:
-    """The prompts of every frame, or of the scenes and frames named, in story order."""
-    wanted = tuple(addresses)
-    frames = select_frames(project, wanted) if wanted else None
+def render(project: Project, addresses: Iterable[str] = (),
+           variants: Iterable[str] = ()) -> list[RenderedFrame]:
+    """The prompts of every frame, or of the scenes and frames named (and the `AXIS=VALUE`
+    variants asked for), in story order."""
+    frames = _chosen(project, tuple(addresses), tuple(variants))
     rendered, problems = render_all(project, frames, Renderer(project))
     if project.diagnostics or problems:
         raise ProjectError([*project.diagnostics, *problems])
     return rendered
 
 
-def batches(project: Project, addresses: Iterable[str] = ()) -> list[Batch]:
-    """The requests generating every frame (or those named) would make, with their prompts."""
-    named = tuple(addresses)
-    wanted = {frame.address for frame in select_frames(project, named)} if named else None
+def _chosen(project: Project, addresses: tuple[str, ...],
+            variants: tuple[str, ...]) -> tuple[Frame, ...] | None:
+    """The frames that addresses and `--variant AXIS=VALUE` choose (None: all of them)."""
+    if not addresses and not variants:
+        return None
+    frames = select_frames(project, addresses) if addresses else project.frames
+    if variants:
+        chosen = {frame.address for frame in select_variants(project, variants)}
+        frames = tuple(frame for frame in frames if frame.address in chosen)
+    return frames
+
+
+def batches(project: Project, addresses: Iterable[str] = (), variants: Iterable[str] = ()) -> list[Batch]:
+    """The requests generating every frame (or those chosen) would make, with their prompts."""
+    chosen = _chosen(project, tuple(addresses), tuple(variants))
+    wanted = None if chosen is None else {frame.address for frame in chosen}
     prepared, problems = prepare(project)
     if problems:
         raise ProjectError(problems)
@@ -145,10 +165,11 @@ def batches(project: Project, addresses: Iterable[str] = ()) -> list[Batch]:
 
 
 def plan(project: Project, *, targets: Iterable[str] = (), replace: Iterable[str] = (),
-         max_cost: float | None = None, excludes: Iterable[str] = ()) -> Plan:
+         max_cost: float | None = None, excludes: Iterable[str] = (), variants: Iterable[str] = ()) -> Plan:
     """What apply would do, diffed against storyboard.lock; raises ProjectError if the project has problems.
 
-    `excludes` leaves those scenes and frames as they are (the opposite of `targets`).
+    `excludes` leaves those scenes and frames as they are (the opposite of `targets`);
+    `variants` (`locale=de-DE`, repeatable) plans only those variants' frames.
     `max_cost` replaces budget.max_cost; `Plan.over_budget` says whether the estimate is above it.
     A frame whose image the image store (or the backend's) holds is restored, not made; a
     backend that cannot be read leaves that to the local store (`Plan.warnings` says so).
@@ -157,7 +178,7 @@ def plan(project: Project, *, targets: Iterable[str] = (), replace: Iterable[str
 
     store = StoreView(ImageStore(project.state_path), backend(project))
     return make_plan(project, targets=targets, replace=replace, max_cost=max_cost, store=store,
-                     excludes=excludes)
+                     excludes=excludes, variants=variants)
 
 
 def backend(project: Project) -> Backend | None:
@@ -487,15 +508,35 @@ class Export:
     warnings: tuple[str, ...] = ()  # what it could not show (text no font can draw)
 
 
+def _of_variants(project: Project, shown: VersionView, variants: Iterable[str]) -> VersionView:
+    """The version with only the frames of the `AXIS=VALUE` variants asked for (all when none), a
+    variant's frames in story order (one that does not vary over an axis sits in its own folder)."""
+    wanted = tuple(variants)
+    if not wanted:
+        return shown
+    chosen = {frame.address for frame in select_variants(project, wanted)}
+    scenes = {scene.id: number for number, scene in enumerate(project.scenes)}
+
+    def story_order(frame: Mapping[str, Any]) -> tuple[int, int]:
+        return scenes.get(frame.get("scene", ""), len(scenes)), frame.get("index") or 0
+
+    frames = sorted((frame for frame in shown.frames if frame["address"] in chosen), key=story_order)
+    if not frames:
+        raise UserError(f"version {shown.number:04d} has no frame of {' '.join(wanted)}",
+                        hint="`storyboard show` lists the version's frames")
+    return VersionView(shown.number, shown.folder, {**shown.manifest, "frames": frames})
+
+
 def export_pdf(project: Project, version: str | int | None = None, *, path: str | Path,
-               per_page: int = 6) -> Export:
+               per_page: int = 6, variants: Iterable[str] = ()) -> Export:
     """A printable storyboard PDF of a version (default: the latest): a cover, each scene from a
     new page with a bookmark, `per_page` captioned panels per page. Text the bundled font and the
-    project's `fonts:` cannot draw is left out and named in `Export.warnings`."""
+    project's `fonts:` cannot draw is left out and named in `Export.warnings`. `variants`
+    (`locale=de-DE`, …) keeps one variant's frames."""
     from storyboard.deliver.pdf import pdf_storyboard
     from storyboard.fsutil import atomic_write
 
-    shown = show(project, version)
+    shown = _of_variants(project, show(project, version), variants)
     target = Path(path)
     board = pdf_storyboard(shown.folder, shown.manifest, per_page, project.fonts)
     atomic_write(target, board.data)
@@ -542,12 +583,12 @@ def export_timeline(project: Project, version: str | int | None = None, *, path:
 
 
 def export_contact_sheet(project: Project, version: str | int | None = None, *, path: str | Path,
-                         columns: int = 6) -> Export:
-    """One PNG grid of every frame of a version (default: the latest)."""
+                         columns: int = 6, variants: Iterable[str] = ()) -> Export:
+    """One PNG grid of every frame of a version (default: the latest), or of the variants asked for."""
     from storyboard.deliver.export import contact_sheet
     from storyboard.fsutil import atomic_write
 
-    shown = show(project, version)
+    shown = _of_variants(project, show(project, version), variants)
     target = Path(path)
     atomic_write(target, contact_sheet(shown.folder, shown.frames, columns))
     return Export(target, shown.number, len(shown.frames))

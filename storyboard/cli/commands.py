@@ -170,22 +170,30 @@ def validate(settings: Settings, output_format: str) -> int:
     return 0
 
 
+def variant_option(function: Any) -> Any:
+    return click.option("--variant", "variants", multiple=True, metavar="AXIS=VALUE",
+                        help="Only the frames of this variant (repeatable: values of one axis add up, "
+                             "axes narrow each other).")(function)
+
+
 @cli.command("render")
 @click.argument("addresses", nargs=-1, metavar="[ADDR]...", shell_complete=complete_addresses)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.option("--batches", is_flag=True, help="Print the batch prompts sent per request.")
+@variant_option
 @pass_settings
-def render_command(settings: Settings, addresses: tuple[str, ...], as_json: bool, batches: bool) -> None:
+def render_command(settings: Settings, addresses: tuple[str, ...], as_json: bool, batches: bool,
+                   variants: tuple[str, ...]) -> None:
     """Print rendered prompts: every frame in story order, or the scenes and frames named."""
     from storyboard import api
     from storyboard.cli import views
 
     project = settings.load()
     if batches:
-        requests = api.batches(project, addresses)
+        requests = api.batches(project, addresses, variants)
         click.echo(views.batches_json(requests) if as_json else views.batches_text(requests))
         return
-    rendered = api.render(project, addresses)
+    rendered = api.render(project, addresses, variants)
     if as_json:
         click.echo(views.render_json(project, rendered))
     else:
@@ -238,6 +246,7 @@ def _plan_options(function: Any) -> Any:
     function = addresses("--exclude", "excludes",
                          help="Leave these scenes or frames as they are (repeatable; the opposite of "
                               "--target).")(function)
+    function = variant_option(function)
     function = click.option("--provider", help="Use this provider instead of the project's.")(function)
     function = click.option("--max-cost", type=click.FloatRange(0),
                             help="The budget (US$) instead of budget.max_cost.")(function)
@@ -256,8 +265,8 @@ def _plan_options(function: Any) -> Any:
               help="Save the plan for `storyboard apply FILE`.")
 @pass_settings
 def plan(settings: Settings, targets: tuple[str, ...], replace: tuple[str, ...], excludes: tuple[str, ...],
-         provider: str | None, max_cost: float | None, output_format: str, as_json: bool,
-         detailed_exitcode: bool, save_to: Path | None) -> int:
+         variants: tuple[str, ...], provider: str | None, max_cost: float | None, output_format: str,
+         as_json: bool, detailed_exitcode: bool, save_to: Path | None) -> int:
     """Show which frames apply would create, regenerate, repair or remove, and what it costs.
 
     Exits 1 when the estimate is above the budget (after printing the plan).
@@ -268,7 +277,7 @@ def plan(settings: Settings, targets: tuple[str, ...], replace: tuple[str, ...],
     output_format = "json" if as_json else output_format
     try:
         result = api.plan(settings.load(provider), targets=targets, replace=replace, excludes=excludes,
-                          max_cost=max_cost)
+                          max_cost=max_cost, variants=variants)
     except UserError as error:
         if output_format != "github":
             raise
@@ -306,7 +315,8 @@ def plan(settings: Settings, targets: tuple[str, ...], replace: tuple[str, ...],
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line (schemas/events.schema.json).")
 @pass_settings
 def apply(settings: Settings, plan_file: Path | None, targets: tuple[str, ...], replace: tuple[str, ...],
-          excludes: tuple[str, ...], provider: str | None, max_cost: float | None, auto_approve: bool,
+          excludes: tuple[str, ...], variants: tuple[str, ...], provider: str | None, max_cost: float | None,
+          auto_approve: bool,
           parallelism: int | None, lock_timeout: str, as_json: bool) -> int:
     """Generate what the plan says and write a new output version.
 
@@ -323,7 +333,7 @@ def apply(settings: Settings, plan_file: Path | None, targets: tuple[str, ...], 
             the_plan = api.load_plan(project, plan_file)
         else:
             the_plan = api.plan(project, targets=targets, replace=replace, excludes=excludes,
-                                max_cost=max_cost)
+                                max_cost=max_cost, variants=variants)
         if as_json:
             click.echo(views.plan_event(the_plan))
         elif not settings.quiet:
@@ -506,13 +516,15 @@ def export() -> None:
               help="The PDF file to write.")
 @click.option("--per-page", type=click.IntRange(1, 24), default=6, show_default=True,
               help="Panels per page.")
+@variant_option
 @pass_settings
-def export_pdf(settings: Settings, version: str | None, target: Path, per_page: int) -> None:
+def export_pdf(settings: Settings, version: str | None, target: Path, per_page: int,
+               variants: tuple[str, ...]) -> None:
     """A printable storyboard: panels with shot, action, dialogue and duration."""
     from storyboard import api
     from storyboard.cli import views
 
-    written = api.export_pdf(settings.load(), version, path=target, per_page=per_page)
+    written = api.export_pdf(settings.load(), version, path=target, per_page=per_page, variants=variants)
     for text in written.warnings:
         click.echo(views.warning(text), err=True)
     click.echo(views.exported(written))
@@ -579,14 +591,16 @@ def export_timeline(settings: Settings, version: str | None, target: Path, file_
 @click.option("-o", "--output", "target", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The PNG file to write.")
 @click.option("--columns", type=click.IntRange(1, 40), default=6, show_default=True)
+@variant_option
 @pass_settings
-def export_contact_sheet(settings: Settings, version: str | None, target: Path, columns: int) -> None:
+def export_contact_sheet(settings: Settings, version: str | None, target: Path, columns: int,
+                         variants: tuple[str, ...]) -> None:
     """One PNG grid of every frame, its address under it."""
     from storyboard import api
     from storyboard.cli import views
 
     click.echo(views.exported(api.export_contact_sheet(settings.load(), version, path=target,
-                                                       columns=columns)))
+                                                       columns=columns, variants=variants)))
 
 
 @cli.command()

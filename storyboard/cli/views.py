@@ -59,17 +59,30 @@ def render_text(rendered: Sequence[RenderedFrame], color: bool | None, project: 
         return click.style(item.address, bold=True, fg="cyan") if color is not False else item.address
 
     head = ""
+    if project is not None and project.axes:
+        head = ("variables: `variables:` < the variant's values < the scene < the frame "
+                "(`render --json` names where each one came from)\n\n")
     if project is not None and project.variable_sources:
-        head = "variables for this run (over `variables:`):\n" + "".join(
+        head += "variables for this run (over `variables:`):\n" + "".join(
             f"  {name} = {project.variables[name]!r}  (from {source})\n"
             for name, source in sorted(project.variable_sources.items())) + "\n"
     return head + "\n".join(f"{address(item)}\n  {item.prompt}\n" for item in rendered)
 
 
 def render_json(project: Project, rendered: Sequence[RenderedFrame]) -> str:
-    return as_json([{"address": item.address,
-                     "template": project.template_for(project.scene(item.frame.scene_id), item.frame),
-                     "prompt": item.prompt} for item in rendered])
+    from storyboard.project.variants import variable_sources
+
+    def described(item: RenderedFrame) -> dict[str, Any]:
+        frame = item.frame
+        shown: dict[str, Any] = {"address": item.address,
+                                 "template": project.template_for(project.scene(frame.scene_id), frame),
+                                 "prompt": item.prompt}
+        if frame.variant is not None:  # campaign variants: which one, and where each variable came from
+            shown.update(variant=frame.variant.as_dict(), master=frame.master,
+                         variables=variable_sources(project, frame))
+        return shown
+
+    return as_json([described(item) for item in rendered])
 
 
 def batches_text(batches: Sequence[Batch]) -> str:
@@ -119,6 +132,8 @@ def plan_text(plan: Plan, color: bool | None) -> str:
             detail = f"  (from store{': ' + ', '.join(why) if why else ''})"
         if change.approval is not None and change.action is not Action.HOLD:
             detail += f"  (approved by {change.approval.by}: its approved image)"
+        if change.after:
+            detail += f"  after {change.after}"
         head = f"  {change.action.symbol} {change.address:<32} {change.action.value}"
         if change.action is Action.HOLD and change.approval is not None:
             head = f"  {change.action.symbol} {change.address:<32} held"
@@ -132,11 +147,25 @@ def plan_text(plan: Plan, color: bool | None) -> str:
             lines.append("      " + style(diff_line, action))
     lines.append("")
     lines.append(summary_line(plan))
+    if plan.project.axes and plan.has_changes:
+        lines.extend(variant_lines(plan))
     if plan.covered:
         jobs = plan.reattach_jobs
         lines.append(f"{plural(len(plan.covered), 'frame')} an interrupted run paid for "
                      f"({plural(jobs, 'job')} to collect) will be used, not paid again.")
     return "\n".join(lines)
+
+
+def variant_lines(plan: Plan) -> list[str]:
+    """Per variant, what the plan does to it and what that costs."""
+    lines = []
+    for key, counts in plan.variant_summary().items():
+        done = ", ".join(f"{counts[name]} to {name}" for name in ("create", "regenerate", "restore", "remove")
+                         if counts[name])
+        held = f", {counts['hold']} held" if counts["hold"] else ""
+        lines.append(f"  {key or '(no variant)':<24} {done or 'no changes'}{held}; "
+                     f"{plural(counts['images'], 'image')}, ${counts['cost']:.2f}")
+    return lines
 
 
 def plan_json(plan: Plan) -> str:

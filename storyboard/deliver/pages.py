@@ -9,6 +9,10 @@ scene, and changes.html.
     out/v0002/changes.html          the review page: before and after, why, the prompt diff;
                                     held frames beside the change they were spared
 
+With campaign variants, scene folders sit in a folder per variant (`de-DE/story/01-morning`),
+each variant has its board (`de-DE/story/board.html`; board.html is the first variant's,
+with a switcher), and variants.html shows every frame across all variants, a row per frame.
+
 A scene page shows only what stays true of its frames from version to version (each
 frame says which version made it), so an untouched scene's page is byte-identical to
 the previous version's and is hard-linked, not written again. What is new in *this*
@@ -21,6 +25,7 @@ Jinja escapes every value, so a prompt holding `<script>` is text.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -66,26 +71,38 @@ def render_pages(manifest: Mapping[str, Any], scenes: Sequence[Mapping[str, Any]
         by_scene.setdefault(frame.folder, []).append(frame)
     pages: dict[str, str] = {}
     contents = []
-    for number, scene in enumerate(scenes, 1):
+    for scene in scenes:
         page = f"{scene['folder']}/{SCENE_PAGE}"
         members = by_scene.get(scene["folder"], [])
-        neighbours = {"previous": _link(scenes, number - 2), "next": _link(scenes, number)}
+        number, neighbours = _place(scenes, scene)
         pages[page] = environment.get_template("scene.html.j2").render(
-            number=number, title=scene["title"], frames=members, **neighbours, **common)
+            number=number, title=_titled(scene), frames=members, up=_up(page), **neighbours,
+            **common)
         contents.append(_scene_entry(scene, page, members))
     statuses = [frame.status for frame in frames]
     badges = [(BADGES[s].split(":")[0].lower(), statuses.count(s)) for s in BADGES if s in statuses]
     this_version = {"version": manifest["version"], "created_at": manifest["created_at"], **common}
     pages["index.html"] = environment.get_template("index.html.j2").render(
-        scenes=contents, badges=badges, frame_count=len(frames), **this_version)
-    board = []
-    for scene, entry in zip(scenes, contents, strict=True):
-        members = by_scene.get(scene["folder"], [])
-        board.append({**entry, "description": scene.get("description", ""), "members": members,
-                      "seconds": running_time(vars(frame) for frame in members)})
-    pages["board.html"] = environment.get_template("board.html.j2").render(
-        scenes=board, frame_count=len(frames), seconds=sum(scene["seconds"] for scene in board),
-        approvals=sum(1 for frame in frames if frame.approval), **this_version)
+        scenes=contents, badges=badges, frame_count=len(frames),
+        variants=any(frame.variant for frame in frames), **this_version)
+    total = {"approvals": sum(1 for frame in frames if frame.approval), **this_version}
+    combinations = _combinations(frames)
+    if not combinations:
+        rows = [_board_row(scene, entry, by_scene.get(scene["folder"], []))
+                for scene, entry in zip(scenes, contents, strict=True)]
+        pages["board.html"] = _render_board(rows, "", [], total)
+    for number, combination in enumerate(combinations):
+        page = _board_page(combination)
+        switcher = [{"label": _label(other), "page": _board_page(other), "current": other == combination}
+                    for other in combinations]
+        rows = _variant_rows(scenes, [frame for frame in frames if _serves(frame.variant, combination)])
+        pages[page] = _render_board(rows, _up(page), switcher, total, _label(combination))
+        if number == 0:
+            pages["board.html"] = _render_board(rows, "", switcher, total, _label(combination))
+    if combinations:
+        pages["variants.html"] = environment.get_template("variants.html.j2").render(
+            columns=[{"label": _label(c), "page": _board_page(c)} for c in combinations],
+            rows=_matrix(frames, combinations), **this_version)
     changed = [frame for frame in frames if frame.status in MADE]
     held = [frame for frame in frames if frame.status == Action.HOLD.status]
     newly = set(approved)
@@ -105,15 +122,107 @@ def _viewer() -> str:
     return (TEMPLATES / "viewer.js").read_text(encoding="utf-8")
 
 
-def _link(scenes: Sequence[Mapping[str, Any]], position: int) -> dict[str, str] | None:
-    if not 0 <= position < len(scenes):
-        return None
-    return {"title": scenes[position]["title"], "page": f"{scenes[position]['folder']}/{SCENE_PAGE}"}
+def _render_board(rows: Sequence[Mapping[str, Any]], up: str, switcher: Sequence[Mapping[str, Any]],
+                  common: Mapping[str, Any], variant: str = "") -> str:
+    """A board: `rows` (scenes with their frames); `up` leads from the page to the version's folder."""
+    return _environment().get_template("board.html.j2").render(
+        scenes=rows, frame_count=sum(len(row["members"]) for row in rows), up=up, switcher=switcher,
+        variant=variant, seconds=sum(row["seconds"] for row in rows), **common)
+
+
+def _board_row(scene: Mapping[str, Any], entry: Mapping[str, Any],
+               members: Sequence[SimpleNamespace]) -> dict[str, Any]:
+    return {**entry, "description": scene.get("description", ""), "members": members,
+            "seconds": running_time(vars(frame) for frame in members)}
+
+
+def _variant_rows(scenes: Sequence[Mapping[str, Any]],
+                  members: Sequence[SimpleNamespace]) -> list[dict[str, Any]]:
+    """A variant's board: each scene once (in story order), its frames of the variant by number (a
+    frame that does not vary over an axis sits in its own folder, beside the variant's)."""
+    first: dict[str, Mapping[str, Any]] = {}  # scene id -> its first manifest entry (title, description)
+    for scene in scenes:
+        first.setdefault(scene["id"], scene)
+    by_id: dict[str, list[SimpleNamespace]] = {}
+    for frame in members:
+        by_id.setdefault(frame.scene, []).append(frame)
+    rows = []
+    for scene_id, scene in first.items():
+        chosen = sorted(by_id.get(scene_id, []), key=lambda frame: frame.number or 0)
+        if chosen:
+            page = max(chosen, key=lambda frame: len(frame.variant)).scene_page
+            rows.append(_board_row(scene, _scene_entry(scene, page, chosen), chosen))
+    return rows
+
+
+def _combinations(frames: Sequence[SimpleNamespace]) -> list[dict[str, str]]:
+    """The variants that have a board: those naming a value of every axis, in story order."""
+    axes = max((len(frame.variant) for frame in frames), default=0)
+    found: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+    for frame in frames:
+        if axes and len(frame.variant) == axes:
+            found.setdefault(tuple(frame.variant.items()), frame.variant)
+    return list(found.values())
+
+
+def _serves(variant: Mapping[str, str], combination: Mapping[str, str]) -> bool:
+    """Whether a frame of `variant` is on `combination`'s board (one that does not vary over an
+    axis is on every value's)."""
+    return all(combination.get(axis) == value for axis, value in variant.items())
+
+
+def _matrix(frames: Sequence[SimpleNamespace],
+            combinations: Sequence[Mapping[str, str]]) -> list[dict[str, Any]]:
+    """A row per frame (all its variants), a cell per combination: the image on that board."""
+    rows: dict[str, dict[str, Any]] = {}
+    for frame in frames:
+        base = frame.address.partition("@")[0]
+        row = rows.setdefault(base, {"address": base, "scene": frame.scene, "index": frame.number or 0,
+                                     "action": frame.action, "cells": [None] * len(combinations)})
+        for position, combination in enumerate(combinations):
+            if _serves(frame.variant, combination):
+                row["cells"][position] = frame
+    order = {scene: number for number, scene in enumerate(dict.fromkeys(f.scene for f in frames))}
+    return sorted(rows.values(), key=lambda row: (order[row["scene"]], row["index"]))
+
+
+def _board_page(combination: Mapping[str, str]) -> str:
+    return "/".join(combination.values()) + "/board.html"
+
+
+def _label(combination: Mapping[str, str]) -> str:
+    return " · ".join(combination.values())
+
+
+def _up(path: str) -> str:
+    """`../../` from a file at `path` (relative to the version folder) back to the version folder."""
+    return "../" * path.count("/")
+
+
+def _titled(scene: Mapping[str, Any]) -> str:
+    """A scene's title, with its variant when it sits in a variant's folder."""
+    variant = posixpath.dirname(scene["folder"])
+    return f"{scene['title']} · {variant.replace('/', ' · ')}" if variant else str(scene["title"])
+
+
+def _place(scenes: Sequence[Mapping[str, Any]],
+           scene: Mapping[str, Any]) -> tuple[int, dict[str, dict[str, str] | None]]:
+    """A scene page's number and its neighbours: among the scenes of its own variant folder."""
+    variant = posixpath.dirname(scene["folder"])
+    same = [other for other in scenes if posixpath.dirname(other["folder"]) == variant]
+    position = same.index(scene)
+
+    def link(at: int) -> dict[str, str] | None:
+        if not 0 <= at < len(same):
+            return None
+        return {"title": same[at]["title"], "page": f"{same[at]['folder']}/{SCENE_PAGE}"}
+
+    return position + 1, {"previous": link(position - 1), "next": link(position + 1)}
 
 
 def _scene_entry(scene: Mapping[str, Any], page: str, frames: Sequence[SimpleNamespace]) -> dict[str, Any]:
     first = frames[0] if frames else None
-    return {"id": scene["id"], "title": scene["title"], "page": page, "frames": len(frames),
+    return {"id": scene["id"], "title": _titled(scene), "page": page, "frames": len(frames),
             "poster": first.thumbnail if first else None, "poster_alt": first.alt if first else "",
             "poster_height": first.thumb_height if first else 0,
             "changed": [frame for frame in frames if frame.status != Action.KEEP.status]}
@@ -141,7 +250,8 @@ def _view(frame: Mapping[str, Any]) -> SimpleNamespace:
         "folder": folder,
         "href": frame["path"][len(folder) + 1:],  # from the scene's page, which sits beside its images
         "thumbnail": frame.get("thumbnail", ""),
-        "thumb": f"../{frame.get('thumbnail', '')}",
+        "thumb": f"{_up(frame['path'])}{frame.get('thumbnail', '')}",
+        "variant": frame.get("variant", {}),
         "scene_page": f"{folder}/{SCENE_PAGE}",
         "before": frame.get("before"),
         "previous": frame.get("previous"),
