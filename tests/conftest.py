@@ -19,6 +19,8 @@ from storyboard.cli.commands import main
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "coffee-launch"
+CAMPAIGN = REPO / "examples" / "campaign-variants"
+GOLDEN = Path(__file__).parent / "golden"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -261,3 +263,34 @@ def start_apply(project: Path, env: Mapping[str, str] | None = None) -> subproce
     return subprocess.Popen([sys.executable, "-m", "storyboard", "apply", "--auto-approve"], cwd=project,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"})
+
+
+KEY = "sk-atlas-test-0123456789"
+FAST = ("    poll_interval: 0.02\n    retry_backoff: 0.01\n    request_timeout: 5\n"
+        "    not_found_grace: 1\n")
+
+
+def use_atlas(project: Path, *, parallelism: int = 4, extra: str = "") -> None:
+    """Switch the example to atlascloud with quick polls; `extra` options win over FAST's."""
+    extra = "".join(f"    {line.strip()}\n" for line in extra.splitlines())
+    given = {line.split(":")[0] for line in extra.splitlines()}
+    fast = "".join(line + "\n" for line in FAST.splitlines() if line.split(":")[0] not in given)
+    edit(project / "storyboard.yaml", "  name: local ", "  name: atlascloud ")
+    edit(project / "storyboard.yaml", "  parallelism: 4\n",
+         f"  parallelism: {parallelism}\n  options:\n{fast}{extra}")
+
+
+@pytest.fixture
+def atlas(fake_atlas: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The fake with a key that looks real, so a leak would be found by searching for it."""
+    fake_atlas.api_key = KEY
+    monkeypatch.setenv("ATLASCLOUD_API_KEY", KEY)
+    return fake_atlas
+
+
+def check_golden(name: str, actual: str) -> None:
+    """`actual` is tests/golden/NAME (written instead with STORYBOARD_UPDATE_GOLDEN=1)."""
+    path = GOLDEN / name
+    if os.environ.get("STORYBOARD_UPDATE_GOLDEN"):
+        path.write_text(actual, encoding="utf-8")
+    assert actual == path.read_text(encoding="utf-8")

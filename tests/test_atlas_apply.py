@@ -13,34 +13,23 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import build_tree, edit, images, run_process, start_apply, submitted, version_frames, wait_for
+from conftest import (
+    FAST,
+    KEY,
+    build_tree,
+    edit,
+    images,
+    run_process,
+    start_apply,
+    submitted,
+    use_atlas,
+    version_frames,
+    wait_for,
+)
 
 from storyboard.testing.fake_atlas import EDIT_SEQUENTIAL, FakeAtlas, Fault, Outcome
 
 FRAMES = 31
-KEY = "sk-atlas-test-0123456789"
-FAST = ("    poll_interval: 0.02\n    retry_backoff: 0.01\n    request_timeout: 5\n"
-        "    not_found_grace: 1\n")
-
-
-def use_atlas(project: Path, *, parallelism: int = 4, extra: str = "") -> None:
-    """Switch the example to atlascloud with quick polls; `extra` options win over FAST's."""
-    extra = "".join(f"    {line.strip()}\n" for line in extra.splitlines())
-    given = {line.split(":")[0] for line in extra.splitlines()}
-    fast = "".join(line + "\n" for line in FAST.splitlines() if line.split(":")[0] not in given)
-    edit(project / "storyboard.yaml", "  name: local ", "  name: atlascloud ")
-    edit(project / "storyboard.yaml", "  parallelism: 4\n",
-         f"  parallelism: {parallelism}\n  options:\n{fast}{extra}")
-
-
-@pytest.fixture
-def atlas(fake_atlas: FakeAtlas, monkeypatch: pytest.MonkeyPatch) -> FakeAtlas:
-    """The fake with a key that looks real, so a leak would be found by searching for it."""
-    fake_atlas.api_key = KEY
-    monkeypatch.setenv("ATLASCLOUD_API_KEY", KEY)
-    return fake_atlas
-
-
 def env_for(fake: FakeAtlas) -> dict[str, str]:
     return {"ATLASCLOUD_BASE_URL": fake.base_url, "ATLASCLOUD_API_KEY": KEY}
 

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import edit
+from conftest import check_golden, edit
 
 ROOT_VARS = "variables:\n  brand: Aurora Coffee\n"
 
@@ -162,7 +162,6 @@ def test_global_options_after_the_command_and_from_the_environment(run, applied:
 
 
 def test_completion_scripts_and_addresses_from_the_project(run, example: Path) -> None:
-    import os
     import subprocess
     import sys
 
@@ -186,7 +185,6 @@ def test_completion_scripts_and_addresses_from_the_project(run, example: Path) -
     assert complete(f"storyboard -C {example / 'nowhere'} plan --exclude m") == []  # no project: nothing
 
 
-GOLDEN_MARKDOWN = Path(__file__).parent / "golden" / "plan.md"
 
 
 def test_plan_as_markdown_matches_the_golden_file(run, applied: Path) -> None:
@@ -199,9 +197,7 @@ def test_plan_as_markdown_matches_the_golden_file(run, applied: Path) -> None:
     edit(applied / "scenes/04-cafe.yaml", "      - id: square\n", "      - id: square-crop\n")
     result = run("-C", applied, "plan", "--format", "markdown")
     assert result.code == 0, result.err
-    if os.environ.get("STORYBOARD_UPDATE_GOLDEN"):
-        GOLDEN_MARKDOWN.write_text(result.out)
-    assert result.out == GOLDEN_MARKDOWN.read_text()
+    check_golden("plan.md", result.out)
 
 
 def test_json_outputs_follow_their_schemas(run, applied: Path) -> None:

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import edit, version_frames
+from conftest import CAMPAIGN, edit, version_frames
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and os.environ.get("CI"):
@@ -194,3 +194,15 @@ def test_the_board_prints_landscape_with_no_panel_split_and_a_page_per_scene(two
         here = [frame["address"] for frame in frames if f"{frame['address']}" in text.replace("\n", " ")]
         assert len(page.images) == len(here), (number, here)  # each panel whole: image and caption together
     assert sum(len(page.images) for page in reader.pages) == len(frames)
+
+
+@pytest.mark.parametrize("name, images", [("de-DE/story/board.html", 5), ("board.html", 5),
+                                          ("variants.html", 28), ("de-DE/story/01-pour/index.html", 3)])
+def test_variant_pages_load_every_image_from_disk(run, tmp_path: Path, name: str, images: int) -> None:
+    project = tmp_path / "campaign"
+    shutil.copytree(CAMPAIGN, project, ignore=shutil.ignore_patterns("out", "storyboard.lock", ".storyboard"))
+    assert run("-C", project, "apply", "--auto-approve").code == 0
+    report = check_page(project / "out/v0001" / name, tmp_path)
+    assert report["images"] == images and report["broken"] == [] and report["errors"] == []
+    assert report["external"] == 0
+

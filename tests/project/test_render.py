@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, build_tree
+from conftest import EXAMPLE, build_tree, check_golden
 
 from storyboard.errors import ProjectError
 from storyboard.project.loader import load_project
 from storyboard.project.prompts import render
-
-GOLDEN = Path(__file__).parent.parent / "golden"
-
-
-def check_golden(name: str, actual: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("STORYBOARD_UPDATE_GOLDEN"):
-        path.write_text(actual, encoding="utf-8")
-    assert actual == path.read_text(encoding="utf-8")
 
 
 def test_render_of_the_example_matches_golden_text(run) -> None:
