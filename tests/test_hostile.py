@@ -186,6 +186,22 @@ def test_a_billion_laughs_is_refused_at_its_alias(minimal: Path) -> None:
                         completed.stderr), completed.stderr
 
 
+def test_a_combinatorial_bomb_of_variant_axes_is_refused_at_variants(minimal: Path) -> None:
+    # 8 axes of 10 values: 100,000,000 variants of every frame, if nothing counted them
+    axes = "".join(f"  a{axis}: {{{', '.join(f'v{axis}x{value}: {{}}' for value in range(10))}}}\n"
+                   for axis in range(8))
+    root = minimal / "storyboard.yaml"
+    root.write_text(root.read_text() + "variants:\n" + axes)
+    for command in ("validate", "plan", "render"):
+        completed = storyboard(minimal, command, timeout=5)
+        assert completed.returncode == 1, completed.stdout[-500:]
+        expected = (r"storyboard\.yaml:\d+:\d+: variants: the axes make 100,000,000 variants of every "
+                    r"frame \(10( × 10){7}\), more than 256")
+        assert re.match(expected, completed.stderr), completed.stderr
+        assert "Traceback" not in completed.stderr
+    assert not (minimal / ".storyboard").exists() and not (minimal / "out").exists()
+
+
 def test_aliases_and_merge_keys_that_stay_small_are_fine(minimal: Path) -> None:
     (minimal / "scenes/a.yaml").write_text(
         "scenes:\n  - id: intro\n    vars: &common {look: grainy}\n    frames:\n"

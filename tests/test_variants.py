@@ -409,3 +409,46 @@ def test_a_held_variant_stays_while_its_master_is_made_again(run, campaign: Path
     assert changes["pour/pour@de-DE,story"] == "hold"
     assert changes["pour/pour@en-US,landscape"] == "regenerate"
     assert changes["pour/pour@de-DE,square"] == "regenerate"
+
+
+def test_a_master_that_fails_leaves_its_variants_for_the_next_apply(run, atlas: FakeAtlas,
+                                                                    campaign: Path) -> None:
+    from storyboard.testing.fake_atlas import Outcome
+
+    use_atlas(campaign, parallelism=1)  # one at a time: the first request is the grinder's master
+    atlas.outcomes(Outcome(error="GPU worker crashed"))
+    result = run("-C", campaign, "apply", "--auto-approve")
+    assert result.code == 1
+    assert "pour/grind@story: not made: its master pour/grind@landscape was not made" in result.err
+    frames = {f["address"] for f in version_frames(campaign / "out/v0001")}
+    assert not {"pour/grind@landscape", "pour/grind@story", "pour/grind@square"} & frames
+    assert "pour/pour@de-DE,story" in frames  # everything else was made
+    billed = atlas.images_billed
+    again = run("-C", campaign, "apply", "--auto-approve")
+    assert again.code == 0, again.err
+    assert atlas.images_billed - billed == 3  # the master, then its two variants; nothing paid twice
+    assert [len(body.get("images", [])) for body in submits(atlas)[-3:]] == [0, 1, 1]
+
+
+def test_regenerate_scene_makes_the_whole_scene_again_in_that_variant_only(run, campaign: Path) -> None:
+    edit(campaign / "scenes/01-pour.yaml", "    consistency: chain",
+         "    consistency: chain\n    regenerate: scene")
+    edit(campaign / "storyboard.yaml", "  master: {locale: en-US, format: landscape}\n",
+         "  master: {locale: en-US, format: landscape}\n  derive: independent\n")
+    assert run("-C", campaign, "apply", "--auto-approve").code == 0
+    edit(campaign / "scenes/01-pour.yaml", 'de-DE: {dialogue: "Gleich ist es so weit."}',
+         'de-DE: {dialogue: "Gleich fertig."}')
+    plan = plan_json(run, campaign)
+    changed = {c["address"]: c["reasons"] for c in plan["changes"] if c["action"] != "keep"}
+    german = {f"pour/{frame}@de-DE,{form}" for frame in ("door", "pour", "cup") for form in FORMATS}
+    assert set(changed) == german
+    assert changed["pour/door@de-DE,story"] == ["regenerate: scene (pour/pour@de-DE,story changed)"]
+
+
+def test_approve_takes_every_variant_of_a_frame(run, campaign: Path) -> None:
+    assert run("-C", campaign, "apply", "--auto-approve").code == 0
+    result = run("-C", campaign, "approve", "packshot/bag", "--by", "Priya")
+    assert result.code == 0, result.err
+    lock = json.loads((campaign / "storyboard.lock").read_text())
+    assert sorted(lock["approvals"]) == sorted(f"packshot/bag@{locale},{form}" for locale in LOCALES
+                                               for form in ("landscape", "story"))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -31,6 +32,7 @@ from storyboard.project import model
 Report = Callable[[Origin, str, str], None]  # (where, message, hint)
 _TEXT_FIELDS = ("shot", "action", "dialogue", "notes")
 RESERVED = ("master", "derive")  # keys of `variants:` that are not axes
+MAX_COMBINATIONS = 256  # variants of one frame: 4 axes of 4 values, or 16 markets × 16 formats
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,13 @@ def read_variants(data: Mapping[str, Any], origin: Origin, report: Report) -> Va
                                           settings.get("aspect"), settings.get("template"), where))
         if parsed:
             axes.append(model.Axis(name, tuple(parsed), origin.child(name)))
+    combinations = math.prod(len(axis.values) for axis in axes)
+    if combinations > MAX_COMBINATIONS:
+        sizes = " × ".join(str(len(axis.values)) for axis in axes)
+        report(origin, f"the axes make {combinations:,} variants of every frame ({sizes}), more than "
+                       f"{MAX_COMBINATIONS}", "split the campaign into projects, or narrow axes per scene "
+                                              "with `variants:` lists (see \"Limits\" in the README)")
+        return Variants()
     master = _master(data.get("master"), axes, origin.child("master"), report)
     derive = data.get("derive", "master" if master else "independent")
     if derive == "master" and not master and axes:
