@@ -2,6 +2,9 @@
 
     python -m bench.floor DIR
 
+A project with `variants:` (bench.make_project --variants: no narrowing, no opt-outs) renders
+every frame once per combination of the axes' values, variables in the same order.
+
 Nothing else: no schema, no checks, no lockfile, no output folder. A no-op
 `storyboard plan` cannot be cheaper than this; bench/plan_noop.py reports the ratio.
 """
@@ -9,6 +12,7 @@ Nothing else: no schema, no checks, no lockfile, no output folder. A no-op
 from __future__ import annotations
 
 import hashlib
+import itertools
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,18 +42,32 @@ def floor(root: Path) -> int:
     count = 0
     for document in documents:
         for scene in document.get("scenes", ()):
-            scene_vars = {**config.get("variables", {}), **scene.get("vars", {})}
-            for index, frame in enumerate(scene["frames"], 1):
-                cast = [_character(characters[c]) for c in frame.get("characters", ())]
-                context: dict[str, Any] = {
-                    "project": config, "scene": scene, "frame": frame, "characters": cast, "index": index,
-                    "vars": {**scene_vars, **frame.get("vars", {})},
-                }
-                name = frame.get("template") or scene.get("template") or default
-                prompt = " ".join(template(name).render(context).split())
-                digest.update(hashlib.sha256(prompt.encode()).digest())
-                count += 1
+            for variant, variant_vars in _variants(config):
+                scene_vars = {**config.get("variables", {}), **variant_vars, **scene.get("vars", {})}
+                for index, frame in enumerate(scene["frames"], 1):
+                    cast = [_character(characters[c]) for c in frame.get("characters", ())]
+                    context: dict[str, Any] = {
+                        "project": config, "scene": scene, "frame": frame, "characters": cast, "index": index,
+                        "vars": {**scene_vars, **frame.get("vars", {})}, "variant": variant,
+                    }
+                    name = frame.get("template") or scene.get("template") or default
+                    prompt = " ".join(template(name).render(context).split())
+                    digest.update(hashlib.sha256(prompt.encode()).digest())
+                    count += 1
     return count
+
+
+def _variants(config: dict[str, Any]) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    """Every combination of the axes' values and its variables (one empty one without variants)."""
+    axes = {name: values for name, values in config.get("variants", {}).items()
+            if name not in ("master", "derive")}
+    combinations = []
+    for chosen in itertools.product(*[[(axis, value) for value in values] for axis, values in axes.items()]):
+        merged: dict[str, Any] = {}
+        for axis, value in chosen:
+            merged.update((axes[axis][value] or {}).get("vars", {}))
+        combinations.append((dict(chosen), merged))
+    return combinations
 
 
 def _character(data: dict[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,12 @@
 """Write a synthetic storyboard project shaped like a large real campaign.
 
-    python -m bench.make_project DIR --frames 10000 [--seed 1] [--provider local]
+    python -m bench.make_project DIR --frames 10000 [--seed 1] [--provider local] [--variants]
 
 N frames over scenes of 1–40 frames (scene files of up to 25 scenes), 20 characters
 with reference images, 5 templates with loops and conditionals, and variables at the
-project, scene and frame level. The same arguments always write the same bytes.
+project, scene and frame level. With --variants, 2 locales × 3 formats (a master, derive:
+master), which every template shows: 6 expanded frames per frame. The same arguments always
+write the same bytes.
 """
 
 from __future__ import annotations
@@ -53,15 +55,27 @@ Mood: {{ vars.mood | default("calm") }}.
 }
 
 
+VARIANTS = {
+    "locale": {"en-US": {"vars": {"tagline": "The first sip counts"}},
+               "de-DE": {"vars": {"tagline": "Der erste Schluck zählt"}}},
+    "format": {"landscape": {"aspect": "16:9", "vars": {"framing": "wide 16:9"}},
+               "story": {"aspect": "9:16", "vars": {"framing": "tall 9:16"}},
+               "square": {"size": "2048x2048", "vars": {"framing": "square"}}},
+    "master": {"locale": "en-US", "format": "landscape"},
+}
+VARIANT_LINE = '\n{% if variant %}For {{ variant.locale }}, {{ vars.framing }}: "{{ vars.tagline }}".{% endif %}\n'
+
+
 def make_project(root: Path, frames: int, seed: int = 1, provider: str = "local",
-                 all_sequential: bool = False) -> Path:
+                 all_sequential: bool = False, variants: bool = False) -> Path:
     """Write the project under `root` and return it."""
     rng = random.Random(seed)
     for folder in ("characters", "scenes", "templates", "refs"):
         (root / folder).mkdir(parents=True, exist_ok=True)
-    _write_yaml(root / "storyboard.yaml", _root(provider))
+    _write_yaml(root / "storyboard.yaml", {**_root(provider), **({"variants": VARIANTS} if variants else {})})
     for name, source in TEMPLATES.items():
-        (root / "templates" / f"{name}.j2").write_text(source, encoding="utf-8")
+        text = source.rstrip("\n") + VARIANT_LINE if variants else source
+        (root / "templates" / f"{name}.j2").write_text(text, encoding="utf-8")
     for number in range(1, CHARACTERS + 1):
         (root / "refs" / f"c{number:02}.png").write_bytes(_png(number))
     _write_yaml(root / "characters" / "cast.yaml", {"characters": [_character(n, rng) for n in
@@ -160,8 +174,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--provider", default="local")
     parser.add_argument("--all-sequential", action="store_true", help="no single-frame scenes")
+    parser.add_argument("--variants", action="store_true", help="2 locales × 3 formats, a master")
     args = parser.parse_args()
-    make_project(args.dir, args.frames, args.seed, args.provider, args.all_sequential)
+    make_project(args.dir, args.frames, args.seed, args.provider, args.all_sequential, args.variants)
     print(f"wrote {args.frames} frames to {args.dir}")
 
 

@@ -1,13 +1,14 @@
 """A no-op `storyboard plan` against its floor, and how fast the CLI starts.
 
-    python -m bench.plan_noop [--frames 100 1000 10000] [--repeat 5]
+    python -m bench.plan_noop [--frames 100 1000 10000] [--repeat 5] [--variants]
 
 For each size: a generated project, applied once with the local provider (kept under
 bench/.work/ for the next run). Then three commands run alternately: `storyboard plan`
 (nothing to do) with the user cache warm, the same with an empty cache (a fresh CI
 machine), and `python -m bench.floor` (parse + render + hash only). The fastest of
 each is compared. Then `storyboard --help` and `validate` on the bundled example, and
-the slowest imports of `storyboard validate` (python -X importtime).
+the slowest imports of `storyboard validate` (python -X importtime). With --variants the
+projects have 2 locales × 3 formats (a master): 10,000 frames are 60,000 expanded frames.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from bench.measure import REPO, WORK, Sample, best, measured_env, python, run, s
 EXAMPLE = REPO / "examples" / "coffee-launch"
 
 
-def applied_project(frames: int) -> Path:
+def applied_project(frames: int, variants: bool = False) -> Path:
     """A fully applied project of `frames` frames (made once, then reused)."""
-    root = WORK / f"noop-{frames}"
+    root = WORK / (f"noop-{frames}-variants" if variants else f"noop-{frames}")
     if not (root / "storyboard.lock").exists():
-        make_project(root, frames)
+        make_project(root, frames, variants=variants)
     elif subprocess.run(storyboard("-q", "plan", "--detailed-exitcode"), cwd=root, env=measured_env(),
                         capture_output=True, check=False).returncode == 0:
         return root  # made by an earlier run, and still a no-op for this build
@@ -38,11 +39,11 @@ def applied_project(frames: int) -> Path:
     return root
 
 
-def noop(frames: int, repeat: int) -> tuple[Sample, Sample, Sample]:
+def noop(frames: int, repeat: int, variants: bool = False) -> tuple[Sample, Sample, Sample]:
     """(warm plan, cold plan, floor): warm reuses the user cache (parsed YAML, compiled checks
     and templates) as a developer's machine does; cold starts from an empty one, as a fresh CI
     machine does."""
-    root = applied_project(frames)
+    root = applied_project(frames, variants)
     warm: list[Sample] = []
     cold: list[Sample] = []
     floors: list[Sample] = []
@@ -78,11 +79,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--variants", action="store_true", help="2 locales × 3 formats per frame")
+    parser.add_argument("--no-startup", action="store_true", help="only the plans")
     args = parser.parse_args()
     rows = []
     per_frame: dict[int, float] = {}
     for frames in args.frames:
-        plan, cold, floor = noop(frames, args.repeat)
+        plan, cold, floor = noop(frames, args.repeat, args.variants)
         per_frame[frames] = cold.wall / frames
         rows.append((frames, f"{plan.wall:.3f}", f"{plan.cpu:.3f}", f"{plan.peak_mb:.0f}",
                      f"{cold.wall:.3f}", f"{cold.cpu:.3f}", f"{floor.wall:.3f}", f"{floor.cpu:.3f}",
@@ -98,6 +101,8 @@ def main() -> None:
         low, high = sizes[-2], sizes[-1]
         print(f"\nGrowth {low} → {high} frames: time per frame × {per_frame[high] / per_frame[low]:.2f} "
               "(1.00 is linear; start-up weighs on the small sizes)")
+    if args.no_startup:
+        return
     print("\nStart-up on the bundled example\n")
     starts = [(label, f"{s.wall:.3f}", f"{s.cpu:.3f}", f"{s.peak_mb:.0f}")
               for label, s in startup(args.repeat)]

@@ -105,9 +105,8 @@ class FrameSpec:
         """
         if master_fingerprint is None:
             return replace(self, master=None, derived_from=None, fingerprint="")
-        plain = replace(self, derived_from=None, fingerprint="")
-        if plain.fingerprint == master_fingerprint:
-            return plain
+        if self.derived_from is None and self.fingerprint == master_fingerprint:
+            return self
         return replace(self, derived_from=master_fingerprint, fingerprint="")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,4 +53,9 @@ def nearest_sizes(target: float, sizes: Sequence[str], count: int = 1) -> list[s
 
 def nearest_size_for_aspect(aspect: str, sizes: Sequence[str] = SEEDREAM_SIZES) -> str:
     """The supported size matching an aspect ratio best (the smallest of equally close ones)."""
+    return _nearest_for_aspect(aspect, tuple(sizes))
+
+
+@functools.lru_cache(maxsize=256)
+def _nearest_for_aspect(aspect: str, sizes: tuple[str, ...]) -> str:  # once per aspect: not per frame
     return nearest_sizes(parse_aspect(aspect), sizes)[0]
