@@ -546,14 +546,15 @@ def export_pdf(project: Project, version: str | int | None = None, *, path: str 
 def export_animatic(project: Project, version: str | int | None = None, *, path: str | Path,
                      size: tuple[int, int] | None = None, fps: int = 24, default_duration: float = 2.0,
                      captions: bool = False, titles: bool = False, scenes: Iterable[str] = (),
-                     on_frame: Callable[[int, int], None] | None = None) -> Export:
+                     on_frame: Callable[[int, int], None] | None = None,
+                     variants: Iterable[str] = ()) -> Export:
     """An H.264 MP4 of a version (default: the latest): each frame held for its duration, in
     story order; `captions` burns in dialogue, `titles` adds a card before each scene. Needs
-    the `video` extra (PyAV)."""
+    the `video` extra (PyAV). `variants` (`locale=de-DE`, …): one variant's cut."""
     from storyboard.deliver.animatic import AnimaticOptions, write_animatic
     from storyboard.fsutil import temporary_sibling
 
-    shown = show(project, version)
+    shown = _of_variants(project, show(project, version), variants)
     wanted = tuple(scenes)
     unknown = sorted(set(wanted) - {scene.id for scene in project.scenes})
     if unknown:
@@ -568,13 +569,14 @@ def export_animatic(project: Project, version: str | int | None = None, *, path:
 
 def export_timeline(project: Project, version: str | int | None = None, *, path: str | Path,
                     file_format: str = "otio", rate: float = 24.0, default_duration: float = 2.0,
-                    absolute: bool = False) -> Export:
+                    absolute: bool = False, variants: Iterable[str] = ()) -> Export:
     """An OpenTimelineIO timeline of a version (`otio`, or `fcp7xml`, `fcpxml`, `edl` through
-    OpenTimelineIO's adapters; the `timeline` extra): a clip per frame, markers at scenes."""
+    OpenTimelineIO's adapters; the `timeline` extra): a clip per frame, markers at scenes;
+    `variants` (`locale=de-DE`, …): one variant's cut."""
     from storyboard.deliver.timeline import write_timeline
     from storyboard.fsutil import temporary_sibling
 
-    shown = show(project, version)
+    shown = _of_variants(project, show(project, version), variants)
     target = Path(path)
     with temporary_sibling(target) as partial:
         clips = write_timeline(shown.folder, shown.manifest, partial, file_format=file_format, rate=rate,

@@ -176,6 +176,19 @@ def test_changing_the_master_regenerates_it_and_its_variants_only(run, campaign:
     assert all("its master pour/pour@en-US,landscape is made again" in changed[a]["reasons"] for a in derived)
 
 
+def test_a_master_listed_last_is_still_made_first_and_once(run, campaign: Path) -> None:
+    # de-DE comes first in story order now; its door and cup are the master's image (same words,
+    # same size), so their request is the master's: nothing may wait for a request never sent
+    english = '    en-US: {vars: {tagline: "The first sip counts", language: English}}\n'
+    german = '    de-DE: {vars: {tagline: "Der erste Schluck zählt", language: German}}\n'
+    edit(campaign / "storyboard.yaml", english + german, german + english)
+    assert "@de-DE," in json.loads(run("-C", campaign, "render", "--json").out)[3]["address"]
+    result = run("-C", campaign, "apply", "--auto-approve")
+    assert result.code == 0, result.err
+    assert "19 frames generated" in result.out
+    assert run("-C", campaign, "plan", "--detailed-exitcode").code == 0
+
+
 def test_independent_variants_ignore_the_master(run, campaign: Path) -> None:
     edit(campaign / "storyboard.yaml", "  master: {locale: en-US, format: landscape}\n",
          "  master: {locale: en-US, format: landscape}\n  derive: independent\n")

@@ -545,9 +545,11 @@ DEFAULT_DURATION = click.option("--default-duration", type=click.FloatRange(0.04
 @click.option("--captions", is_flag=True, help="Burn in each frame's dialogue.")
 @click.option("--titles", is_flag=True, help="A title card before each scene.")
 @click.option("--scenes", "scenes", multiple=True, metavar="SCENE", help="Only these scenes (repeatable).")
+@variant_option
 @pass_settings
 def export_animatic(settings: Settings, version: str | None, target: Path, size: str | None, fps: int,
-                    default_duration: float, captions: bool, titles: bool, scenes: tuple[str, ...]) -> None:
+                    default_duration: float, captions: bool, titles: bool, scenes: tuple[str, ...],
+                    variants: tuple[str, ...]) -> None:
     """An H.264 MP4: each frame held for its duration, in story order (needs the `video` extra)."""
     from storyboard import api
     from storyboard.cli import progress, views
@@ -558,7 +560,7 @@ def export_animatic(settings: Settings, version: str | None, target: Path, size:
     with bar as report:
         written = api.export_animatic(settings.load(), version, path=target, size=dimensions, fps=fps,
                                       default_duration=default_duration, captions=captions, titles=titles,
-                                      scenes=scenes, on_frame=report)
+                                      scenes=scenes, on_frame=report, variants=variants)
     click.echo(views.exported(written))
 
 
@@ -574,15 +576,16 @@ def export_animatic(settings: Settings, version: str | None, target: Path, size:
 @DEFAULT_DURATION
 @click.option("--absolute", is_flag=True, help="Media references as absolute file URLs (default: relative to "
               "the written file).")
+@variant_option
 @pass_settings
 def export_timeline(settings: Settings, version: str | None, target: Path, file_format: str, rate: float,
-                    default_duration: float, absolute: bool) -> None:
+                    default_duration: float, absolute: bool, variants: tuple[str, ...]) -> None:
     """A timeline editors open: a clip per frame, markers at scenes (needs the `timeline` extra)."""
     from storyboard import api
     from storyboard.cli import views
 
     written = api.export_timeline(settings.load(), version, path=target, file_format=file_format, rate=rate,
-                                  default_duration=default_duration, absolute=absolute)
+                                  default_duration=default_duration, absolute=absolute, variants=variants)
     click.echo(views.exported(written))
 
 

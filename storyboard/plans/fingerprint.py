@@ -106,7 +106,7 @@ class FrameSpec:
         if master_fingerprint is None:
             return replace(self, master=None, derived_from=None, fingerprint="")
         if self.derived_from is None and self.fingerprint == master_fingerprint:
-            return self
+            return replace(self, master=None)  # not made from the master: it is the master's image
         return replace(self, derived_from=master_fingerprint, fingerprint="")
 
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT_ORDER = ("$schema", "version", "project", "description", "provider", "defaults", "variables",
+ROOT_ORDER = ("$schema", "version", "project", "description", "provider", "defaults", "variables", "variants",
               "templates", "sequence_template", "include", "output", "budget", "backend", "fonts", "limits")
 PROVIDER_ORDER = ("name", "model", "parallelism", "params", "options")
-SCENE_ORDER = ("id", "title", "description", "sequential", "template", "sequence_template", "size", "aspect",
-               "seed", "vars", "frames")
+SCENE_ORDER = ("id", "title", "description", "sequential", "regenerate", "consistency", "template",
+               "sequence_template", "size", "aspect", "seed", "vars", "variants", "frames")
 FRAME_ORDER = ("id", "shot", "action", "dialogue", "characters", "duration", "template", "size", "aspect",
-               "seed", "references", "notes", "vars")
+               "seed", "references", "notes", "vars", "variants")
 CHARACTER_ORDER = ("id", "name", "description", "references", "vars")
 
 

@@ -94,7 +94,8 @@ class _Runner:
         self.result = Execution()
         self.parallelism = parallelism
         self.price = plan.capabilities.price_per_image
-        self.made: dict[str, anyio.Event] = {}  # address -> set once its image is staged or it failed
+        self.made: dict[str, anyio.Event] = {}  # fingerprint -> set once its image is staged or it failed
+        self.fingerprints: dict[str, str] = {}  # address -> fingerprint, of every frame to generate
 
     async def run(self, recovered: Recovered, provider: Provider | None) -> None:
         """Collect, submit and wait for everything; the provider is opened only if there is work."""
@@ -113,7 +114,11 @@ class _Runner:
 
     def _prepare(self, recovered: Recovered) -> tuple[list[dict[str, Any]], list[Batch]] | None:
         """Take over what an earlier run left; the jobs to re-attach and the batches to submit."""
-        wanted = {c.spec.fingerprint: c.spec for c in self.plan.changes if c.generates and c.spec}
+        wanted: dict[str, FrameSpec] = {}  # frames with the same inputs are one image: the first names it
+        for change in self.plan.changes:
+            if change.generates and change.spec is not None:
+                wanted.setdefault(change.spec.fingerprint, change.spec)
+                self.fingerprints[change.address] = change.spec.fingerprint
         self.wanted = wanted
         taken = claim(recovered, wanted)
         for fingerprint, image in taken.images.items():
@@ -179,16 +184,19 @@ class _Runner:
     async def _after(self, batch: Batch) -> Batch | None:
         """The batch with the images it waits for first among its references; None (its frames
         failed) when a variant's master was not made: what it would be made from does not exist."""
-        by_address = {spec.address: fingerprint for fingerprint, spec in self.wanted.items()}
+        own = {spec.fingerprint for spec in batch.specs}
         files: list[Path] = []
         for address in batch.after:
-            fingerprint = by_address.get(address)
+            fingerprint = self.fingerprints.get(address)
+            if fingerprint in own:
+                continue  # its image is this batch's own
             if fingerprint is None:  # not made in this run: the image it has
                 if address in self.plan.neighbours:
                     files.append(self.plan.neighbours[address])
                 continue
-            while fingerprint not in self.result.images and address not in self.result.failed:
-                await self.made.setdefault(address, anyio.Event()).wait()
+            maker = self.wanted[fingerprint].address  # the frame whose request makes this image
+            if fingerprint not in self.result.images and maker not in self.result.failed:
+                await self.made.setdefault(fingerprint, anyio.Event()).wait()
             if fingerprint in self.result.images:
                 files.append(self.result.images[fingerprint].file)
             elif any(spec.master == address for spec in batch.specs):
@@ -329,8 +337,7 @@ class _Runner:
     def _done(self, address: str, reused: bool = False) -> None:
         self.result.generated.append(address)
         self.emit(FrameDone(address, reused, self.result.cost, time.time()))
-        if address in self.made:
-            self.made[address].set()
+        self._made(address)
 
     def _fail(self, address: str, reason: str, *, done: bool = True) -> None:
         """`address` is not made by this run; `done=False`: it never got to it (or its job runs on)."""
@@ -338,8 +345,13 @@ class _Runner:
         if not done:
             self.result.not_done.add(address)
         self.emit(FrameFailed(address, reason, not done))
-        if address in self.made:
-            self.made[address].set()
+        self._made(address)
+
+    def _made(self, address: str) -> None:
+        """Wake the batches waiting for this frame's image (`Batch.after`): it is staged, or failed."""
+        event = self.made.get(self.fingerprints.get(address, ""))
+        if event is not None:
+            event.set()
 
 
 def _request_json(request: ImageRequest) -> dict[str, Any]:

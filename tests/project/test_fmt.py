@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+from conftest import CAMPAIGN, EXAMPLE
 
 from storyboard.project.fmt import format_text
 
@@ -69,12 +71,14 @@ scenes:
     assert format_text(formatted) == formatted  # idempotent
 
 
-@pytest.mark.parametrize("source", ["example", "init"])
+@pytest.mark.parametrize("source", ["example", "init", "campaign"])
 def test_a_formatted_project_plans_exactly_as_before(run, example: Path, tmp_path: Path, source: str) -> None:
     project = example
     if source == "init":
         project = tmp_path / "fresh"
         assert run("init", project).code == 0
+    if source == "campaign":
+        project = Path(shutil.copytree(CAMPAIGN, tmp_path / "campaign"))
     for file in project.rglob("*.yaml"):  # make every file untidy first
         untidy(file)
     assert run("-C", project, "apply", "--auto-approve").code == 0
@@ -89,8 +93,9 @@ def test_a_formatted_project_plans_exactly_as_before(run, example: Path, tmp_pat
     assert run("-C", project, "plan", "--detailed-exitcode").code == 0  # same fingerprints: nothing to do
 
 
-def test_the_bundled_example_is_formatted(run, example: Path) -> None:
-    result = run("-C", example, "fmt", "--check")
+@pytest.mark.parametrize("bundled", [EXAMPLE, CAMPAIGN])
+def test_the_bundled_examples_are_formatted(run, bundled: Path) -> None:
+    result = run("-C", bundled, "fmt", "--check")
     assert result.code == 0 and result.out == ""
 
 
