@@ -86,6 +86,7 @@ class _Runner:
         # threads writing to .storyboard/ at once: dozens of them creating files in one folder
         # spin on its lock (measured: 1.5 ms of CPU per image at 40 threads)
         self.disk = anyio.CapacityLimiter(DISK_THREADS)
+        self.collecting = anyio.CapacityLimiter(2 * parallelism)  # jobs between submitted and kept
         self.pace = Pace(plan.project.provider.requests_per_minute)
         self.unfinished: dict[str, dict[str, Any]] = {}  # job id -> its journal record, until collected
         self.set_aside = Recovered()  # an earlier run's jobs and images this plan does not want
@@ -243,22 +244,28 @@ class _Runner:
 
     async def _collect(self, job_id: str, request: ImageRequest, specs: list[FrameSpec | None],
                        attempt: int, slot: _Slot, submitted_at: float | None = None) -> None:
-        """Wait for a job, give its slot to the next request, then keep its images."""
+        """Wait for a job, give its slot to the next request, then keep its images.
+
+        At most 2 × parallelism jobs are between submitted and kept: a job whose images come back
+        (downloaded, or drawn) faster than they can be kept holds its slot until one is, so the
+        images waiting to be kept stay bounded (unbounded, 60,000 placeholders took gigabytes).
+        """
         assert self.provider is not None
-        try:
+        async with self.collecting:
             try:
-                outcome = await self.provider.wait(job_id, request, submitted_at=submitted_at,
-                                                   on_finished=slot.release)  # the next job may start
-            finally:
-                self.emit(JobFinished(job_id))
-        except JobLost:
-            raise
-        except ProviderError as error:
-            await self._uncollected(job_id, request, error)
-            return
-        slot.release()  # the service is done with it: staging must not hold back the next submit
-        missing = await self._store(job_id, request, outcome)
-        await self._finished(job_id)
+                try:
+                    outcome = await self.provider.wait(job_id, request, submitted_at=submitted_at,
+                                                       on_finished=slot.release)  # the next job may start
+                finally:
+                    self.emit(JobFinished(job_id))
+            except JobLost:
+                raise
+            except ProviderError as error:
+                await self._uncollected(job_id, request, error)
+                return
+            slot.release()  # the service is done with it: staging must not hold back the next submit
+            missing = await self._store(job_id, request, outcome)
+            await self._finished(job_id)
         retry = [spec for spec in specs if spec is not None and spec.address in missing]
         if retry and attempt < PARTIAL_RETRIES and not self.stop.is_set() and self.refused is None:
             log.info("job %s returned %d of %d images: asking again for the rest", job_id,
