@@ -25,8 +25,10 @@ Jinja escapes every value, so a prompt holding `<script>` is text.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import posixpath
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
@@ -57,11 +59,13 @@ def _environment() -> jinja2.Environment:
 
 
 def render_pages(manifest: Mapping[str, Any], scenes: Sequence[Mapping[str, Any]], failed: Mapping[str, str],
-                 removed: Iterable[str] = (), approved: Iterable[str] = ()) -> dict[str, str]:
+                 removed: Iterable[str] = (), approved: Iterable[str] = (),
+                 unchanged: Collection[str] = ()) -> dict[str, str]:
     """{path in the version: page} for index.html, board.html, changes.html and each scene's page.
 
     `manifest` is the merged one (every frame, with its status); `scenes` its root's list;
-    `approved` the frames approved since the version before.
+    `approved` the frames approved since the version before; `unchanged` the scene folders whose
+    page is the latest version's (same `scene_page_key`): not rendered.
     """
     environment = _environment()
     common = {"project": manifest["project"], "css": _css(), "viewer": _viewer()}
@@ -71,13 +75,14 @@ def render_pages(manifest: Mapping[str, Any], scenes: Sequence[Mapping[str, Any]
         by_scene.setdefault(frame.folder, []).append(frame)
     pages: dict[str, str] = {}
     contents = []
+    places = _places(scenes)
     for scene in scenes:
         page = f"{scene['folder']}/{SCENE_PAGE}"
         members = by_scene.get(scene["folder"], [])
-        number, neighbours = _place(scenes, scene)
-        pages[page] = environment.get_template("scene.html.j2").render(
-            number=number, title=_titled(scene), frames=members, up=_up(page), **neighbours,
-            **common)
+        if scene["folder"] not in unchanged:
+            number, neighbours = places[scene["folder"]]
+            pages[page] = environment.get_template("scene.html.j2").render(
+                number=number, title=_titled(scene), frames=members, up=_up(page), **neighbours, **common)
         contents.append(_scene_entry(scene, page, members))
     statuses = [frame.status for frame in frames]
     badges = [(BADGES[s].split(":")[0].lower(), statuses.count(s)) for s in BADGES if s in statuses]
@@ -120,6 +125,30 @@ def _css() -> str:
 @cache
 def _viewer() -> str:
     return (TEMPLATES / "viewer.js").read_text(encoding="utf-8")
+
+
+def scene_page_keys(project: str, scenes: Sequence[Mapping[str, Any]],
+                    manifests: Mapping[str, bytes]) -> dict[str, str]:
+    """Per scene folder, what its page is made from: its scene manifest (`manifests`, by path), its
+    place among the scenes, the project's name and the page templates, hashed. Two versions with
+    the same key have byte-identical pages."""
+    places = _places(scenes)
+    keys = {}
+    for scene in scenes:
+        number, neighbours = places[scene["folder"]]
+        place = json.dumps([project, number, _titled(scene), neighbours, _templates_digest()], sort_keys=True)
+        digest = hashlib.sha256(place.encode() + b"\0" + manifests[scene["manifest"]])
+        keys[scene["folder"]] = digest.hexdigest()
+    return keys
+
+
+@cache
+def _templates_digest() -> str:
+    """The page templates, CSS and viewer as this storyboard ships them (a new release: new pages)."""
+    digest = hashlib.sha256()
+    for file in sorted(TEMPLATES.iterdir()):
+        digest.update(file.name.encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
 
 
 def _render_board(rows: Sequence[Mapping[str, Any]], up: str, switcher: Sequence[Mapping[str, Any]],
@@ -205,19 +234,26 @@ def _titled(scene: Mapping[str, Any]) -> str:
     return f"{scene['title']} · {variant.replace('/', ' · ')}" if variant else str(scene["title"])
 
 
-def _place(scenes: Sequence[Mapping[str, Any]],
-           scene: Mapping[str, Any]) -> tuple[int, dict[str, dict[str, str] | None]]:
-    """A scene page's number and its neighbours: among the scenes of its own variant folder."""
-    variant = posixpath.dirname(scene["folder"])
-    same = [other for other in scenes if posixpath.dirname(other["folder"]) == variant]
-    position = same.index(scene)
+Place = tuple[int, dict[str, dict[str, str] | None]]
 
-    def link(at: int) -> dict[str, str] | None:
-        if not 0 <= at < len(same):
-            return None
-        return {"title": same[at]["title"], "page": f"{same[at]['folder']}/{SCENE_PAGE}"}
 
-    return position + 1, {"previous": link(position - 1), "next": link(position + 1)}
+def _places(scenes: Sequence[Mapping[str, Any]]) -> dict[str, Place]:
+    """Per scene folder, its page's number and neighbours: among the scenes of its variant folder."""
+    by_variant: dict[str, list[Mapping[str, Any]]] = {}
+    for scene in scenes:
+        by_variant.setdefault(posixpath.dirname(scene["folder"]), []).append(scene)
+    places: dict[str, Place] = {}
+    for same in by_variant.values():
+
+        def link(at: int, same: list[Mapping[str, Any]] = same) -> dict[str, str] | None:
+            if not 0 <= at < len(same):
+                return None
+            return {"title": same[at]["title"], "page": f"{same[at]['folder']}/{SCENE_PAGE}"}
+
+        for position, scene in enumerate(same):
+            neighbours = {"previous": link(position - 1), "next": link(position + 1)}
+            places[scene["folder"]] = (position + 1, neighbours)
+    return places
 
 
 def _scene_entry(scene: Mapping[str, Any], page: str, frames: Sequence[SimpleNamespace]) -> dict[str, Any]:

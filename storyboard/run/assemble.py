@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from storyboard.actions import FAILED, MADE, Action
-from storyboard.deliver.pages import render_pages
+from storyboard.deliver.pages import SCENE_PAGE, render_pages, scene_page_keys
 from storyboard.images import EXTENSIONS, thumbnail, with_provenance
 from storyboard.plans.planner import Change, Plan, lock_inputs
 from storyboard.project import model
@@ -90,7 +90,8 @@ def assemble(plan: Plan, execution: Execution, number: int) -> Assembled | None:
     project = plan.project
     output = project.output_path
     latest = latest_version(output)
-    previous_manifest = _frames_by_address(output, latest)
+    previous = _previous_manifest(output, latest)
+    previous_manifest = {frame["address"]: frame for frame in previous.get("frames", [])}
     version = _Version(number, output, latest, ImageStore(project.state_path))
     version.approvals.update(plan.lock.approvals)
     failed = execution.failed
@@ -108,7 +109,8 @@ def assemble(plan: Plan, execution: Execution, number: int) -> Assembled | None:
     version.counts["not_done"] = sum(1 for address in failed if address in execution.not_done)
     version.counts["failed"] = len(failed) - version.counts["not_done"]
     _add_manifest_and_pages(version, project, failed,
-                            [change.address for change in plan.changes if change.action is Action.REMOVE])
+                            [change.address for change in plan.changes if change.action is Action.REMOVE],
+                            {scene["folder"]: scene.get("page_key") for scene in previous.get("scenes", [])})
     folder = build_version(output, number, version.placements)
     approvals = {address: approval for address, approval in version.approvals.items()
                  if address in version.frames}
@@ -117,15 +119,27 @@ def assemble(plan: Plan, execution: Execution, number: int) -> Assembled | None:
 
 
 def _add_manifest_and_pages(version: _Version, project: model.Project, failed: Mapping[str, str],
-                            removed: list[str]) -> None:
-    """The root manifest, the scene manifests and the pages; an untouched scene's files are linked."""
+                            removed: list[str], old_keys: Mapping[str, str | None]) -> None:
+    """The root manifest, the scene manifests and the pages; an untouched scene's files are linked.
+
+    A scene page is made from its scene manifest and its place among the scenes (`page_key`, kept
+    in the root manifest): a page whose key is the latest version's is linked, not rendered again.
+    """
     titles = {scene.id: scene.title or scene.id for scene in project.scenes}
     own = {"project": project.name, "version": version.number, "created_at": now_iso(),
            "changes": version.counts}
     descriptions = {scene.id: scene.description for scene in project.scenes if scene.description}
     root, scene_files = split(own, version.manifest_frames, titles, descriptions)
+    unchanged: set[str] = set()
+    keys = scene_page_keys(project.name, root["scenes"], scene_files)
+    for scene in root["scenes"]:
+        scene["page_key"] = keys[scene["folder"]]
+        old_page = version.old_file(f"{scene['folder']}/{SCENE_PAGE}")
+        if old_keys.get(scene["folder"]) == scene["page_key"] and old_page is not None and old_page.is_file():
+            unchanged.add(scene["folder"])
+            version.placements.append(Placement(f"{scene['folder']}/{SCENE_PAGE}", old_page))
     pages = render_pages({**root, "frames": version.manifest_frames}, root["scenes"], failed, removed,
-                         version.newly_approved)
+                         version.newly_approved, unchanged)
     for path, data in scene_files.items():
         version.placements.append(Placement(path, data=data, same_as=version.old_file(path)))
     for path, page in pages.items():
@@ -314,10 +328,11 @@ def _manifest_frame(change: Change, entry: LockEntry, status: str, staged: Stage
     return result
 
 
-def _frames_by_address(output: Path, number: int | None) -> dict[str, dict[str, Any]]:
+def _previous_manifest(output: Path, number: int | None) -> dict[str, Any]:
+    """The latest version's manifest, every frame merged in (empty when there is none, or it is damaged)."""
     if number is None:
         return {}
     try:
-        return {f["address"]: f for f in read_manifest(output, number).get("frames", [])}
+        return read_manifest(output, number)
     except Exception:
         return {}

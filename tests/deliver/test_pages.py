@@ -149,6 +149,28 @@ def test_a_version_writes_only_what_changed_and_links_the_rest(run, applied: Pat
     assert "02-roastery/scene.json" in new and "02-roastery/index.html" in new  # linked, not missing
 
 
+def test_an_untouched_scene_page_is_linked_by_its_inputs_not_rendered_again(run, applied: Path) -> None:
+    # a mark only v0001's files carry: a page rendered again for v0002 would not have it
+    for scene in ("02-roastery", "03-commute", "04-first-sip", "05-packshot"):
+        page = applied / "out/v0001" / scene / "index.html"
+        page.write_text(page.read_text() + "<!-- v0001 -->")
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    v2 = applied / "out/v0002"
+    assert all((v2 / s / "index.html").read_text().endswith("<!-- v0001 -->")
+               for s in ("02-roastery", "03-commute", "04-first-sip", "05-packshot"))
+    assert "slow heart of milk" in (v2 / "01-morning/index.html").read_text()
+    # a page shows its neighbours' titles: retitling the roastery makes the pages beside it again
+    edit(applied / "scenes/02-roastery.yaml", "title: ", "title: The Roast · ")
+    edit(applied / "scenes/02-roastery.yaml", "stamped with origin names", "stamped with farm names")
+    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    v3 = applied / "out/v0003"
+    assert (v3 / "04-first-sip/index.html").read_text().endswith("<!-- v0001 -->")  # not beside it
+    for scene in ("01-morning", "02-roastery", "03-commute"):
+        assert "The Roast · " in (v3 / scene / "index.html").read_text()
+        assert not (v3 / scene / "index.html").read_text().endswith("<!-- v0001 -->")
+
+
 VIEWER = (REPO / "storyboard/deliver/page_templates/viewer.js").read_text()
 
 
