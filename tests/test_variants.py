@@ -88,6 +88,10 @@ def test_addresses_select_a_frame_every_variant_or_one(run) -> None:
     assert [f["address"] for f in one] == ["pour/pour@de-DE,story"]
     wrong = run("-C", CAMPAIGN, "render", "pour/pour@de-DE,stroy")
     assert wrong.code == 1 and "did you mean `pour/pour@de-DE,story`?" in wrong.err
+    targeted = plan_json(run, CAMPAIGN, "--target", "pour/pour")
+    assert sorted(c["address"] for c in targeted["changes"]) == sorted(all_variants("pour/pour"))
+    one_target = plan_json(run, CAMPAIGN, "--target", "pour/pour@de-DE,story", "--exclude", "packshot")
+    assert [c["address"] for c in one_target["changes"]] == ["pour/pour@de-DE,story"]
 
 
 def test_variant_option_narrows_render_plan_and_apply(run, campaign: Path) -> None:
@@ -124,6 +128,15 @@ def test_outputs_sit_in_a_folder_per_variant_and_the_manifest_names_the_variant(
     # the same shot with the same words in both markets is one image, paid for once
     assert frames["pour/door@de-DE,landscape"]["sha256"] == frames["pour/door@en-US,landscape"]["sha256"]
     assert frames["pour/pour@de-DE,landscape"]["sha256"] != frames["pour/pour@en-US,landscape"]["sha256"]
+    # history and gc see versions, whatever their folders hold
+    edit(campaign / "scenes/02-packshot.yaml", "morning light", "first light")
+    assert run("-C", campaign, "apply", "--auto-approve").code == 0
+    history = json.loads(run("-C", campaign, "history", "--format", "json").out)
+    assert sorted(entry["version"] for entry in history) == ["v0001", "v0002"]
+    assert run("-C", campaign, "gc", "--keep", "1", "--auto-approve").code == 0
+    assert not (campaign / "out/v0001").exists()
+    assert (campaign / "out/v0002/de-DE/story/01-pour/03-pour.png").is_file()
+    assert run("-C", campaign, "plan", "--detailed-exitcode").code == 0
 
 
 def test_plan_counts_and_costs_per_variant(run, campaign: Path) -> None:
