@@ -102,7 +102,10 @@ def test_variant_option_narrows_render_plan_and_apply(run, campaign: Path) -> No
                                                 "packshot/bag@de-DE,story"}
     plan = plan_json(run, campaign, "--variant", "format=square")
     squares = {f"pour/{frame}@{locale},square" for frame in ("door", "pour", "cup") for locale in LOCALES}
-    assert set(actions(plan)) == {"pour/grind@square", *squares}
+    masters = {"pour/grind@landscape", *(f"pour/{name}@en-US,landscape" for name in ("door", "pour", "cup"))}
+    assert set(actions(plan)) == {"pour/grind@square", *squares, *masters}  # masters never made come first
+    reasons = {change["address"]: change["reasons"] for change in plan["changes"]}
+    assert reasons["pour/grind@landscape"] == ["the master of pour/grind@square"]
     assert plan["options"]["variants"] == ["format=square"]
     result = run("-C", campaign, "apply", "--auto-approve", "--variant", "format=square")
     assert result.code == 0, result.err

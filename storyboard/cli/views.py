@@ -451,7 +451,8 @@ def plan_markdown(plan: Plan) -> str:
     for scene, changes in by_scene.items():
         lines += ["", f"#### {_md(scene)}", "", "| | frame | action | why |", "|---|---|---|---|"]
         for change in changes:
-            action, why = change.action.value, ", ".join(change.reasons)
+            action, why = change.action.value, ", ".join((*change.reasons, *(
+                [f"after {change.after}"] if change.after else [])))
             if change.action is Action.HOLD and change.approval is not None:
                 action = "held (approved)"
                 why = f"approved by {change.approval.by} on {change.approval.day}; {why} changed"

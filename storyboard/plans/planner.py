@@ -192,6 +192,11 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     if excluded:  # the opposite of --target: everything (or everything targeted) but these
         everything = {spec.address for spec in specs} | set(lock.frames)
         targeted = (everything if targeted is None else targeted) - excluded
+    needed: dict[str, str] = {}  # a master never made, for a variant targeted: made first
+    if targeted is not None:
+        needed = {spec.master: spec.address for spec in specs if spec.master and spec.address in targeted
+                  and spec.master not in targeted and spec.master not in lock.frames}
+        targeted |= set(needed)
     forced = select_addresses(project, lock, options.replace, "--replace")
     inspector = _LatestVersion(project)
     store = store or StoreView(ImageStore(project.state_path))
@@ -216,6 +221,9 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
             if approval is not None and is_forced:
                 dropped = f"drops the approval by {approval.by}"
                 change = dataclasses.replace(change, dropped=approval, reasons=(*change.reasons, dropped))
+        if spec.address in needed:
+            why = f"the master of {needed[spec.address]}"
+            change = dataclasses.replace(change, reasons=(*change.reasons, why))
         if change.generates:  # only frames to generate pay for naming their sources
             frame = project.frame(spec.address)
             assert frame is not None
