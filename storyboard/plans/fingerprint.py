@@ -69,10 +69,16 @@ class FrameSpec:
     master: str | None = None  # `derive: master`: the address of the variant it is made from …
     derived_from: str | None = None  # … and the fingerprint of the master's image (set by the plan)
     fingerprint: str = field(default="", compare=False)  # computed once, from deciding_inputs()
+    # a variant's canonical inputs before its master's image is known, so that `derived` hashes
+    # them with it without encoding the prompt a second time
+    own_inputs: bytes = field(default=b"", compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.fingerprint:
-            object.__setattr__(self, "fingerprint", sha256_hex(canonical_json(self.deciding_inputs())))
+            inputs = canonical_json(self.deciding_inputs())
+            object.__setattr__(self, "fingerprint", sha256_hex(inputs))
+            if self.master is not None and self.derived_from is None:
+                object.__setattr__(self, "own_inputs", inputs)
 
     def provenance(self, project_name: str, version: int, job: str) -> dict[str, object]:
         """What a generated PNG says about itself (an iTXt chunk; see images.with_provenance)."""
@@ -104,10 +110,15 @@ class FrameSpec:
         is the master's image: it keeps that fingerprint, and is paid for once.
         """
         if master_fingerprint is None:
-            return replace(self, master=None, derived_from=None, fingerprint="")
+            return replace(self, master=None, derived_from=None, fingerprint="", own_inputs=b"")
         if self.derived_from is None and self.fingerprint == master_fingerprint:
-            return replace(self, master=None)  # not made from the master: it is the master's image
-        return replace(self, derived_from=master_fingerprint, fingerprint="")
+            return replace(self, master=None, own_inputs=b"")  # not made from it: it is the master's image
+        if not self.own_inputs.startswith(b"{"):
+            return replace(self, derived_from=master_fingerprint, fingerprint="")
+        # canonical JSON sorts "derived_from" before every other input: the same bytes, and hash,
+        # as encoding the inputs with it (tests hold the two to that)
+        inputs = b'{"derived_from":"' + master_fingerprint.encode() + b'",' + self.own_inputs[1:]
+        return replace(self, derived_from=master_fingerprint, fingerprint=sha256_hex(inputs), own_inputs=b"")
 
 
 def is_sequential(scene: model.Scene, capabilities: Capabilities) -> bool:

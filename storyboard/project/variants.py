@@ -22,7 +22,7 @@ import difflib
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -42,6 +42,36 @@ class Variants:
     axes: tuple[model.Axis, ...] = ()
     master: tuple[tuple[str, str], ...] = ()
     derive: str = "independent"
+    # what one combination of values sets, worked out once for all the frames made in it
+    combinations: dict[tuple[tuple[str, str], ...], _Combination] = field(default_factory=dict, compare=False,
+                                                                          repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Combination:
+    """One combination of axis values: its settings, and its Variant when no override applies."""
+
+    settings: tuple[model.AxisValue | None, ...]
+    variant: model.Variant
+    template: str | None
+    size: tuple[str | None, str | None]
+
+
+def _combination(variants: Variants, combination: Sequence[tuple[model.Axis, str, _Rule]]) -> _Combination:
+    values = tuple((axis.name, value) for axis, value, _ in combination)
+    found = variants.combinations.get(values)
+    if found is None:
+        settings = tuple(axis.value(value) for axis, value, _ in combination)
+        variant_vars: dict[str, Any] = {}
+        for setting in settings:
+            if setting is not None:
+                variant_vars.update(setting.vars)
+        sized = [(s.size, s.aspect) for s in settings if s is not None and (s.size or s.aspect)]
+        variant = model.Variant(values, _frozen(variant_vars))
+        size = sized[-1] if sized else (None, None)
+        found = _Combination(settings, variant, _last(settings, "template"), size)
+        variants.combinations[values] = found
+    return found
 
 
 def read_variants(data: Mapping[str, Any], origin: Origin, report: Report) -> Variants:
@@ -133,7 +163,7 @@ def expand(frame: model.Frame, scene: model.Scene, scene_rules: Mapping[str, Any
     combinations = itertools.product(*[[(axis, value, rule) for value in rule.values or ()]
                                        for axis, rule in rules])
     master = _master_for(rules, variants)
-    return [_one(frame, scene, list(combination), master) for combination in combinations]
+    return [_one(frame, scene, list(combination), master, variants) for combination in combinations]
 
 
 EMPTY_OVERRIDES: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
@@ -179,30 +209,29 @@ def _master_for(rules: Sequence[tuple[model.Axis, _Rule]], variants: Variants) -
 
 
 def _one(frame: model.Frame, scene: model.Scene, combination: list[tuple[model.Axis, str, _Rule]],
-         master: tuple[tuple[str, str], ...]) -> model.Frame:
+         master: tuple[tuple[str, str], ...], variants: Variants) -> model.Frame:
     """The frame for one combination of values, every setting at its level (see the module doc)."""
-    values = tuple((axis.name, value) for axis, value, _ in combination)
-    settings = [axis.value(value) for axis, value, _ in combination]
-    scene_over = _merged([rule.scene.get(value) for _, value, rule in combination])
-    frame_over = _merged([rule.frame.get(value) for _, value, rule in combination])
-    variant_vars: dict[str, Any] = {}
-    for setting in settings:
-        if setting is not None:
-            variant_vars.update(setting.vars)
+    made = _combination(variants, combination)
+    variant = made.variant
+    scene_over = _merged([rule.scene.get(value) for _, value, rule in combination if rule.scene])
+    frame_over = _merged([rule.frame.get(value) for _, value, rule in combination if rule.frame])
     template = frame_over.get("template") or frame.template or scene_over.get("template") or \
-        (None if scene.template else _last(settings, "template"))
-    size, aspect = _size(frame, frame_over, scene_over, scene, settings)
-    text = {key: frame_over.get(key, getattr(frame, key)) for key in _TEXT_FIELDS}
-    frame_vars = {**frame.vars, **(frame_over.get("vars") or {})}
-    variant = model.Variant(values, _frozen(variant_vars), _frozen(scene_over.get("vars")))
+        (None if scene.template else made.template)
+    size, aspect = _size(frame, frame_over, scene_over, scene, made.size)
+    text = {key: frame_over[key] for key in _TEXT_FIELDS if key in frame_over}
+    frame_vars = {**frame.vars, **frame_over["vars"]} if frame_over.get("vars") else frame.vars
+    if scene_over.get("vars"):
+        variant = model.Variant(variant.values, variant.vars, _frozen(scene_over["vars"]))
     master_address = None
-    if master and values != master:
+    if master and variant.values != master:
         master_address = f"{frame.base_address}@{model.Variant(master).key}"
     return model.Frame(
         id=frame.id, scene_id=frame.scene_id, index=frame.index, duration=frame.duration,
         characters=frame.characters, template=template, size=size, aspect=aspect, seed=frame.seed,
         references=frame.references, vars=_frozen(frame_vars), origin=frame.origin,
-        variant=variant, master=master_address, **text)
+        variant=variant, master=master_address, shot=text.get("shot", frame.shot),
+        action=text.get("action", frame.action), dialogue=text.get("dialogue", frame.dialogue),
+        notes=text.get("notes", frame.notes))
 
 
 def variable_sources(project: model.Project, frame: model.Frame) -> dict[str, str]:
@@ -235,18 +264,17 @@ def _merged(overrides: Sequence[Mapping[str, Any] | None]) -> dict[str, Any]:
 
 
 def _size(frame: model.Frame, frame_over: Mapping[str, Any], scene_over: Mapping[str, Any],
-          scene: model.Scene, settings: Sequence[model.AxisValue | None]) -> tuple[str | None, str | None]:
+          scene: model.Scene, variant: tuple[str | None, str | None]) -> tuple[str | None, str | None]:
     """The size or aspect the frame is given: its override's, its own, its scene override's; none
     when the scene sets one (the scene's applies); else the variant's."""
-    for level in (frame_over, {"size": frame.size, "aspect": frame.aspect}, scene_over):
+    if frame.size or frame.aspect:
+        return frame.size, frame.aspect
+    for level in (frame_over, scene_over):
         if level.get("size") or level.get("aspect"):
             return level.get("size"), level.get("aspect")
     if scene.size or scene.aspect:
         return None, None
-    for setting in reversed(settings):
-        if setting is not None and (setting.size or setting.aspect):
-            return setting.size, setting.aspect
-    return None, None
+    return variant
 
 
 def _last(settings: Sequence[model.AxisValue | None], key: str) -> Any:
@@ -260,4 +288,6 @@ def _did_you_mean(name: str, known: Sequence[str]) -> str:
 
 
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value)) if value else model.EMPTY
+    if isinstance(value, MappingProxyType) or not value:
+        return value or model.EMPTY  # already frozen (a frame's own vars): shared, not copied
+    return MappingProxyType(dict(value))

@@ -293,4 +293,5 @@ class StatCache:
 
     def _key(self, file: Path | str) -> str:
         text = str(file)
-        return (text[len(self._prefix):] if text.startswith(self._prefix) else text).replace(os.sep, "/")
+        key = text[len(self._prefix):] if text.startswith(self._prefix) else text
+        return key if os.sep == "/" else key.replace(os.sep, "/")

@@ -151,3 +151,16 @@ def test_default_seed_is_stable_and_depends_on_project_and_address() -> None:
 
 def test_canonical_json_is_sorted_compact_utf8() -> None:
     assert canonical_json({"b": 1, "a": ["é", 2]}) == '{"a":["é",2],"b":1}'.encode()
+
+
+def test_a_derived_variants_fingerprint_is_the_hash_of_its_inputs_with_its_master() -> None:
+    from storyboard.plans.fingerprint import FrameSpec, canonical_json, sha256_hex
+
+    variant = FrameSpec("s/f@de,story", "s", "Das erste Bild — „Kaffee“", "local", "m", "1600x2848", 7,
+                        {"quality": "high"}, ("a" * 64,), "b" * 64, "de,story", master="s/f@en,landscape")
+    derived = variant.derived("c" * 64)
+    assert derived.deciding_inputs()["derived_from"] == "c" * 64
+    assert derived.fingerprint == sha256_hex(canonical_json(derived.deciding_inputs()))
+    assert derived.fingerprint != variant.fingerprint
+    assert variant.derived(variant.fingerprint).master is None  # the master's own inputs: its image
+    assert variant.derived(None).fingerprint == variant.fingerprint  # no master: made on its own
