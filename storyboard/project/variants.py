@@ -49,9 +49,9 @@ class Variants:
 
 @dataclass(frozen=True, slots=True)
 class _Combination:
-    """One combination of axis values: its settings, and its Variant when no override applies."""
+    """One combination of axis values: its Variant (when no override applies), and the template and
+    size or aspect its values set."""
 
-    settings: tuple[model.AxisValue | None, ...]
     variant: model.Variant
     template: str | None
     size: tuple[str | None, str | None]
@@ -69,7 +69,7 @@ def _combination(variants: Variants, combination: Sequence[tuple[model.Axis, str
         sized = [(s.size, s.aspect) for s in settings if s is not None and (s.size or s.aspect)]
         variant = model.Variant(values, _frozen(variant_vars))
         size = sized[-1] if sized else (None, None)
-        found = _Combination(settings, variant, _last(settings, "template"), size)
+        found = _Combination(variant, _last(settings, "template"), size)
         variants.combinations[values] = found
     return found
 
