@@ -17,6 +17,7 @@ from storyboard.errors import Diagnostic, Location, ProjectError
 from storyboard.project import model
 from storyboard.project.prompts import RenderedFrame, Renderer
 from storyboard.project.sizes import SEEDREAM_SIZES, nearest_size_for_aspect, nearest_sizes, parse_size
+from storyboard.project.variants import merged_variables, variable_levels
 from storyboard.providers.base import Capabilities
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -253,9 +254,7 @@ def frame_sources(project: model.Project, scene: model.Scene, frame: model.Frame
 
     sources = {
         f"template {name}": short(template.source if template else ""),
-        "variables": short({**project.variables, **(frame.variant.vars if frame.variant else {}),
-                            **scene.vars, **(frame.variant.scene_vars if frame.variant else {}),
-                            **frame.vars}),
+        "variables": short(merged_variables(variable_levels(project, frame))),
         "frame text": short([frame.shot, frame.action, frame.dialogue, frame.duration, frame.notes]),
     }
     for character_id in frame.characters:

@@ -27,7 +27,7 @@ from storyboard.images import image_format
 from storyboard.project import model
 from storyboard.project.schema import checked_data
 from storyboard.project.sizes import size_problem
-from storyboard.project.variants import Variants, expand, read_variants
+from storyboard.project.variants import Variants, check_axes, expand, read_variants
 from storyboard.project.yamlsrc import YamlFile, YamlOrigin, bad_bytes, read_all
 
 ROOT_FILE = "storyboard.yaml"
@@ -257,9 +257,9 @@ class _Reader:
                   frame_rules: Mapping[str, Mapping[str, Any] | None]) -> model.Scene:
         """The scene with each frame expanded over the variant axes, variant by variant (the
         frames of one variant together, in story order: they are generated as one set)."""
-        self._check_axes(scene_rules, scene.origin)
+        check_axes(scene_rules, scene.origin, self.variants, self._report)
         for frame in scene.frames:
-            self._check_axes(frame_rules.get(frame.id), frame.origin)
+            check_axes(frame_rules.get(frame.id), frame.origin, self.variants, self._report)
         if not self.variants.axes:
             return scene
         order = {value.name: number for axis in self.variants.axes
@@ -284,17 +284,6 @@ class _Reader:
                 self.broken.add(frame.address)
         return dataclasses.replace(scene, frames=tuple(frames))
 
-    def _check_axes(self, rules: Mapping[str, Any] | None, owner: Origin | None) -> None:
-        """A scene's or frame's `variants:` names only axes the project has (others are reported)."""
-        known = [axis.name for axis in self.variants.axes]
-        for name in rules or {}:
-            if name not in known and owner is not None:
-                close = difflib.get_close_matches(name, known, n=1)
-                reason = f"; did you mean `{close[0]}`?" if close else \
-                    f" (axes: {', '.join(known)})" if known else " (storyboard.yaml has no `variants:`)"
-                self._error(owner.child("variants", name), f"no variant axis `{name}`{reason}",
-                            "axes are the keys of `variants:` in storyboard.yaml", key=True)
-
     def _variants(self, root: YamlFile) -> Variants:
         """The `variants:` axes; a value whose size, aspect or template is wrong is reported, and its
         frames are not rendered."""
@@ -311,8 +300,8 @@ class _Reader:
                     self._broken_values.add(value.name)
         return variants
 
-    def _report(self, origin: Origin, message: str, hint: str) -> None:
-        self._error(origin, message, hint)
+    def _report(self, where: Origin, message: str, hint: str, *, key: bool = False) -> None:
+        self._error(where, message, hint, key=key)
 
     def _frames(self, scene_id: str, items: list[dict[str, Any] | None],
                 scene: YamlOrigin) -> tuple[tuple[model.Frame, ...], dict[str, Any]]:

@@ -18,6 +18,7 @@ import jinja2
 from storyboard.errors import Diagnostic, Location, ProjectError
 from storyboard.project import model
 from storyboard.project.sandbox import MAX_VALUE, BoundedEnvironment, Budget, RenderLimit
+from storyboard.project.variants import merged_variables, variable_levels
 from storyboard.usercache import cache_dir
 
 TEMPLATE_NAMES_HINT = "templates/NAME.j2 or NAME under `templates:` in storyboard.yaml"
@@ -168,10 +169,7 @@ class Renderer:
         key = (frame.scene_id, frame.variant_key)
         found = self._scene_vars.get(key)
         if found is None:
-            scene = self.project.scene(frame.scene_id)
-            variant = frame.variant
-            found = {**self.project.variables, **(variant.vars if variant else {}), **scene.vars,
-                     **(variant.scene_vars if variant else {})}
+            found = merged_variables(variable_levels(self.project, frame)[:-1])  # all but the frame's
             self._scene_vars[key] = found
         return found
 

@@ -21,15 +21,19 @@ from __future__ import annotations
 import difflib
 import itertools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from storyboard.errors import Origin
 from storyboard.project import model
 
-Report = Callable[[Origin, str, str], None]  # (where, message, hint)
+
+class Report(Protocol):
+    """Where a problem is reported: at `where` (its key with key=True), with a hint."""
+
+    def __call__(self, where: Origin, message: str, hint: str, *, key: bool = False) -> None: ...
 _TEXT_FIELDS = ("shot", "action", "dialogue", "notes")
 RESERVED = ("master", "derive")  # keys of `variants:` that are not axes
 MAX_COMBINATIONS = 256  # variants of one frame: 4 axes of 4 values, or 16 markets × 16 formats
@@ -169,6 +173,17 @@ def expand(frame: model.Frame, scene: model.Scene, scene_rules: Mapping[str, Any
 EMPTY_OVERRIDES: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
 
 
+def check_axes(rules: Mapping[str, Any] | None, owner: Origin | None, variants: Variants,
+               report: Report) -> None:
+    """A scene's or frame's `variants:` names only axes the project has (others are reported)."""
+    known = [axis.name for axis in variants.axes]
+    for name in rules or {}:
+        if name not in known and owner is not None:
+            reason = f"; {_did_you_mean(name, known)}" if known else " (storyboard.yaml has no `variants:`)"
+            report(owner.child("variants", name), f"no variant axis `{name}`{reason}",
+                   "axes are the keys of `variants:` in storyboard.yaml", key=True)
+
+
 def _rule(axis: model.Axis, rules: Mapping[str, Any] | None, owner: Origin | None, level: str,
           outer: _Rule, report: Report) -> _Rule:
     """The axis narrowed, dropped or overridden by one level's `variants:` (scene, then frame)."""
@@ -234,21 +249,33 @@ def _one(frame: model.Frame, scene: model.Scene, combination: list[tuple[model.A
         notes=text.get("notes", frame.notes))
 
 
-def variable_sources(project: model.Project, frame: model.Frame) -> dict[str, str]:
-    """Where each variable a frame's template sees comes from, least specific first (`render`
-    shows it): `variables`, a variant's value (`locale=de-DE`), the scene, its override for the
-    variant, the frame (with its override)."""
+def variable_levels(project: model.Project, frame: model.Frame) -> list[tuple[str, Mapping[str, Any]]]:
+    """The variables a frame's template sees, level by level, least specific first: `variables`,
+    each variant value's (`locale=de-DE`), the scene's, the scene's override for the variant,
+    the frame's (with its override). The one place this precedence is written down."""
     axes = {axis.name: axis for axis in project.axes}
     levels: list[tuple[str, Mapping[str, Any]]] = [("variables", project.variables)]
     for axis_name, value_name in frame.variant.values if frame.variant else ():
         value = axes[axis_name].value(value_name)
-        levels.append((f"{axis_name}={value_name}", value.vars if value else {}))
+        levels.append((f"{axis_name}={value_name}", value.vars if value else model.EMPTY))
     levels.append(("scene", project.scene(frame.scene_id).vars))
     if frame.variant:
         levels.append((f"scene, for {frame.variant.key}", frame.variant.scene_vars))
     levels.append(("frame", frame.vars))
+    return levels
+
+
+def merged_variables(levels: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for _, values in levels:
+        merged.update(values)
+    return merged
+
+
+def variable_sources(project: model.Project, frame: model.Frame) -> dict[str, str]:
+    """Where each variable a frame's template sees comes from (`render --json` shows it)."""
     sources: dict[str, str] = {}
-    for label, values in levels:
+    for label, values in variable_levels(project, frame):
         sources.update({name: project.variable_sources.get(name, label) if label == "variables" else label
                         for name in values})
     return sources
