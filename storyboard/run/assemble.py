@@ -34,6 +34,7 @@ from storyboard.state.store import ImageStore, IndexEntry
 from storyboard.state.versions import (
     Placement,
     build_version,
+    holds,
     latest_version,
     now_iso,
     version_name,
@@ -134,14 +135,20 @@ def _add_manifest_and_pages(version: _Version, project: model.Project, failed: M
     keys = scene_page_keys(project.name, root["scenes"], scene_files)
     for scene in root["scenes"]:
         scene["page_key"] = keys[scene["folder"]]
+        old_manifest = version.old_file(scene["manifest"])
+        if not holds(old_manifest, scene_files[scene["manifest"]]):
+            version.placements.append(Placement(scene["manifest"], data=scene_files[scene["manifest"]]))
+            continue
+        assert old_manifest is not None
+        version.placements.append(Placement(scene["manifest"], old_manifest))  # its bytes, compared
         old_page = version.old_file(f"{scene['folder']}/{SCENE_PAGE}")
+        # the key read back is only a claim: the page is linked when the scene.json beside it holds
+        # these very bytes, and the key of the rest of its inputs matches
         if old_keys.get(scene["folder"]) == scene["page_key"] and old_page is not None and old_page.is_file():
             unchanged.add(scene["folder"])
             version.placements.append(Placement(f"{scene['folder']}/{SCENE_PAGE}", old_page))
     pages = render_pages({**root, "frames": version.manifest_frames}, root["scenes"], failed, removed,
                          version.newly_approved, unchanged)
-    for path, data in scene_files.items():
-        version.placements.append(Placement(path, data=data, same_as=version.old_file(path)))
     for path, page in pages.items():
         version.placements.append(Placement(path, data=page.encode(), same_as=version.old_file(path),
                                             durable=False))

@@ -104,7 +104,7 @@ def build_version(output: Path, number: int, placements: Iterable[Placement], *,
             if target.parent not in folders:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 folders.add(target.parent)
-            if placement.data is not None and _holds(placement.same_as, placement.data):
+            if placement.data is not None and holds(placement.same_as, placement.data):
                 assert placement.same_as is not None
                 link_or_copy(placement.same_as, target)
             elif placement.data is not None:
@@ -127,7 +127,7 @@ def build_version(output: Path, number: int, placements: Iterable[Placement], *,
     return final
 
 
-def _holds(file: Path | None, data: bytes) -> bool:
+def holds(file: Path | None, data: bytes) -> bool:
     """Whether `file` exists with exactly `data` in it (compared, not trusted from a record)."""
     if file is None:
         return False

@@ -171,6 +171,24 @@ def test_an_untouched_scene_page_is_linked_by_its_inputs_not_rendered_again(run,
         assert not (v3 / scene / "index.html").read_text().endswith("<!-- v0001 -->")
 
 
+def test_a_page_key_read_back_is_not_trusted_without_its_scene_manifest(run, applied: Path) -> None:
+    # v0001's roastery page and scene.json altered, its page_key in manifest.json left as it was:
+    # a claim the new version must check, not follow
+    v1 = applied / "out/v0001"
+    page, manifest = v1 / "02-roastery/index.html", v1 / "02-roastery/scene.json"
+    page.write_text(page.read_text() + "<!-- v0001 -->")
+    text = manifest.read_text()
+    manifest.unlink()  # a file of its own, not the store's hard link
+    manifest.write_text(text.replace("rows of green coffee sacks", "rows of forged sacks"))
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    v2 = applied / "out/v0002"
+    assert not (v2 / "02-roastery/index.html").read_text().endswith("<!-- v0001 -->")
+    assert "forged" not in (v2 / "02-roastery/scene.json").read_text()
+    assert "rows of green coffee sacks" in (v2 / "02-roastery/scene.json").read_text()
+    assert "forged" not in (v2 / "02-roastery/index.html").read_text()
+
+
 VIEWER = (REPO / "storyboard/deliver/page_templates/viewer.js").read_text()
 
 
