@@ -243,7 +243,7 @@ def test_derived_variants_are_requested_after_their_master_with_its_image(run, a
     for address in ("pour/pour@de-DE,story", "pour/pour@en-US,square", "packshot/bag@de-DE,landscape"):
         at, body = body_of(address)
         master = frames[address]["master"]
-        assert body["max_images"] == 1 if "max_images" in body else True
+        assert body["max_images"] == 1  # a variant is a request of its own
         assert any(uploaded(master) in url for url in body["images"]), address  # the master's image first
         assert body["images"][0].endswith(uploaded(master) + ".png")
         assert at > body_of(master)[0]
@@ -339,7 +339,12 @@ scenes:
      "the frame narrows axis `locale` to no value it may have", "scenes/a.yaml:7"),
     ("variants:\n  locale: {en: {aspect: wide}}\n", SCENE, "aspect", "storyboard.yaml:7"),
     ("variants:\n  locale: {en: {template: nope}}\n", SCENE, "unknown template `nope`", "storyboard.yaml:7"),
-    ("variants:\n  locale: {'de DE': {}}\n", SCENE, "", "storyboard.yaml:7"),
+    ("variants:\n  locale: {'de DE': {}}\n", SCENE, "`de DE` is not valid here", "storyboard.yaml:7"),
+    ("variants:\n  locale: {en: {}}\n  derive: master\n", SCENE, "`derive: master` needs a master",
+     "storyboard.yaml:8"),
+    ("variants:\n  locale: {en: {}, de: {}}\n",
+     SCENE.replace("    frames:", "    variants: {locale: [fr]}\n    frames:"),
+     "the scene narrows axis `locale` to no value it may have", "scenes/a.yaml:3"),
 ])
 def test_bad_variants_are_errors_at_their_line(run, tmp_path: Path, variants: str, scene: str, message: str,
                                                where: str) -> None:
