@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -510,13 +511,20 @@ def export() -> None:
     """Deliverables from a version: a PDF, a contact sheet, an animatic, a timeline."""
 
 
+def _deliverable(output_help: str) -> Callable[[Any], Any]:
+    """What every export takes: a VERSION (default: the latest), -o FILE and --variant."""
+    def decorate(function: Any) -> Any:
+        function = variant_option(function)
+        function = click.option("-o", "--output", "target", required=True, help=output_help,
+                                type=click.Path(dir_okay=False, path_type=Path))(function)
+        return click.argument("version", required=False)(function)
+    return decorate
+
+
 @export.command("pdf")
-@click.argument("version", required=False)
-@click.option("-o", "--output", "target", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The PDF file to write.")
+@_deliverable("The PDF file to write.")
 @click.option("--per-page", type=click.IntRange(1, 24), default=6, show_default=True,
               help="Panels per page.")
-@variant_option
 @pass_settings
 def export_pdf(settings: Settings, version: str | None, target: Path, per_page: int,
                variants: tuple[str, ...]) -> None:
@@ -535,9 +543,7 @@ DEFAULT_DURATION = click.option("--default-duration", type=click.FloatRange(0.04
 
 
 @export.command("animatic")
-@click.argument("version", required=False)
-@click.option("-o", "--output", "target", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The MP4 file to write.")
+@_deliverable("The MP4 file to write.")
 @click.option("--size", metavar="WxH", help="Video size (default: 1920 wide at the board's most common "
               "aspect; frames of another aspect are letterboxed).")
 @click.option("--fps", type=click.IntRange(1, 120), default=24, show_default=True)
@@ -545,7 +551,6 @@ DEFAULT_DURATION = click.option("--default-duration", type=click.FloatRange(0.04
 @click.option("--captions", is_flag=True, help="Burn in each frame's dialogue.")
 @click.option("--titles", is_flag=True, help="A title card before each scene.")
 @click.option("--scenes", "scenes", multiple=True, metavar="SCENE", help="Only these scenes (repeatable).")
-@variant_option
 @pass_settings
 def export_animatic(settings: Settings, version: str | None, target: Path, size: str | None, fps: int,
                     default_duration: float, captions: bool, titles: bool, scenes: tuple[str, ...],
@@ -565,9 +570,7 @@ def export_animatic(settings: Settings, version: str | None, target: Path, size:
 
 
 @export.command("timeline")
-@click.argument("version", required=False)
-@click.option("-o", "--output", "target", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The file to write (board.otio, board.xml, board.fcpxml, board.edl).")
+@_deliverable("The file to write (board.otio, board.xml, board.fcpxml, board.edl).")
 @click.option("--format", "file_format", type=click.Choice(["otio", "fcp7xml", "fcpxml", "edl"]),
               default="otio", show_default=True,
               help="otio; fcp7xml (Premiere, Resolve); fcpxml (Final Cut Pro); edl (CMX 3600).")
@@ -576,7 +579,6 @@ def export_animatic(settings: Settings, version: str | None, target: Path, size:
 @DEFAULT_DURATION
 @click.option("--absolute", is_flag=True, help="Media references as absolute file URLs (default: relative to "
               "the written file).")
-@variant_option
 @pass_settings
 def export_timeline(settings: Settings, version: str | None, target: Path, file_format: str, rate: float,
                     default_duration: float, absolute: bool, variants: tuple[str, ...]) -> None:
@@ -590,11 +592,8 @@ def export_timeline(settings: Settings, version: str | None, target: Path, file_
 
 
 @export.command("contact-sheet")
-@click.argument("version", required=False)
-@click.option("-o", "--output", "target", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The PNG file to write.")
+@_deliverable("The PNG file to write.")
 @click.option("--columns", type=click.IntRange(1, 40), default=6, show_default=True)
-@variant_option
 @pass_settings
 def export_contact_sheet(settings: Settings, version: str | None, target: Path, columns: int,
                          variants: tuple[str, ...]) -> None:
