@@ -390,6 +390,27 @@ def test_a_manifest_from_the_backend_that_leaves_its_folder_is_refused(run, clon
     assert not (reviewer / "out").exists() and not (tmp_path / "escape").exists()
 
 
+def test_a_variant_from_the_backend_that_would_name_a_page_outside_is_refused(run, clone_a: Path, s3: S3,
+                                                                              tmp_path: Path) -> None:
+    # a board per variant is written at the variant's folder: a value that climbs would put a page
+    # outside the version when the pulled version's pages are made; the manifest is stored under
+    # its own hash, as a backend that means harm would store it
+    assert run("-C", clone_a, "apply", "--auto-approve").code == 0
+    listing = json.loads(s3.read("versions/v0001/scenes.json"))
+    relative, sha = next(iter(listing["scenes"].items()))
+    data = s3.read(f"manifests/{sha[:2]}/{sha}.json").replace(
+        b'"address": ', b'"variant": {"locale": "../../../../escape"}, "address": ', 1)
+    forged = hashlib.sha256(data).hexdigest()
+    s3.write(f"manifests/{forged[:2]}/{forged}.json", data)
+    listing["scenes"][relative] = forged
+    s3.write("versions/v0001/scenes.json", json.dumps(listing).encode())
+    reviewer = clone(clone_a, tmp_path / "reviewer")
+    result = run("-C", reviewer, "pull", "v0001")
+    assert result.code == 1 and "scene-manifest: frames.0.variant.locale" in result.err, result.err
+    assert "Traceback" not in result.err
+    assert not (reviewer / "out").exists() and not (tmp_path / "escape").exists()
+
+
 def test_a_damaged_object_in_the_backend_is_not_used(run, clone_a: Path, s3: S3, tmp_path: Path) -> None:
     assert run("-C", clone_a, "apply", "--auto-approve").code == 0
     key = s3.object_keys("objects/")[0]
