@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,7 +18,7 @@ from storyboard.actions import Action
 from storyboard.errors import Location, PlanError, ProjectError, UserError
 from storyboard.fsutil import atomic_write
 from storyboard.images import FORMATS
-from storyboard.jsonfile import key_location, read_json
+from storyboard.jsonfile import indented_json, key_location, read_json
 from storyboard.plans.batch import Batch, make_batches
 from storyboard.plans.fingerprint import FrameSpec, canonical_json, frame_sources, sha256_hex
 from storyboard.plans.prepare import prepare
@@ -608,7 +607,7 @@ class _LatestVersion:
 
 
 def save_plan(plan: Plan, path: Path) -> None:
-    atomic_write(path, (json.dumps(plan.to_json(), indent=2, ensure_ascii=False) + "\n").encode())
+    atomic_write(path, (indented_json(plan.to_json()) + "\n").encode())
 
 
 def load_saved_plan(path: Path, project: model.Project) -> Plan:

@@ -14,7 +14,6 @@ images, thumbnails and the files of untouched scenes are hard-linked.
 from __future__ import annotations
 
 import dataclasses
-import json
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any
 from storyboard.actions import FAILED, MADE, Action
 from storyboard.deliver.pages import SCENE_PAGE, render_pages, scene_page_keys
 from storyboard.images import EXTENSIONS, thumbnail, with_provenance
+from storyboard.jsonfile import indented_json
 from storyboard.plans.planner import Change, Plan, lock_inputs
 from storyboard.project import model
 from storyboard.run.execute import Execution
@@ -152,7 +152,7 @@ def _add_manifest_and_pages(version: _Version, project: model.Project, failed: M
     for path, page in pages.items():
         version.placements.append(Placement(path, data=page.encode(), same_as=version.old_file(path),
                                             durable=False))
-    text = json.dumps(root, indent=2, ensure_ascii=False) + "\n"
+    text = indented_json(root) + "\n"
     version.placements.append(Placement(MANIFEST, data=text.encode()))
 
 
