@@ -58,7 +58,7 @@ def temporary_sibling(target: Path) -> Iterator[Path]:
         temp.unlink(missing_ok=True)
 
 
-def fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: str | Path) -> None:
     try:
         descriptor = os.open(folder, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds
@@ -69,7 +69,7 @@ def fsync_dir(folder: Path) -> None:
         os.close(descriptor)
 
 
-def link_or_copy(source: Path, target: Path) -> None:
+def link_or_copy(source: str | Path, target: str | Path) -> None:
     """Hard-link `source` as `target`; copy it (durably) where links fail (another filesystem)."""
     try:
         os.link(source, target)
@@ -78,7 +78,7 @@ def link_or_copy(source: Path, target: Path) -> None:
         sync_files([target])
 
 
-def sync_files(files: Sequence[Path]) -> None:
+def sync_files(files: Sequence[str | Path]) -> None:
     """Make written files durable: one fsync each, or one sync(2) for many (far cheaper)."""
     if len(files) > SYNC_ALL_ABOVE:
         os.sync()

@@ -28,7 +28,8 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,7 +37,9 @@ from typing import Any
 
 import jinja2
 
+from storyboard import wording
 from storyboard.actions import FAILED, MADE, Action
+from storyboard.deliver import timing
 from storyboard.deliver.timing import clock, running_time
 from storyboard.state.manifest import scene_folder
 from storyboard.wording import plural
@@ -47,6 +50,10 @@ BADGES = {Action.CREATE.status: "New", Action.REGENERATE.status: "Regenerated",
           Action.HOLD.status: "Held", FAILED: "Failed: previous image"}
 THUMB_WIDTH = 480
 SCENE_PAGE = "index.html"
+BOARD_SECTION = re.compile(r"<!-- board-scene ([0-9a-f]{64}) -->\n")  # starts a scene of a board
+# what a board's scene section shows of each frame (board-scene.html.j2): its key hashes them
+BOARD_FIELDS = ("anchor", "address", "status", "duration", "path", "number", "action", "thumbnail", "alt",
+                "thumb_height", "shot", "badge", "approval", "dialogue", "notes", "characters")
 
 
 @cache
@@ -60,12 +67,15 @@ def _environment() -> jinja2.Environment:
 
 def render_pages(manifest: Mapping[str, Any], scenes: Sequence[Mapping[str, Any]], failed: Mapping[str, str],
                  removed: Iterable[str] = (), approved: Iterable[str] = (),
-                 unchanged: Collection[str] = ()) -> dict[str, str]:
+                 unchanged: Collection[str] = (),
+                 earlier: Callable[[str], str] = lambda path: "") -> dict[str, str]:
     """{path in the version: page} for index.html, board.html, changes.html and each scene's page.
 
     `manifest` is the merged one (every frame, with its status); `scenes` its root's list;
     `approved` the frames approved since the version before; `unchanged` the scene folders whose
-    page is the latest version's (same `scene_page_key`): not rendered.
+    page is the latest version's (same `scene_page_key`): not rendered. `earlier` gives the page
+    at a path in the latest version ("" if none): a board takes from it each scene section whose
+    inputs are the same (see `_board_sections`).
     """
     environment = _environment()
     common = {"project": manifest["project"], "css": _css(), "viewer": _viewer()}
@@ -95,15 +105,16 @@ def render_pages(manifest: Mapping[str, Any], scenes: Sequence[Mapping[str, Any]
     if not combinations:
         rows = [_board_row(scene, entry, by_scene.get(scene["folder"], []))
                 for scene, entry in zip(scenes, contents, strict=True)]
-        pages["board.html"] = _render_board(rows, "", [], total)
+        pages["board.html"] = _render_board(rows, "", [], total, earlier("board.html"))
     for number, combination in enumerate(combinations):
         page = _board_page(combination)
         switcher = [{"label": _label(other), "page": _board_page(other), "current": other == combination}
                     for other in combinations]
         rows = _variant_rows(scenes, [frame for frame in frames if _serves(frame.variant, combination)])
-        pages[page] = _render_board(rows, _up(page), switcher, total, _label(combination))
+        pages[page] = _render_board(rows, _up(page), switcher, total, earlier(page), _label(combination))
         if number == 0:
-            pages["board.html"] = _render_board(rows, "", switcher, total, _label(combination))
+            pages["board.html"] = _render_board(rows, "", switcher, total, earlier("board.html"),
+                                                _label(combination))
     if combinations:
         pages["variants.html"] = environment.get_template("variants.html.j2").render(
             columns=[{"label": _label(c), "page": _board_page(c)} for c in combinations],
@@ -144,19 +155,52 @@ def scene_page_keys(project: str, scenes: Sequence[Mapping[str, Any]],
 
 @cache
 def _templates_digest() -> str:
-    """The page templates, CSS and viewer as this storyboard ships them (a new release: new pages)."""
+    """The page templates, CSS and viewer as this storyboard ships them, and the code that fills
+    them in (a new release: new pages)."""
     digest = hashlib.sha256()
-    for file in sorted(TEMPLATES.iterdir()):
+    code = [Path(__file__), Path(timing.__file__), Path(wording.__file__)]
+    for file in [*sorted(TEMPLATES.iterdir()), *code]:
         digest.update(file.name.encode() + b"\0" + file.read_bytes())
     return digest.hexdigest()
 
 
 def _render_board(rows: Sequence[Mapping[str, Any]], up: str, switcher: Sequence[Mapping[str, Any]],
-                  common: Mapping[str, Any], variant: str = "") -> str:
-    """A board: `rows` (scenes with their frames); `up` leads from the page to the version's folder."""
+                  common: Mapping[str, Any], earlier: str, variant: str = "") -> str:
+    """A board: `rows` (scenes with their frames); `up` leads from the page to the version's folder;
+    `earlier` is the board this one replaces ("" if none)."""
     return _environment().get_template("board.html.j2").render(
-        scenes=rows, frame_count=sum(len(row["members"]) for row in rows), up=up, switcher=switcher,
-        variant=variant, seconds=sum(row["seconds"] for row in rows), **common)
+        scenes=rows, sections=_board_sections(rows, up, earlier), up=up,
+        frame_count=sum(len(row["members"]) for row in rows), switcher=switcher, variant=variant,
+        seconds=sum(row["seconds"] for row in rows), **common)
+
+
+def _board_sections(rows: Sequence[Mapping[str, Any]], up: str, earlier: str) -> list[str]:
+    """Each scene's section of a board, marked with the key of what it shows. A 10,000-frame board
+    is 5 MB: a section whose key is in `earlier` (the board it replaces) is taken from it as it
+    is, so a version that changes one frame renders one section. Like a linked scene page, the
+    section is the latest version's own output, trusted as that."""
+    reusable = _sections_of(earlier)
+    template = _environment().get_template("board-scene.html.j2")
+    sections = []
+    for number, row in enumerate(rows, 1):
+        shown = [number, up, row["id"], row["title"], row["frames"], row["description"], row["seconds"],
+                 [[getattr(frame, name) for name in BOARD_FIELDS] for frame in row["members"]],
+                 _templates_digest()]
+        key = hashlib.sha256(json.dumps(shown, ensure_ascii=False).encode()).hexdigest()
+        section = reusable.get(key)
+        sections.append(section if section is not None else
+                        f"<!-- board-scene {key} -->\n{template.render(number=number, scene=row, up=up)}\n")
+    return sections
+
+
+def _sections_of(board: str) -> dict[str, str]:
+    """{key: section} of a board's scene sections (each runs to the next, the last to `</main>`)."""
+    found = list(BOARD_SECTION.finditer(board))
+    end = board.find("</main>", found[-1].end()) if found else -1
+    if end < 0:
+        return {}
+    ends = [match.start() for match in found[1:]] + [end]
+    return {match.group(1): board[match.start():stop] for match, stop in zip(found, ends, strict=True)}
 
 
 def _board_row(scene: Mapping[str, Any], entry: Mapping[str, Any],

@@ -14,6 +14,7 @@ images, thumbnails and the files of untouched scenes are hard-linked.
 from __future__ import annotations
 
 import dataclasses
+import os
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,17 +59,25 @@ class _Version:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
         (*(action.value for action in Action if action is not Action.MOVE), "failed", "not_done"), 0))
     changed: bool = False
-    latest_folder: Path | None = None
+    latest_folder: str | None = None
     approvals: dict[str, Approval] = field(default_factory=dict)  # kept into the new lockfile
     newly_approved: list[str] = field(default_factory=list)  # approved since the version before
 
-    def old_file(self, relative: str) -> Path | None:
-        """`relative` in the latest version, the one this version follows."""
+    def old_file(self, relative: str) -> str | None:
+        """`relative` in the latest version, the one this version follows (a string: a few per frame)."""
         if self.latest is None:
             return None
         if self.latest_folder is None:
-            self.latest_folder = self.output / version_name(self.latest)
-        return self.latest_folder / relative
+            self.latest_folder = str(self.output / version_name(self.latest))
+        return f"{self.latest_folder}/{relative}"
+
+    def old_text(self, relative: str) -> str:
+        """The text of `relative` in the latest version ("" when there is none or it is unreadable)."""
+        file = self.old_file(relative)
+        try:
+            return Path(file).read_text(encoding="utf-8") if file is not None else ""
+        except (OSError, UnicodeDecodeError):
+            return ""
 
 
 @dataclass(frozen=True)
@@ -144,11 +153,12 @@ def _add_manifest_and_pages(version: _Version, project: model.Project, failed: M
         old_page = version.old_file(f"{scene['folder']}/{SCENE_PAGE}")
         # the key read back is only a claim: the page is linked when the scene.json beside it holds
         # these very bytes, and the key of the rest of its inputs matches
-        if old_keys.get(scene["folder"]) == scene["page_key"] and old_page is not None and old_page.is_file():
+        page_there = old_page is not None and os.path.isfile(old_page)  # noqa: PTH113 - a string path
+        if old_keys.get(scene["folder"]) == scene["page_key"] and page_there:
             unchanged.add(scene["folder"])
             version.placements.append(Placement(f"{scene['folder']}/{SCENE_PAGE}", old_page))
     pages = render_pages({**root, "frames": version.manifest_frames}, root["scenes"], failed, removed,
-                         version.newly_approved, unchanged)
+                         version.newly_approved, unchanged, version.old_text)
     for path, page in pages.items():
         version.placements.append(Placement(path, data=page.encode(), same_as=version.old_file(path),
                                             durable=False))
@@ -197,7 +207,7 @@ def _add_before_thumb(version: _Version, change: Change, entry: LockEntry) -> st
         return None
     old_thumb = version.old_file(_thumb_path(change.previous.path))
     old_image = version.old_file(change.previous.path)
-    source = next((f for f in (old_thumb, old_image) if f is not None and f.exists()), None)
+    source = next((f for f in (old_thumb, old_image) if f is not None and _exists(f)), None)
     if source is None:
         return None
     path = f"{THUMBS}/before/{Path(entry.path).with_suffix('.jpg').as_posix()}"
@@ -260,12 +270,13 @@ def _keep_previous(version: _Version, change: Change,
     previous = change.previous
     if previous is None or change.path is None:
         return None  # a new frame that failed, or a frame outside --target never made
-    moved = _moved(previous, change.path + Path(previous.path).suffix)
+    moved = _moved(previous, change.path + posixpath.splitext(previous.path)[1])
     path = moved.path
     old_file = version.old_file(previous.path)
+    source: str | Path
     if change.action is Action.REPAIR and change.restore_from is not None:
         source, status = change.restore_from, "repaired"
-    elif old_file is None or not old_file.exists():
+    elif old_file is None or not _exists(old_file):
         return None  # nothing left to keep: the next plan will create it
     elif change.address in failed:
         source, status = old_file, FAILED
@@ -273,19 +284,24 @@ def _keep_previous(version: _Version, change: Change,
         source, status = old_file, Action.HOLD.status if change.action is Action.HOLD else Action.KEEP.status
     version.placements.append(Placement(path, source))
     old_thumb = version.old_file(_thumb_path(previous.path))
-    if status in (Action.KEEP.status, Action.HOLD.status) and old_thumb is not None and old_thumb.exists():
+    if status in (Action.KEEP.status, Action.HOLD.status) and old_thumb is not None and _exists(old_thumb):
         version.placements.append(Placement(_thumb_path(path), old_thumb))
     else:
         _add_thumb(version, _thumb_path(path), source)
     return moved, status
 
 
+def _exists(path: str) -> bool:
+    """Whether `path` exists (a string: Path objects cost more than the stat, three per frame)."""
+    return os.path.exists(path)  # noqa: PTH110 - see above
+
+
 def _moved(entry: LockEntry, path: str) -> LockEntry:
     """`entry` at `path` in the new version (frames may have been reordered)."""
-    return dataclasses.replace(entry, path=path)
+    return entry if entry.path == path else dataclasses.replace(entry, path=path)
 
 
-def _add_thumb(version: _Version, path: str, source: Path) -> bool:
+def _add_thumb(version: _Version, path: str, source: str | Path) -> bool:
     """Add a thumbnail of `source`; False when it cannot be read (pages then show the alt text)."""
     try:
         version.placements.append(Placement(path, data=thumbnail(source), durable=False))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import posixpath
 import re
 import shutil
 from collections.abc import Iterable
@@ -80,9 +81,9 @@ class Placement:
     """One file of a new version: where it goes and where its bytes come from."""
 
     path: str  # relative to the version folder, with extension
-    source: Path | None = None  # a file to hard-link (or copy) …
+    source: str | Path | None = None  # a file to hard-link (or copy) …
     data: bytes | None = None  # … or bytes to write,
-    same_as: Path | None = None  # … linked from this file instead when it holds the same bytes
+    same_as: str | Path | None = None  # … linked from this file instead when it holds the same bytes
     durable: bool = True  # fsync written bytes (thumbnails can be made again)
 
 
@@ -96,19 +97,21 @@ def build_version(output: Path, number: int, placements: Iterable[Placement], *,
     temp = output / f".{version_name(number)}.tmp-{os.getpid()}"
     shutil.rmtree(temp, ignore_errors=True)
     temp.mkdir()
-    folders = {temp}
-    durable: list[Path] = []
+    folders = {str(temp)}
+    durable: list[str] = []
     try:
         for placement in placements:
-            target = temp / placement.path
-            if target.parent not in folders:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                folders.add(target.parent)
+            target = f"{temp}/{placement.path}"  # strings, not Paths: two files per frame
+            parent = posixpath.dirname(target)
+            if parent not in folders:
+                os.makedirs(parent, exist_ok=True)  # noqa: PTH103 - a string path, on purpose
+                folders.add(parent)
             if placement.data is not None and holds(placement.same_as, placement.data):
                 assert placement.same_as is not None
                 link_or_copy(placement.same_as, target)
             elif placement.data is not None:
-                target.write_bytes(placement.data)
+                with open(target, "wb") as file:  # noqa: PTH123 - a string path, on purpose
+                    file.write(placement.data)
                 if placement.durable:
                     durable.append(target)
             else:
@@ -127,14 +130,14 @@ def build_version(output: Path, number: int, placements: Iterable[Placement], *,
     return final
 
 
-def holds(file: Path | None, data: bytes) -> bool:
+def holds(file: str | Path | None, data: bytes) -> bool:
     """Whether `file` exists with exactly `data` in it (compared, not trusted from a record)."""
     if file is None:
         return False
     try:
-        if file.stat().st_size != len(data):
+        if os.stat(file).st_size != len(data):  # noqa: PTH116 - file may be a string
             return False
-        return file.read_bytes() == data
+        return Path(file).read_bytes() == data
     except OSError:
         return False
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 from conftest import REPO, edit, version_frames
 
+from storyboard.deliver.pages import BOARD_FIELDS, render_pages
 from storyboard.images import read_provenance
+from storyboard.state.manifest import read_manifest
 
 
 class Page(HTMLParser):
@@ -169,6 +172,42 @@ def test_an_untouched_scene_page_is_linked_by_its_inputs_not_rendered_again(run,
     for scene in ("01-morning", "02-roastery", "03-commute"):
         assert "The Roast · " in (v3 / scene / "index.html").read_text()
         assert not (v3 / scene / "index.html").read_text().endswith("<!-- v0001 -->")
+
+
+def test_a_board_takes_the_sections_of_untouched_scenes_from_the_board_before(run, applied: Path) -> None:
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    # a mark only v0002's board carries, in every scene's section
+    board = applied / "out/v0002/board.html"
+    marked = board.read_text().replace('<section class="board-scene"', '<section data-v2 class="board-scene"')
+    board.write_text(marked)
+    edit(applied / "scenes/03-commute.yaml", "weaves between delivery vans", "weaves between trams")
+    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    board = applied / "out/v0003/board.html"
+    sections = {section["id"]: "data-v2" in section for section in Page(board).all("section")}
+    # reused: untouched in both versions; rendered: 01 (its frame was "Regenerated" in v0002, "Kept"
+    # now) and 03 (a frame of it changed)
+    assert sections == {"scene-morning": False, "scene-roastery": True, "scene-commute": False,
+                        "scene-first-sip": True, "scene-packshot": True}
+    assert "weaves between trams" in board.read_text()
+
+
+def test_a_board_made_of_reused_sections_is_the_board_rendered_anew(run, applied: Path) -> None:
+    for before, after in [("spiral of milk", "heart of milk"), ("heart of milk", "tulip of milk")]:
+        edit(applied / "scenes/01-morning.yaml", before, after)
+        assert run("-C", applied, "apply", "--auto-approve").code == 0
+    merged = read_manifest(applied / "out", 3)
+    anew = render_pages(merged, merged["scenes"], {})["board.html"]
+    assert (applied / "out/v0003/board.html").read_text() == anew
+
+
+def test_a_board_section_key_covers_all_it_shows() -> None:
+    template = (REPO / "storyboard/deliver/page_templates/board-scene.html.j2").read_text()
+    shown = set(re.findall(r"\bf\.(\w+)", template))
+    assert shown and shown <= set(BOARD_FIELDS)
+    assert set(re.findall(r"\bscene\.(\w+)", template)) == {"id", "seconds", "title", "frames", "description",
+                                                             "members"}
+    assert set(re.findall(r"{{ *(\w+)", template)) == {"scene", "f", "number", "up"}
 
 
 def test_a_page_key_read_back_is_not_trusted_without_its_scene_manifest(run, applied: Path) -> None:
