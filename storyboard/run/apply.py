@@ -100,7 +100,7 @@ async def apply(plan: Plan, *, on_event: EventSink = ignore, parallelism: int | 
             result.lock_written = write_lock(project.lockfile_path, assembled.lock)
             cache = StatCache(project.root)
             for entry in assembled.lock.frames.values():
-                cache.record(assembled.folder / entry.path, entry.image_sha256)
+                cache.record(f"{assembled.folder}/{entry.path}", entry.image_sha256)
             cache.save(assembled.folder)
         journal.clear(execution.later_jobs, execution.later_images)  # the rest is in the version now
         if assembled is not None and project.keep_versions:

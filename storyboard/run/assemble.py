@@ -60,6 +60,7 @@ class _Version:
         (*(action.value for action in Action if action is not Action.MOVE), "failed", "not_done"), 0))
     changed: bool = False
     latest_folder: str | None = None
+    listings: dict[str, frozenset[str]] = field(default_factory=dict)  # see old_existing
     approvals: dict[str, Approval] = field(default_factory=dict)  # kept into the new lockfile
     newly_approved: list[str] = field(default_factory=list)  # approved since the version before
 
@@ -70,6 +71,23 @@ class _Version:
         if self.latest_folder is None:
             self.latest_folder = str(self.output / version_name(self.latest))
         return f"{self.latest_folder}/{relative}"
+
+    def old_existing(self, relative: str) -> str | None:
+        """`relative` in the latest version if it is a file there: each folder is listed once, not
+        a file stat'ed twice per frame."""
+        file = self.old_file(relative)
+        if file is None:
+            return None
+        folder, _, name = file.rpartition("/")
+        names = self.listings.get(folder)
+        if names is None:
+            try:
+                with os.scandir(folder) as entries:
+                    names = frozenset(entry.name for entry in entries if entry.is_file())
+            except OSError:
+                names = frozenset()
+            self.listings[folder] = names
+        return file if name in names else None
 
     def old_text(self, relative: str) -> str:
         """The text of `relative` in the latest version ("" when there is none or it is unreadable)."""
@@ -205,9 +223,8 @@ def _add_before_thumb(version: _Version, change: Change, entry: LockEntry) -> st
     """A thumbnail of the image this frame replaces, for changes.html; its path if there is one."""
     if change.previous is None:
         return None
-    old_thumb = version.old_file(_thumb_path(change.previous.path))
-    old_image = version.old_file(change.previous.path)
-    source = next((f for f in (old_thumb, old_image) if f is not None and _exists(f)), None)
+    old_thumb = version.old_existing(_thumb_path(change.previous.path))
+    source = old_thumb or version.old_existing(change.previous.path)
     if source is None:
         return None
     path = f"{THUMBS}/before/{Path(entry.path).with_suffix('.jpg').as_posix()}"
@@ -272,28 +289,23 @@ def _keep_previous(version: _Version, change: Change,
         return None  # a new frame that failed, or a frame outside --target never made
     moved = _moved(previous, change.path + posixpath.splitext(previous.path)[1])
     path = moved.path
-    old_file = version.old_file(previous.path)
+    old_file = version.old_existing(previous.path)
     source: str | Path
     if change.action is Action.REPAIR and change.restore_from is not None:
         source, status = change.restore_from, "repaired"
-    elif old_file is None or not _exists(old_file):
+    elif old_file is None:
         return None  # nothing left to keep: the next plan will create it
     elif change.address in failed:
         source, status = old_file, FAILED
     else:
         source, status = old_file, Action.HOLD.status if change.action is Action.HOLD else Action.KEEP.status
     version.placements.append(Placement(path, source))
-    old_thumb = version.old_file(_thumb_path(previous.path))
-    if status in (Action.KEEP.status, Action.HOLD.status) and old_thumb is not None and _exists(old_thumb):
+    old_thumb = version.old_existing(_thumb_path(previous.path))
+    if status in (Action.KEEP.status, Action.HOLD.status) and old_thumb is not None:
         version.placements.append(Placement(_thumb_path(path), old_thumb))
     else:
         _add_thumb(version, _thumb_path(path), source)
     return moved, status
-
-
-def _exists(path: str) -> bool:
-    """Whether `path` exists (a string: Path objects cost more than the stat, three per frame)."""
-    return os.path.exists(path)  # noqa: PTH110 - see above
 
 
 def _moved(entry: LockEntry, path: str) -> LockEntry:

@@ -283,8 +283,8 @@ class StatCache:
         self.entries[key] = [*signature, digest]
         return digest
 
-    def record(self, file: Path, sha256: str) -> None:
-        stat = file.stat()
+    def record(self, file: Path | str, sha256: str) -> None:
+        stat = os.stat(file)  # noqa: PTH116 - a str path: no Path object per frame
         self.entries[self._key(file)] = [stat.st_size, stat.st_mtime_ns, stat.st_ino, sha256]
 
     def save(self, keep_under: Path) -> None:
