@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 _SIGNATURES = (
     (b"\x89PNG\r\n\x1a\n", "png"),
@@ -111,14 +115,19 @@ def thumbnail_or_none(data: bytes) -> bytes | None:
 
 def thumbnail(source: object, width: int = 480) -> bytes:
     """A JPEG at most `width` pixels wide, for pages that must load fast."""
-    import io
 
     from PIL import Image
 
     with Image.open(source) as image:  # type: ignore[arg-type]
         image.draft("RGB", (width, width))  # JPEG sources decode at a reduced scale
-        copy = image.convert("RGB")
-    copy.thumbnail((width, width * 4))
+        return jpeg_thumbnail(image.convert("RGB"), width)
+
+
+def jpeg_thumbnail(image: PILImage, width: int = 480) -> bytes:
+    """`thumbnail` of a picture already decoded to RGB (scaled down in place)."""
+    import io
+
+    image.thumbnail((width, width * 4))
     buffer = io.BytesIO()
-    copy.save(buffer, format="JPEG", quality=82, optimize=True, progressive=True)
+    image.save(buffer, format="JPEG", quality=82, optimize=True, progressive=True)
     return buffer.getvalue()

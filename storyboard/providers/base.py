@@ -75,6 +75,9 @@ class GeneratedImage:
     format: str
     width: int = 0
     height: int = 0
+    # the page thumbnail (images.thumbnail of `data`), from a provider that holds the picture
+    # decoded anyway (the local one draws it): saves decoding `data` again; None: made from `data`
+    thumbnail: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

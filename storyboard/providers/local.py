@@ -126,6 +126,7 @@ def draw_placeholder(address: str, fingerprint: str, caption: str, size: str) ->
     from PIL import Image, ImageDraw
 
     from storyboard.fonts import pillow_font
+    from storyboard.images import jpeg_thumbnail
 
     width, height = parse_size(size)
     draw_height = max(1, round(DRAW_WIDTH * height / width))
@@ -146,4 +147,4 @@ def draw_placeholder(address: str, fingerprint: str, caption: str, size: str) ->
     draw.text((20, draw_height - 30), f"{size}  {fingerprint[:12]}", fill=(230, 230, 230), font=font)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=False)
-    return GeneratedImage(buffer.getvalue(), "png", DRAW_WIDTH, draw_height)
+    return GeneratedImage(buffer.getvalue(), "png", DRAW_WIDTH, draw_height, jpeg_thumbnail(image))

@@ -338,7 +338,8 @@ class _Runner:
             entry = IndexEntry(fingerprint, hashlib.sha256(data).hexdigest(), image.format, image.width,
                                image.height, len(data), spec.address, job_id, spec.model, spec.seed,
                                spec.prompt, self.version, now_iso())
-            kept.append((entry, data, thumbnail_or_none(data)))
+            thumbnail = image.thumbnail if image.thumbnail is not None else thumbnail_or_none(data)
+            kept.append((entry, data, thumbnail))
         return self.journal.keep_images(kept, stamped=self.version)
 
     def _done(self, address: str, reused: bool = False) -> None:

@@ -148,3 +148,17 @@ def test_a_plugin_of_a_newer_protocol_is_refused_with_a_hint(plugin: Path) -> No
     with pytest.raises(UserError) as caught:
         provider_class("echo")
     assert "speaks provider protocol 99" in caught.value.message and "upgrade" in caught.value.hint
+
+
+@pytest.mark.parametrize("size", ["2848x1600", "1600x2848", "2048x2048"])
+def test_a_placeholder_comes_with_the_thumbnail_its_png_would_give(size: str) -> None:
+    # the local provider hands over the page thumbnail it encodes from the picture in memory:
+    # the bytes must be those a thumbnail of its PNG gives, so a version is the same either way
+    import io
+
+    from storyboard.images import thumbnail
+    from storyboard.providers.local import draw_placeholder
+
+    image = draw_placeholder("pour/pour", "ab" * 32, "Milk poured in a slow spiral " * 9, size)
+    assert image.thumbnail is not None and image.thumbnail.startswith(b"\xff\xd8")
+    assert image.thumbnail == thumbnail(io.BytesIO(image.data))

@@ -1,0 +1,71 @@
+"""The offline path: `storyboard apply` with the local provider against Pillow alone.
+
+    python -m bench.local_apply [--frames 1000] [--repeat 3]
+
+What users' own CI runs. The floor (`python -m bench.local_apply --floor ROOT`, a process
+of its own) draws the same placeholders with the local provider's drawing code
+(`draw_placeholder`: Pillow calls and nothing else), which encodes each as PNG and its page
+thumbnail as JPEG from the picture in memory, one after another, timing only that (the
+frames' captions and fingerprints are worked out before the clock starts). Storyboard's apply
+is the whole command on a fresh copy of the project: start, load, plan, draw, store, write the
+version, the pages and the lockfile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from bench.make_project import make_project
+from bench.measure import WORK, best, fresh_copy, python, run, storyboard, table
+
+
+def floor(root: Path) -> None:
+    """Print the seconds (wall, CPU) Pillow alone takes to draw, encode and thumbnail every frame."""
+    import storyboard as api
+    from storyboard.providers.local import draw_placeholder
+
+    plan = api.plan(api.load(root))
+    work = [(spec.address, spec.fingerprint, spec.prompt, batch.size) for batch in plan.batches
+            for spec in batch.specs]
+    wall, cpu = time.perf_counter(), time.process_time()
+    for address, fingerprint, caption, size in work:
+        draw_placeholder(address, fingerprint, caption, size)
+    print(f"{len(work)} {time.perf_counter() - wall:.4f} {time.process_time() - cpu:.4f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.floor:
+        floor(args.floor)
+        return
+    source = WORK / f"local-src-{args.frames}"
+    if not (source / "storyboard.yaml").exists():
+        make_project(source, args.frames)
+    applies, floors = [], []
+    for attempt in range(args.repeat):  # alternating, so both see the same moments of the machine
+        root = fresh_copy(source, WORK / f"local-apply-{args.frames}")
+        applies.append(run(storyboard("-q", "apply", "--auto-approve"), cwd=root))
+        images, wall, cpu = run(python("-m", "bench.local_apply", "--floor", source)).output.split()[-3:]
+        floors.append((int(images), float(wall), float(cpu)))
+        print(f"attempt {attempt + 1}: apply {applies[-1].wall:.2f} s, floor {wall} s", file=sys.stderr)
+    apply = best(applies)
+    images, floor_wall, floor_cpu = min(floors, key=lambda item: item[1])
+    print(f"\nA local apply of {args.frames} frames ({images} placeholders) against Pillow alone "
+          f"(fastest of {args.repeat}, alternating)\n")
+    print(table(["command", "wall s", "CPU s", "peak MB", "ms per frame (wall)", "this / floor (wall)"], [
+        ("Pillow alone: draw, PNG, thumbnail (the floor)", f"{floor_wall:.2f}", f"{floor_cpu:.2f}", "",
+         f"{floor_wall / images * 1000:.2f}", "**1.00**"),
+        ("`storyboard apply` (local provider)", f"{apply.wall:.2f}", f"{apply.cpu:.2f}",
+         f"{apply.peak_mb:.0f}", f"{apply.wall / images * 1000:.2f}", f"**{apply.wall / floor_wall:.2f}**"),
+    ]))
+
+
+if __name__ == "__main__":
+    main()
