@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storyboard.errors import UserError, display_path
-from storyboard.fsutil import atomic_write, fsync_dir, link_or_copy, sync_files
+from storyboard.fsutil import atomic_write, link_or_copy, sync_files
 
 if TYPE_CHECKING:
     from storyboard.state.backend import Backend
@@ -148,11 +148,8 @@ class ImageStore:
     def sync(self, sha256s: Iterable[str], *, files: bool = False) -> None:
         """Make objects added with sync_folder=False durable: their folders (once each) and,
         with `files`, the objects themselves (added with durable=False)."""
-        sha256s = list(sha256s)
-        if files:
-            sync_files([self.object_path(sha) for sha in sha256s])
-        for folder in {self.object_path(sha).parent for sha in sha256s}:
-            fsync_dir(folder)
+        paths = [self.object_path(sha) for sha in sha256s]
+        sync_files(paths if files else [], {path.parent for path in paths})
 
     def verified(self, sha256: str) -> Path | None:
         """The object's path when it exists and its bytes hash to its name."""

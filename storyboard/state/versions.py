@@ -117,9 +117,7 @@ def build_version(output: Path, number: int, placements: Iterable[Placement], *,
             else:
                 assert placement.source is not None
                 link_or_copy(placement.source, target)
-        sync_files(durable)
-        for folder in folders:
-            fsync_dir(folder)
+        sync_files(durable, folders)
         temp.rename(final)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
