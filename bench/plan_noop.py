@@ -6,7 +6,9 @@ For each size: a generated project, applied once with the local provider (kept u
 bench/.work/ for the next run). Then three commands run alternately: `storyboard plan`
 (nothing to do) with the user cache warm, the same with an empty cache (a fresh CI
 machine), and `python -m bench.floor` (parse + render + hash only). The fastest of
-each is compared. Then `storyboard --help` and `validate` on the bundled example, and
+each is compared, and a first plan of the same project with no lockfile and no versions
+(everything to create: a team's first run), cold. Then `storyboard --help`, `validate` and
+`plan` on the bundled example beside Python starting and importing the libraries they need, and
 the slowest imports of `storyboard validate` (python -X importtime). With --variants the
 projects have 2 locales × 3 formats (a master): 10,000 frames are 60,000 expanded frames.
 """
@@ -39,28 +41,56 @@ def applied_project(frames: int, variants: bool = False) -> Path:
     return root
 
 
-def noop(frames: int, repeat: int, variants: bool = False) -> tuple[Sample, Sample, Sample]:
-    """(warm plan, cold plan, floor): warm reuses the user cache (parsed YAML, compiled checks
-    and templates) as a developer's machine does; cold starts from an empty one, as a fresh CI
-    machine does."""
+def unapplied_project(frames: int, variants: bool = False) -> Path:
+    """The same generated project as `applied_project`'s, never applied: no lockfile, no out/."""
+    root = WORK / (f"first-{frames}-variants" if variants else f"first-{frames}")
+    if not (root / "storyboard.yaml").exists():
+        make_project(root, frames, variants=variants)
+    return root
+
+
+def noop(frames: int, repeat: int, variants: bool = False) -> tuple[Sample, Sample, Sample, Sample]:
+    """(warm plan, cold plan, floor, cold first plan): warm reuses the user cache (parsed YAML,
+    compiled checks and templates) as a developer's machine does; cold starts from an empty one,
+    as a fresh CI machine does; the first plan is of the project before it was ever applied."""
     root = applied_project(frames, variants)
+    first_root = unapplied_project(frames, variants)
     warm: list[Sample] = []
     cold: list[Sample] = []
     floors: list[Sample] = []
-    for _ in range(repeat):  # alternate, so all three see the same machine
+    first: list[Sample] = []
+    for _ in range(repeat):  # alternate, so all of them see the same machine
         warm.append(run(storyboard("plan", "--detailed-exitcode"), cwd=root))
         with tempfile.TemporaryDirectory() as empty:
             cold.append(run(storyboard("plan", "--detailed-exitcode"), cwd=root,
                             env={"STORYBOARD_CACHE_DIR": empty}))
         floors.append(run(python("-m", "bench.floor", root), cwd=REPO))
+        with tempfile.TemporaryDirectory() as empty:
+            first.append(run(storyboard("plan", "--detailed-exitcode"), cwd=first_root,
+                             env={"STORYBOARD_CACHE_DIR": empty}))
     for sample in (*warm, *cold):
         assert "No changes" in sample.output, sample.output
-    return best(warm), best(cold), best(floors)
+    assert all(f"{frames} to create" in sample.output for sample in first) or variants, first[0].output
+    return best(warm), best(cold), best(floors), best(first)
+
+
+STARTS = {
+    "python -c pass (the interpreter alone)": python("-c", "pass"),
+    "python -c 'import click' (what --help cannot do without)": python("-c", "import click"),
+    "python importing click, yaml, jinja2, fastjsonschema (what a plan cannot do without)":
+        python("-c", "import click, yaml, jinja2, fastjsonschema, hashlib"),
+    "storyboard --help": storyboard("-C", EXAMPLE, "--help"),
+    "storyboard validate": storyboard("-C", EXAMPLE, "validate"),
+    "storyboard plan": storyboard("-C", EXAMPLE, "plan"),
+}
 
 
 def startup(repeat: int) -> list[tuple[str, Sample]]:
-    return [(label, best([run(storyboard("-C", EXAMPLE, *args)) for _ in range(repeat)]))
-            for label, args in (("storyboard --help", ["--help"]), ("storyboard validate", ["validate"]))]
+    samples: dict[str, list[Sample]] = {label: [] for label in STARTS}
+    for _ in range(repeat):  # alternating, so each sees the same moments of the machine
+        for label, command in STARTS.items():
+            samples[label].append(run(command))
+    return [(label, best(found)) for label, found in samples.items()]
 
 
 def slowest_imports(count: int = 6) -> list[tuple[str, float]]:
@@ -85,17 +115,20 @@ def main() -> None:
     rows = []
     per_frame: dict[int, float] = {}
     for frames in args.frames:
-        plan, cold, floor = noop(frames, args.repeat, args.variants)
+        plan, cold, floor, first = noop(frames, args.repeat, args.variants)
         per_frame[frames] = cold.wall / frames
         rows.append((frames, f"{plan.wall:.3f}", f"{plan.cpu:.3f}", f"{plan.peak_mb:.0f}",
-                     f"{cold.wall:.3f}", f"{cold.cpu:.3f}", f"{floor.wall:.3f}", f"{floor.cpu:.3f}",
-                     f"**{plan.wall / floor.wall:.2f}**", f"**{cold.wall / floor.wall:.2f}**",
-                     f"{cold.cpu / floor.cpu:.2f}", f"{cold.wall / frames * 1000:.3f}"))
+                     f"{cold.wall:.3f}", f"{cold.cpu:.3f}", f"{cold.peak_mb:.0f}", f"{floor.wall:.3f}",
+                     f"{floor.cpu:.3f}", f"**{plan.wall / floor.wall:.2f}**",
+                     f"**{cold.wall / floor.wall:.2f}**",
+                     f"{cold.cpu / floor.cpu:.2f}", f"{first.wall:.3f}", f"{first.peak_mb:.0f}",
+                     f"**{first.wall / floor.wall:.2f}**", f"{cold.wall / frames * 1000:.3f}"))
     print("\nNo-op plan against its floor (fastest of", args.repeat, "runs each, interleaved; CPU includes"
           " the YAML helper process)\n")
     print(table(["frames", "plan wall s", "plan CPU s", "plan peak MB", "cold plan wall s", "cold plan CPU s",
-                 "floor wall s", "floor CPU s", "plan / floor", "cold plan / floor", "cold CPU / floor CPU",
-                 "cold ms per frame"], rows))
+                 "cold peak MB", "floor wall s", "floor CPU s", "plan / floor", "cold plan / floor",
+                 "cold CPU / floor CPU", "first plan (no lockfile, cold) wall s", "first plan peak MB",
+                 "first plan / floor", "cold ms per frame"], rows))
     sizes = sorted(per_frame)
     if len(sizes) > 1:
         low, high = sizes[-2], sizes[-1]
