@@ -7,7 +7,6 @@ Exit codes are decided in one place, `main`: 0 success, 1 error, 2 changes pendi
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -134,6 +133,8 @@ def cli(ctx: click.Context, directory: Path, no_color: bool, quiet: bool, verbos
 
 def _logging(verbose: bool, quiet: bool) -> None:
     """-v shows storyboard's log (retries, re-attachments) on stderr; -q only errors."""
+    import logging  # here, not at the top: `storyboard --help` does without it
+
     level = logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
