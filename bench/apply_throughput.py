@@ -73,14 +73,17 @@ class Fake:
 
 
 @contextmanager
-def fake_server(latency: float, faults: bool) -> Iterator[Fake]:
+def fake_server(latency: float, faults: bool, retry_after: float | None = None) -> Iterator[Fake]:
+    """The fake as its own process; with `faults`, 429s say Retry-After `retry_after` seconds (a
+    fifth of the latency unless given: not the whole seconds HTTP allows, which storyboard takes)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     command = [sys.executable, "-m", "storyboard.testing.fake_atlas", "--port", str(port), "--key", KEY,
                "--latency", str(latency), "--seed", "7"]
     if faults:
-        command += ["--rate-limit", "0.1", "--retry-after", str(latency / 5), "--server-errors", "0.05"]
+        wait = latency / 5 if retry_after is None else retry_after
+        command += ["--rate-limit", "0.1", "--retry-after", f"{wait:g}", "--server-errors", "0.05"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert process.stdout is not None
     process.stdout.readline()  # the server prints its address once it listens
