@@ -51,9 +51,6 @@ BADGES = {Action.CREATE.status: "New", Action.REGENERATE.status: "Regenerated",
 THUMB_WIDTH = 480
 SCENE_PAGE = "index.html"
 BOARD_SECTION = re.compile(r"<!-- board-scene ([0-9a-f]{64}) -->\n")  # starts a scene of a board
-# what a board's scene section shows of each frame (board-scene.html.j2): its key hashes them
-BOARD_FIELDS = ("anchor", "address", "status", "duration", "path", "number", "action", "thumbnail", "alt",
-                "thumb_height", "shot", "badge", "approval", "dialogue", "notes", "characters")
 
 
 @cache
@@ -79,10 +76,11 @@ def render_pages(manifest: Mapping[str, Any], scenes: Sequence[Mapping[str, Any]
     """
     environment = _environment()
     common = {"project": manifest["project"], "css": _css(), "viewer": _viewer()}
-    frames = [_view(frame) for frame in manifest["frames"]]
-    by_scene: dict[str, list[SimpleNamespace]] = {}
+    frames: Sequence[Mapping[str, Any]] = manifest["frames"]
+    view = _Views()  # a frame's view is made only for the pages that show it
+    by_scene: dict[str, list[Mapping[str, Any]]] = {}
     for frame in frames:
-        by_scene.setdefault(frame.folder, []).append(frame)
+        by_scene.setdefault(scene_folder(frame["path"]), []).append(frame)
     pages: dict[str, str] = {}
     contents = []
     places = _places(scenes)
@@ -92,38 +90,41 @@ def render_pages(manifest: Mapping[str, Any], scenes: Sequence[Mapping[str, Any]
         if scene["folder"] not in unchanged:
             number, neighbours = places[scene["folder"]]
             pages[page] = environment.get_template("scene.html.j2").render(
-                number=number, title=_titled(scene), frames=members, up=_up(page), **neighbours, **common)
-        contents.append(_scene_entry(scene, page, members))
-    statuses = [frame.status for frame in frames]
+                number=number, title=_titled(scene), frames=view.all(members), up=_up(page), **neighbours,
+                **common)
+        contents.append(_scene_entry(scene, page, members, view))
+    statuses = [frame["status"] for frame in frames]
     badges = [(BADGES[s].split(":")[0].lower(), statuses.count(s)) for s in BADGES if s in statuses]
     this_version = {"version": manifest["version"], "created_at": manifest["created_at"], **common}
     pages["index.html"] = environment.get_template("index.html.j2").render(
         scenes=contents, badges=badges, frame_count=len(frames),
-        variants=any(frame.variant for frame in frames), **this_version)
-    total = {"approvals": sum(1 for frame in frames if frame.approval), **this_version}
+        variants=any(frame.get("variant") for frame in frames), **this_version)
+    total = {"approvals": sum(1 for frame in frames if frame.get("approval")), **this_version}
     combinations = _combinations(frames)
     if not combinations:
         rows = [_board_row(scene, entry, by_scene.get(scene["folder"], []))
                 for scene, entry in zip(scenes, contents, strict=True)]
-        pages["board.html"] = _render_board(rows, "", [], total, earlier("board.html"))
+        pages["board.html"] = _render_board(rows, "", [], total, earlier("board.html"), view)
     for number, combination in enumerate(combinations):
         page = _board_page(combination)
         switcher = [{"label": _label(other), "page": _board_page(other), "current": other == combination}
                     for other in combinations]
-        rows = _variant_rows(scenes, [frame for frame in frames if _serves(frame.variant, combination)])
-        pages[page] = _render_board(rows, _up(page), switcher, total, earlier(page), _label(combination))
+        rows = _variant_rows(scenes, [frame for frame in frames
+                                      if _serves(frame.get("variant", {}), combination)], view)
+        pages[page] = _render_board(rows, _up(page), switcher, total, earlier(page), view,
+                                    _label(combination))
         if number == 0:
-            pages["board.html"] = _render_board(rows, "", switcher, total, earlier("board.html"),
+            pages["board.html"] = _render_board(rows, "", switcher, total, earlier("board.html"), view,
                                                 _label(combination))
     if combinations:
         pages["variants.html"] = environment.get_template("variants.html.j2").render(
             columns=[{"label": _label(c), "page": _board_page(c)} for c in combinations],
-            rows=_matrix(frames, combinations), **this_version)
-    changed = [frame for frame in frames if frame.status in MADE]
-    held = [frame for frame in frames if frame.status == Action.HOLD.status]
+            rows=_matrix(view.all(frames), combinations), **this_version)
     newly = set(approved)
     pages["changes.html"] = environment.get_template("changes.html.j2").render(
-        changed=changed, held=held, approved=[frame for frame in frames if frame.address in newly],
+        changed=view.all(frame for frame in frames if frame["status"] in MADE),
+        held=view.all(frame for frame in frames if frame["status"] == Action.HOLD.status),
+        approved=view.all(frame for frame in frames if frame["address"] in newly),
         removed=sorted(removed), failed=sorted(failed.items()), **this_version)
     return pages
 
@@ -165,16 +166,16 @@ def _templates_digest() -> str:
 
 
 def _render_board(rows: Sequence[Mapping[str, Any]], up: str, switcher: Sequence[Mapping[str, Any]],
-                  common: Mapping[str, Any], earlier: str, variant: str = "") -> str:
+                  common: Mapping[str, Any], earlier: str, view: _Views, variant: str = "") -> str:
     """A board: `rows` (scenes with their frames); `up` leads from the page to the version's folder;
     `earlier` is the board this one replaces ("" if none)."""
     return _environment().get_template("board.html.j2").render(
-        scenes=rows, sections=_board_sections(rows, up, earlier), up=up,
+        scenes=rows, sections=_board_sections(rows, up, earlier, view), up=up,
         frame_count=sum(len(row["members"]) for row in rows), switcher=switcher, variant=variant,
         seconds=sum(row["seconds"] for row in rows), **common)
 
 
-def _board_sections(rows: Sequence[Mapping[str, Any]], up: str, earlier: str) -> list[str]:
+def _board_sections(rows: Sequence[Mapping[str, Any]], up: str, earlier: str, view: _Views) -> list[str]:
     """Each scene's section of a board, marked with the key of what it shows. A 10,000-frame board
     is 5 MB: a section whose key is in `earlier` (the board it replaces) is taken from it as it
     is, so a version that changes one frame renders one section. Like a linked scene page, the
@@ -183,13 +184,17 @@ def _board_sections(rows: Sequence[Mapping[str, Any]], up: str, earlier: str) ->
     template = _environment().get_template("board-scene.html.j2")
     sections = []
     for number, row in enumerate(rows, 1):
+        # a section shows its frames' views, each made from its manifest entry alone: the entries
+        # (a superset of what is shown) and the code that makes views and pages are its inputs;
+        # keys sorted, so a manifest read back (sync renders pulled versions) gives the same key
         shown = [number, up, row["id"], row["title"], row["frames"], row["description"], row["seconds"],
-                 [[getattr(frame, name) for name in BOARD_FIELDS] for frame in row["members"]],
-                 _templates_digest()]
-        key = hashlib.sha256(json.dumps(shown, ensure_ascii=False).encode()).hexdigest()
+                 row["members"], _templates_digest()]
+        key = hashlib.sha256(json.dumps(shown, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
         section = reusable.get(key)
-        sections.append(section if section is not None else
-                        f"<!-- board-scene {key} -->\n{template.render(number=number, scene=row, up=up)}\n")
+        if section is None:
+            scene = {**row, "members": view.all(row["members"])}
+            section = f"<!-- board-scene {key} -->\n{template.render(number=number, scene=scene, up=up)}\n"
+        sections.append(section)
     return sections
 
 
@@ -204,37 +209,39 @@ def _sections_of(board: str) -> dict[str, str]:
 
 
 def _board_row(scene: Mapping[str, Any], entry: Mapping[str, Any],
-               members: Sequence[SimpleNamespace]) -> dict[str, Any]:
+               members: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {**entry, "description": scene.get("description", ""), "members": members,
-            "seconds": running_time(vars(frame) for frame in members)}
+            "seconds": running_time(members)}
 
 
-def _variant_rows(scenes: Sequence[Mapping[str, Any]],
-                  members: Sequence[SimpleNamespace]) -> list[dict[str, Any]]:
+def _variant_rows(scenes: Sequence[Mapping[str, Any]], members: Sequence[Mapping[str, Any]],
+                  view: _Views) -> list[dict[str, Any]]:
     """A variant's board: each scene once (in story order), its frames of the variant by number (a
     frame that does not vary over an axis sits in its own folder, beside the variant's)."""
     first: dict[str, Mapping[str, Any]] = {}  # scene id -> its first manifest entry (title, description)
     for scene in scenes:
         first.setdefault(scene["id"], scene)
-    by_id: dict[str, list[SimpleNamespace]] = {}
+    by_id: dict[str, list[Mapping[str, Any]]] = {}
     for frame in members:
-        by_id.setdefault(frame.scene, []).append(frame)
+        by_id.setdefault(frame["scene"], []).append(frame)
     rows = []
     for scene_id, scene in first.items():
-        chosen = sorted(by_id.get(scene_id, []), key=lambda frame: frame.number or 0)
+        chosen = sorted(by_id.get(scene_id, []), key=lambda frame: frame.get("index") or 0)
         if chosen:
-            page = max(chosen, key=lambda frame: len(frame.variant)).scene_page
-            rows.append(_board_row(scene, _scene_entry(scene, page, chosen), chosen))
+            widest = max(chosen, key=lambda frame: len(frame.get("variant", {})))
+            page = f"{scene_folder(widest['path'])}/{SCENE_PAGE}"
+            rows.append(_board_row(scene, _scene_entry(scene, page, chosen, view), chosen))
     return rows
 
 
-def _combinations(frames: Sequence[SimpleNamespace]) -> list[dict[str, str]]:
+def _combinations(frames: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     """The variants that have a board: those naming a value of every axis, in story order."""
-    axes = max((len(frame.variant) for frame in frames), default=0)
+    axes = max((len(frame.get("variant", {})) for frame in frames), default=0)
     found: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
     for frame in frames:
-        if axes and len(frame.variant) == axes:
-            found.setdefault(tuple(frame.variant.items()), frame.variant)
+        variant = frame.get("variant", {})
+        if axes and len(variant) == axes:
+            found.setdefault(tuple(variant.items()), variant)
     return list(found.values())
 
 
@@ -300,12 +307,30 @@ def _places(scenes: Sequence[Mapping[str, Any]]) -> dict[str, Place]:
     return places
 
 
-def _scene_entry(scene: Mapping[str, Any], page: str, frames: Sequence[SimpleNamespace]) -> dict[str, Any]:
-    first = frames[0] if frames else None
+def _scene_entry(scene: Mapping[str, Any], page: str, frames: Sequence[Mapping[str, Any]],
+                 view: _Views) -> dict[str, Any]:
+    first = view(frames[0]) if frames else None
     return {"id": scene["id"], "title": _titled(scene), "page": page, "frames": len(frames),
             "poster": first.thumbnail if first else None, "poster_alt": first.alt if first else "",
             "poster_height": first.thumb_height if first else 0,
-            "changed": [frame for frame in frames if frame.status != Action.KEEP.status]}
+            "changed": view.all(frame for frame in frames if frame["status"] != Action.KEEP.status)}
+
+
+class _Views:
+    """Each frame's view (`_view`), made once and only when a page shows the frame: an apply that
+    changes one frame of 10,000 renders a few of them."""
+
+    def __init__(self) -> None:
+        self._made: dict[int, SimpleNamespace] = {}
+
+    def __call__(self, frame: Mapping[str, Any]) -> SimpleNamespace:
+        made = self._made.get(id(frame))
+        if made is None:
+            made = self._made[id(frame)] = _view(frame)
+        return made
+
+    def all(self, frames: Iterable[Mapping[str, Any]]) -> list[SimpleNamespace]:
+        return [self(frame) for frame in frames]
 
 
 def _view(frame: Mapping[str, Any]) -> SimpleNamespace:
