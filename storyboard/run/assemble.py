@@ -119,7 +119,8 @@ def assemble(plan: Plan, execution: Execution, number: int) -> Assembled | None:
     output = project.output_path
     latest = latest_version(output)
     previous = _previous_manifest(output, latest)
-    previous_manifest = {frame["address"]: frame for frame in previous.get("frames", [])}
+    previous_manifest = {frame.get("address"): frame for frame in previous.get("frames", [])
+                         if isinstance(frame, dict)}
     version = _Version(number, output, latest, ImageStore(project.state_path))
     version.approvals.update(plan.lock.approvals)
     failed = execution.failed
@@ -206,7 +207,8 @@ def _add_frame(version: _Version, project: model.Project, change: Change, images
     approval = version.approvals.get(change.address)
     if approval is not None and approval.sha256 == entry.image_sha256:
         manifest_frame["approval"] = {"by": approval.by, "at": approval.at, "version": approval.version}
-        if (old.get("approval") or {}).get("at") != approval.at:
+        old_approval = old.get("approval")
+        if not isinstance(old_approval, dict) or old_approval.get("at") != approval.at:
             version.newly_approved.append(change.address)
     if status in MADE:
         before = _add_before_thumb(version, change, entry)
@@ -341,8 +343,8 @@ def _manifest_frame(change: Change, entry: LockEntry, status: str, staged: Stage
         "seed": entry.inputs.get("seed", 0),
         "model": entry.inputs.get("model", ""),
         "size": entry.inputs.get("size", ""),
-        "width": staged.width if fresh and staged else old.get("width", 0),
-        "height": staged.height if fresh and staged else old.get("height", 0),
+        "width": staged.width if fresh and staged else _size(old.get("width")),
+        "height": staged.height if fresh and staged else _size(old.get("height")),
         "job": entry.job,
         "generated_in": entry.version,
         "status": status,
@@ -364,10 +366,17 @@ def _manifest_frame(change: Change, entry: LockEntry, status: str, staged: Stage
 
 
 def _previous_manifest(output: Path, number: int | None) -> dict[str, Any]:
-    """The latest version's manifest, every frame merged in (empty when there is none, or it is damaged)."""
+    """The latest version's manifest, every frame merged in (empty when there is none, or it is
+    damaged). Its scene manifests are not held to their schema: only sizes (`_size`), approval
+    dates and page keys are taken from them, never a path."""
     if number is None:
         return {}
     try:
-        return read_manifest(output, number)
+        return read_manifest(output, number, checked=False)
     except Exception:
         return {}
+
+
+def _size(value: Any) -> int:
+    """A width or height read back from the version before (0 when it is not a size)."""
+    return value if type(value) is int and 0 <= value <= 100_000 else 0

@@ -66,3 +66,27 @@ def test_a_missing_scene_manifest_is_named(run, applied: Path) -> None:
     result = run("-C", applied, "export", "pdf", "-o", applied / "board.pdf")
     assert result.code == 1 and not (applied / "board.pdf").exists()
     assert "v0001 has no 03-commute/scene.json" in result.err and "Traceback" not in result.err
+
+
+def test_an_apply_after_a_version_with_damaged_scene_manifests_writes_whole_ones(run, applied: Path) -> None:
+    # apply reads the version before only for sizes and approval dates, unchecked: what it takes
+    # is held to sizes, and a file it cannot read costs the sizes, never a traceback
+    scene = applied / "out/v0001/02-roastery/scene.json"
+    part = json.loads(scene.read_text())
+    part["frames"][0]["width"] = "wide"
+    part["frames"][1]["approval"] = "yes"
+    scene.unlink()  # a file of its own, not the image store's hard link
+    scene.write_text(json.dumps(part))
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    result = run("-C", applied, "apply", "--auto-approve")
+    assert result.code == 0 and "Traceback" not in result.err
+    new = json.loads((applied / "out/v0002/02-roastery/scene.json").read_text())
+    assert new["frames"][0]["width"] == 0 and new["frames"][1]["width"] > 0  # a size, or nothing
+    assert "approval" not in new["frames"][1]
+    commute = applied / "out/v0002/03-commute/scene.json"
+    commute.unlink()
+    commute.write_text('{"format": 2, "frames": [7]}')
+    edit(applied / "scenes/01-morning.yaml", "slow heart of milk", "slow tulip of milk")
+    result = run("-C", applied, "apply", "--auto-approve")
+    assert result.code == 0 and "Traceback" not in result.err
+    assert run("-C", applied, "show", "--json").code == 0  # the new version reads back whole
