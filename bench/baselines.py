@@ -13,12 +13,12 @@ a fixed latency per prediction), first without faults, then with 10% of submits 
   `requests` (bench/user_scripts.py), given each frame's rendered prompt and size.
 
 Storyboard runs with its settings as shipped (the first poll after a second, then as long as
-earlier sets took). Every client counts its requests at the fake (submits, polls, downloads, uploads). The
-scripts wait 2 s between polls as the seed does, so a frame costs them about
-ceil(latency / 2) × 2 s: they are run on the first `--rounds` × parallelism frames (the
-seed loop on `--rounds` × 2 frames) and their wall time and requests are scaled to all the
-frames (a frame costs each script the same every time; the scaling is printed). Storyboard is
-always run on every frame.
+earlier sets took). Every client counts its requests at the fake (submits, polls, downloads,
+uploads). The scripts wait 2 s between polls as the seed does (`--poll` changes that: a script
+written to poll eagerly), so a frame costs them about ceil(latency / 2) × 2 s: they are run
+on the first `--rounds` × parallelism frames (the seed loop on `--rounds` × 2 frames) and
+their wall time and requests are scaled to all the frames (a frame costs each script the same
+every time; the scaling is printed). Storyboard is always run on every frame.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import storyboard
+from bench import user_scripts
 from bench.apply_throughput import KEY, Fake, fake_server, fake_stats
 from bench.make_project import make_project
 from bench.measure import WORK, fresh_copy, table
@@ -166,7 +167,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6, help="rounds of frames each script runs")
     parser.add_argument("--no-faults", action="store_true")
     parser.add_argument("--faults-only", action="store_true")
+    parser.add_argument("--poll", type=float, default=user_scripts.POLL_SECONDS,
+                        help="seconds the scripts wait between polls (the seed's 2)")
     args = parser.parse_args()
+    user_scripts.POLL_SECONDS = args.poll
     os.environ["ATLASCLOUD_API_KEY"] = KEY
     projects = {"example": example_project(), f"{args.frames} frames": generated_project(args.frames)}
     for faults in (True,) if args.faults_only else (False,) if args.no_faults else (False, True):
@@ -176,6 +180,7 @@ def main() -> None:
                 runs = compare(fake, source, f"{label.split()[0]}-{'faults' if faults else 'clean'}",
                                args.parallelism, args.rounds)
                 title = "10% of submits 429 (Retry-After: 1), 5% of polls 503" if faults else "no faults"
+                title += f"; the scripts poll every {args.poll:g} s"
                 frames = len(jobs_of(source))
                 print(f"\n{label.capitalize()} ({frames} frames), latency {args.latency} s, {title}\n")
                 print(report(runs, frames))
