@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import textwrap
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -106,10 +108,22 @@ def job_id_for(request: ImageRequest) -> str:
     provenance and the lockfile, so deriving it (from the bytes of the references, not their
     paths) makes two clones of a commit apply to byte-identical results.
     """
-    references = [hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in request.references]
+    references = [_file_sha256(path) for path in request.references]
     asked = [request.prompt, request.size, request.seed, request.model, list(request.fingerprints),
              list(request.captions), references, sorted(request.params.items())]
     return "local-" + hashlib.sha256(json.dumps(asked, default=str).encode()).hexdigest()[:16]
+
+
+def _file_sha256(path: str | Path) -> str:
+    """The sha256 of a reference file; hashed once per process while it keeps its size, time and
+    inode (a character's sheet is sent with each of its scenes' requests)."""
+    stat = os.stat(path)  # noqa: PTH116 - path may be a string
+    return _sha256_of_file(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+@cache
+def _sha256_of_file(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _draw_all(request: ImageRequest, skip: set[int]) -> dict[int, GeneratedImage]:

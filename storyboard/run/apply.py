@@ -92,8 +92,7 @@ async def apply(plan: Plan, *, on_event: EventSink = ignore, parallelism: int | 
                                  "cause and run `storyboard apply` again; nothing is paid twice") from None
         if assembled is not None:
             on_event(VersionWritten(assembled.number, str(assembled.folder), assembled.counts))
-            for made in assembled.made:  # found again for any frame whose fingerprint asks for it
-                store.record(made)
+            store.record(assembled.made)  # found again for any frame whose fingerprint asks for it
             if backend is not None:
                 await _publish(backend, store, assembled, journal, execution)
             result.version = assembled.number
