@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -83,8 +84,13 @@ def jobs_of(root: Path) -> list[Job]:
             for change in plan.changes if change.spec is not None]
 
 
-def run_storyboard(fake: Fake, source: Path, label: str, parallelism: int) -> Run:
+def run_storyboard(fake: Fake, source: Path, label: str, parallelism: int, poll: float | None) -> Run:
     root = fresh_copy(source, WORK / f"baselines-{label}-{parallelism}")
+    if poll is not None:  # the provider's poll_interval, as the scripts' --poll
+        config = root / "storyboard.yaml"
+        text = re.sub(r"(\n  parallelism: \d+\n)", rf"\1  options:\n    poll_interval: {poll:g}\n",
+                      config.read_text(), count=1)
+        config.write_text(text)
     plan = storyboard.plan(storyboard.load(root))
     fake_stats(fake.url, reset=True)
     started = time.perf_counter()
@@ -114,14 +120,15 @@ def run_script(fake: Fake, name: str, script: Callable[[list[Job], Path], None],
                scale=rounds_all / rounds_run, failed=failed)
 
 
-def compare(fake: Fake, source: Path, label: str, parallelisms: list[int], rounds: int) -> list[Run]:
+def compare(fake: Fake, source: Path, label: str, parallelisms: list[int], rounds: int,
+            storyboard_poll: float | None) -> list[Run]:
     jobs = jobs_of(source)
     frames = len(jobs)
     seed_sample = min(frames, rounds * 2)
     runs = [run_script(fake, "seed page's loop", lambda chosen, out: seed_loop(chosen, fake.url, KEY, out),
                        jobs, seed_sample, None, frames)]
     for parallelism in parallelisms:
-        runs.append(run_storyboard(fake, source, label, parallelism))
+        runs.append(run_storyboard(fake, source, label, parallelism, storyboard_poll))
         runs.append(run_script(
             fake, "thread pool + requests",
             lambda chosen, out, p=parallelism: thread_pool(chosen, fake.url, KEY, out, p),
@@ -169,6 +176,8 @@ def main() -> None:
     parser.add_argument("--faults-only", action="store_true")
     parser.add_argument("--poll", type=float, default=user_scripts.POLL_SECONDS,
                         help="seconds the scripts wait between polls (the seed's 2)")
+    parser.add_argument("--storyboard-poll", type=float,
+                        help="storyboard's poll_interval (default: as shipped, 1 s, then learned)")
     args = parser.parse_args()
     user_scripts.POLL_SECONDS = args.poll
     os.environ["ATLASCLOUD_API_KEY"] = KEY
@@ -178,9 +187,11 @@ def main() -> None:
             os.environ["ATLASCLOUD_BASE_URL"] = fake.url
             for label, source in projects.items():
                 runs = compare(fake, source, f"{label.split()[0]}-{'faults' if faults else 'clean'}",
-                               args.parallelism, args.rounds)
+                               args.parallelism, args.rounds, args.storyboard_poll)
                 title = "10% of submits 429 (Retry-After: 1), 5% of polls 503" if faults else "no faults"
                 title += f"; the scripts poll every {args.poll:g} s"
+                if args.storyboard_poll is not None:
+                    title += f", storyboard's poll_interval {args.storyboard_poll:g} s"
                 frames = len(jobs_of(source))
                 print(f"\n{label.capitalize()} ({frames} frames), latency {args.latency} s, {title}\n")
                 print(report(runs, frames))
