@@ -178,6 +178,9 @@ class AtlasCloudProvider:
             # takes what sets took is seen at the second poll, one that is quicker at the first
             await anyio.sleep(min(max(0.0, started + 0.95 * expected - time.time()), settings.poll_timeout))
             interval = ceiling = max(settings.poll_interval, 0.05 * expected)
+        else:  # no set is done the moment it is submitted: the first poll one interval after (at
+            # once for a job submitted by an earlier run, collected now)
+            await anyio.sleep(max(0.0, started + interval - time.time()))
         while True:
             prediction = await self._poll(job_id)
             if prediction is None:

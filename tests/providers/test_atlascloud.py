@@ -272,6 +272,25 @@ def test_polling_learns_how_long_sets_take(fake_atlas: FakeAtlas) -> None:
     assert all(n <= 3 for n in polls[1:]), polls  # the first poll one 5% step before the expected time
 
 
+def test_a_new_set_is_first_polled_one_interval_after_its_submit(fake_atlas: FakeAtlas) -> None:
+    # no set is done the moment it is submitted: a poll then is a request for nothing
+    fake_atlas.latency = 0.3
+
+    async def main() -> None:
+        provider = AtlasCloudProvider(config(poll_interval=0.2), state_dir=STATE)
+        try:
+            job = request(2)
+            await provider.wait(await provider.submit(job), job)
+        finally:
+            await provider.aclose()
+
+    anyio.run(main)
+    submit = next(call for call in fake_atlas.calls if call.kind == "submit")
+    polls = [call for call in fake_atlas.calls if call.kind == "poll"]
+    assert polls[0].at - submit.answered >= 0.19  # one interval (less the clock's grain)
+    assert len(polls) == 2  # at 0.2 s (running) and 0.5 s (done)
+
+
 @pytest.mark.parametrize("fault", [
     Fault(status=503), Fault(status=500), Fault(status=429, retry_after=0), Fault(drop=True),
     Fault(body="{not json"), Fault(status=502, body="<html><h1>502 Bad Gateway</h1></html>"),
