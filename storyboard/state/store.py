@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -96,6 +97,7 @@ class ImageStore:
         self.thumbs = self.root / "thumbs"
         self.index = self.root / "index"
         self._folders: set[Path] = set()  # made already by this process (a mkdir costs a syscall)
+        self._indexed: dict[str, set[str]] = {}  # index folder -> its entries' names, listed once
 
     def _folder(self, path: Path) -> None:
         """Make the folder `path` goes in, once per process."""
@@ -171,12 +173,16 @@ class ImageStore:
             path = self.index / index_key(entry.fingerprint)
             self._folder(path)
             atomic_write(path, json.dumps(entry.to_json(), sort_keys=True).encode(), durable=False)
+            self._indexed.get(path.parent.name, set()).add(path.name)
             paths.append(path)
         sync_files(paths, {path.parent for path in paths})
 
     def lookup(self, fingerprint: str) -> IndexEntry | None:
+        folder, _, name = index_key(fingerprint).partition("/")
+        if name not in self._index_listing(folder):
+            return None  # a first plan asks for every frame: a listing per folder, not a failed open each
         try:
-            raw = (self.index / index_key(fingerprint)).read_bytes()
+            raw = (self.index / folder / name).read_bytes()
         except OSError:
             return None
         with contextlib.suppress(ValueError):
@@ -184,6 +190,19 @@ class ImageStore:
             if entry is not None and entry.fingerprint == fingerprint:
                 return entry
         return None
+
+    def _index_listing(self, folder: str) -> set[str]:
+        """The names in one folder of the index, listed when first asked (this process's own
+        entries are added as it records them)."""
+        names = self._indexed.get(folder)
+        if names is None:
+            try:
+                with os.scandir(self.index / folder) as entries:
+                    names = {entry.name for entry in entries}
+            except OSError:
+                names = set()
+            self._indexed[folder] = names
+        return names
 
     def entries(self) -> Iterator[IndexEntry]:
         """Every readable index entry (for gc and push)."""
@@ -214,7 +233,9 @@ class ImageStore:
         return size
 
     def forget(self, fingerprint: str) -> None:
-        (self.index / index_key(fingerprint)).unlink(missing_ok=True)
+        folder, _, name = index_key(fingerprint).partition("/")
+        (self.index / folder / name).unlink(missing_ok=True)
+        self._indexed.get(folder, set()).discard(name)
 
 
 class StoreView:
