@@ -20,7 +20,7 @@ from storyboard.fsutil import atomic_write
 from storyboard.images import FORMATS
 from storyboard.jsonfile import indented_json, key_location, read_json
 from storyboard.plans.batch import Batch, make_batches
-from storyboard.plans.fingerprint import FrameSpec, canonical_json, frame_sources, sha256_hex
+from storyboard.plans.fingerprint import FrameSpec, SourceHashes, canonical_json, sha256_hex
 from storyboard.plans.prepare import prepare
 from storyboard.project import model
 from storyboard.providers.base import Capabilities
@@ -46,7 +46,7 @@ class Change:
     prompt_diff: str = ""
     restore_from: Path | None = None  # repair without generating
     stored: IndexEntry | None = None  # restore: the image the store holds for it
-    sources: Mapping[str, str] = field(default_factory=dict)  # for frames generated: see frame_sources
+    sources: Mapping[str, str] = field(default_factory=dict)  # frames generated: fingerprint.SourceHashes
     approval: Approval | None = None  # an approved frame's (held, or restored to its approved bytes)
     dropped: Approval | None = None  # --replace of an approved frame: the approval it drops
     after: str | None = None  # a variant derived from its master, made in the same run before it
@@ -202,6 +202,8 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     paths = frame_paths(project)
     outstanding: set[str] = set()
 
+    sources = SourceHashes(project)
+
     def decide(spec: FrameSpec) -> Change | None:
         previous = lock.frames.get(spec.address)
         if previous is None or previous.fingerprint != spec.fingerprint:
@@ -226,16 +228,16 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
         if change.generates:  # only frames to generate pay for naming their sources
             frame = project.frame(spec.address)
             assert frame is not None
-            change = _with_sources(change, frame_sources(project, project.scene(frame.scene_id), frame))
+            change = _with_sources(change, sources.of(project.scene(frame.scene_id), frame))
         return change
 
     wanted = {spec.address for spec in specs}
     derived = [spec for spec in specs if spec.master is not None]
     changes = [change for spec in specs if spec.master is None and (change := decide(spec)) is not None]
-    changes = _whole_scenes(project, changes, targeted)
+    changes = _whole_scenes(project, changes, targeted, sources)
     if derived:  # after their masters: a variant's inputs name its master's image
         changes = _in_story_order(project, [*changes, *_derived_changes(derived, changes, decide)])
-        changes = _whole_scenes(project, changes, targeted)
+        changes = _whole_scenes(project, changes, targeted, sources)
     for address, previous in sorted(lock.frames.items()):
         if address not in wanted and (targeted is None or address in targeted or
                                       (not excluded and _in(address, options.targets))):
@@ -331,7 +333,8 @@ def select_variants(project: model.Project, wanted: Sequence[str]) -> tuple[mode
     return tuple(frame for frame in project.frames if frame.variant is None or frame.variant.matches(chosen))
 
 
-def _whole_scenes(project: model.Project, changes: list[Change], targeted: set[str] | None) -> list[Change]:
+def _whole_scenes(project: model.Project, changes: list[Change], targeted: set[str] | None,
+                  sources: SourceHashes) -> list[Change]:
     """`regenerate: scene`: in a scene where a frame is made again, its kept frames of the same
     variant are too (the reason names the frame that caused it); approved frames and frames
     outside --target stay."""
@@ -352,7 +355,7 @@ def _whole_scenes(project: model.Project, changes: list[Change], targeted: set[s
                                          reasons=(f"regenerate: scene ({cause} changed)",))
             frame = project.frame(change.address)
             assert frame is not None
-            change = _with_sources(change, frame_sources(project, project.scene(frame.scene_id), frame))
+            change = _with_sources(change, sources.of(project.scene(frame.scene_id), frame))
         result.append(change)
     return result
 

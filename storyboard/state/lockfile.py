@@ -37,7 +37,7 @@ class LockEntry:
     path: str  # relative to the version folder
     version: int  # the version the image was generated in
     job: str = ""
-    sources: Mapping[str, str] = field(default_factory=dict)  # see fingerprint.frame_sources
+    sources: Mapping[str, str] = field(default_factory=dict)  # see fingerprint.SourceHashes
 
     def to_json(self) -> dict[str, Any]:
         return {
