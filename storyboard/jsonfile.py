@@ -16,12 +16,13 @@ from storyboard.errors import Location, UserError
 
 
 def read_json(path: Path, what: str, error: type[UserError], hint: str = "",
-              raw: bytes | None = None) -> Any:
-    """The parsed contents of `path` (or of `raw`, its bytes already read)."""
+              raw: bytes | str | None = None) -> Any:
+    """The parsed contents of `path` (or of `raw`, its bytes or text already read)."""
     data = path.read_bytes() if raw is None else raw
     try:
         return json.loads(data)
     except UnicodeDecodeError as problem:
+        assert isinstance(data, bytes)  # text is decoded already
         line = data.count(b"\n", 0, problem.start) + 1
         raise error(f"not UTF-8 text: the {what} cannot be read", hint=hint,
                     location=Location(path, line, 1)) from None

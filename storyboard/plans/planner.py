@@ -178,11 +178,21 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     whose image `store` holds (the local image store by default) is restored, not made.
     """
     options = PlanOptions(tuple(targets), tuple(replace), tuple(excludes), tuple(variants))
-    prepared, problems = prepare(project, capabilities)
+    # the lockfile is parsed before the prompts are rendered: at 100,000 frames its text and
+    # parse (~400 MB for a moment) then do not add to the frames' specs; a project error is
+    # still told before a lockfile one
+    try:
+        lock: Lock | UserError = project_lock(project)
+    except UserError as error:
+        lock = error
+    held = {address: entry.prompt for address, entry in lock.frames.items()} if isinstance(lock, Lock) else {}
+    prepared, problems = prepare(project, capabilities, held)
+    del held
     if problems:
         raise ProjectError(problems)
+    if isinstance(lock, UserError):
+        raise lock
     capabilities, renderer, specs = prepared.capabilities, prepared.renderer, prepared.specs
-    lock = project_lock(project)
     targeted = select_addresses(project, lock, options.targets, "--target")
     if options.variants:  # --variant narrows whatever else is targeted
         chosen = {frame.address for frame in select_variants(project, options.variants)}

@@ -93,6 +93,23 @@ def test_corrupt_json_names_line_and_column(tmp_path: Path) -> None:
     assert "git checkout -- storyboard.lock" in error.hint
 
 
+def test_a_lockfile_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "storyboard.lock"
+    text = GOLDEN.read_bytes()
+    third_line = text.index(b"\n", text.index(b"\n") + 1) + 1
+    path.write_bytes(text[:third_line] + b"\xff\xfe" + text[third_line:])
+    with pytest.raises(LockfileError) as caught:
+        read_lock(path)
+    assert caught.value.location is not None and caught.value.location.line == 3
+    assert "not UTF-8 text" in caught.value.message
+
+
+def test_a_lockfile_saved_with_a_byte_order_mark_reads_as_without(tmp_path: Path) -> None:
+    path = tmp_path / "storyboard.lock"
+    path.write_bytes(b"\xef\xbb\xbf" + GOLDEN.read_bytes())  # an editor on Windows
+    assert read_lock(path).frames == read_lock(GOLDEN).frames
+
+
 def test_merge_conflict_markers_are_a_clear_error(tmp_path: Path) -> None:
     text = GOLDEN.read_text()
     error = damaged(tmp_path, "<<<<<<< HEAD\n" + text + "=======\n" + text + ">>>>>>> branch\n")
@@ -125,6 +142,16 @@ def test_cli_reports_a_corrupt_lockfile_without_traceback(run, applied_example: 
     assert result.code == 1
     assert "storyboard.lock:1:2: corrupt lockfile" in result.err
     assert "Traceback" not in result.err
+
+
+def test_a_project_error_is_told_before_a_corrupt_lockfile(run, applied_example: Path) -> None:
+    # plan reads the lockfile before rendering (memory), but the project's own mistake comes first
+    (applied_example / "storyboard.lock").write_text("{broken")
+    scene = applied_example / "scenes/01-morning.yaml"
+    scene.write_text(scene.read_text().replace("shot: ", "shoot: ", 1))
+    result = run("-C", applied_example, "plan")
+    assert result.code == 1 and "Traceback" not in result.err
+    assert "scenes/01-morning.yaml:" in result.err and "corrupt lockfile" not in result.err
 
 
 @pytest.fixture
