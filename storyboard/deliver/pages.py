@@ -37,9 +37,7 @@ from typing import Any
 
 import jinja2
 
-from storyboard import wording
 from storyboard.actions import FAILED, MADE, Action
-from storyboard.deliver import timing
 from storyboard.deliver.timing import clock, running_time
 from storyboard.state.manifest import scene_folder
 from storyboard.wording import plural
@@ -159,7 +157,7 @@ def _templates_digest() -> str:
     """The page templates, CSS and viewer as this storyboard ships them, and the code that fills
     them in (a new release: new pages)."""
     digest = hashlib.sha256()
-    code = [Path(__file__), Path(timing.__file__), Path(wording.__file__)]
+    code = [Path(__file__), Path(clock.__code__.co_filename), Path(plural.__code__.co_filename)]
     for file in [*sorted(TEMPLATES.iterdir()), *code]:
         digest.update(file.name.encode() + b"\0" + file.read_bytes())
     return digest.hexdigest()
