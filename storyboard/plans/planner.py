@@ -185,9 +185,7 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
         lock: Lock | UserError = project_lock(project)
     except UserError as error:
         lock = error
-    held = {address: entry.prompt for address, entry in lock.frames.items()} if isinstance(lock, Lock) else {}
-    prepared, problems = prepare(project, capabilities, held)
-    del held
+    prepared, problems = prepare(project, capabilities)
     if problems:
         raise ProjectError(problems)
     if isinstance(lock, UserError):

@@ -10,7 +10,6 @@ A stage that fails for a frame leaves it out of the next, so one mistake is repo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from storyboard.errors import Diagnostic, UserError
@@ -30,15 +29,14 @@ class Prepared:
     capabilities: Capabilities
 
 
-def prepare(project: model.Project, capabilities: Capabilities | None = None,
-            held: Mapping[str, str] | None = None) -> tuple[Prepared, list[Diagnostic]]:
-    """Render and specify every usable frame; every problem found on the way, in file order.
-    `held`: prompts already in memory by address (see `render_all`)."""
+def prepare(project: model.Project,
+            capabilities: Capabilities | None = None) -> tuple[Prepared, list[Diagnostic]]:
+    """Render and specify every usable frame; every problem found on the way, in file order."""
     problems = list(project.diagnostics)
     provider_problems = [] if capabilities is not None else _provider_problems(project)
     problems += provider_problems
     renderer = Renderer(project)
-    rendered, render_problems = render_all(project, renderer=renderer, held=held)
+    rendered, render_problems = render_all(project, renderer=renderer)
     problems += render_problems
     specs: list[FrameSpec] = []
     if capabilities is None and not provider_problems:

@@ -294,13 +294,10 @@ def render(project: model.Project, frames: Iterable[model.Frame] | None = None,
 
 
 def render_all(project: model.Project, frames: Iterable[model.Frame] | None = None,
-               renderer: Renderer | None = None,
-               held: Mapping[str, str] | None = None) -> tuple[list[RenderedFrame], list[Diagnostic]]:
+               renderer: Renderer | None = None) -> tuple[list[RenderedFrame], list[Diagnostic]]:
     """Every frame's prompt that renders, and the problems of the others (each reported once).
 
-    Frames a loading problem left unusable (`project.broken`) are not rendered. `held`: prompts
-    already in memory by address (the lockfile's); a rendered prompt equal to its held one is
-    replaced by it, so the two are kept once (50 MB at 100,000 frames).
+    Frames a loading problem left unusable (`project.broken`) are not rendered.
     """
     renderer = renderer or Renderer(project)
     rendered: list[RenderedFrame] = []
@@ -310,9 +307,7 @@ def render_all(project: model.Project, frames: Iterable[model.Frame] | None = No
         if broken and frame.address in broken:
             continue
         try:
-            prompt = renderer.prompt(frame)
-            known = held.get(frame.address) if held else None
-            rendered.append(RenderedFrame(frame, known if known == prompt else prompt))
+            rendered.append(RenderedFrame(frame, renderer.prompt(frame)))
         except ProjectError as error:
             for diagnostic in error.diagnostics:
                 key = (str(diagnostic.location), diagnostic.message.split(" (rendering")[0])

@@ -96,7 +96,7 @@ async def apply(plan: Plan, *, on_event: EventSink = ignore, parallelism: int | 
             if backend is not None:
                 await _publish(backend, store, assembled, journal, execution)
             result.version = assembled.number
-            result.lock_written = write_lock(project.lockfile_path, assembled.lock, assembled.lock_bytes)
+            result.lock_written = write_lock(project.lockfile_path, assembled.lock)
             cache = StatCache(project.root)
             for entry in assembled.lock.frames.values():
                 cache.record(f"{assembled.folder}/{entry.path}", entry.image_sha256)

@@ -17,7 +17,6 @@ import dataclasses
 import os
 import posixpath
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,7 +107,6 @@ class Assembled:
     lock: Lock
     counts: Mapping[str, int]
     made: tuple[IndexEntry, ...] = ()  # the images it holds that no version held before
-    lock_bytes: bytes = b""  # lock.to_bytes(), encoded while the version was built
 
 
 def assemble(plan: Plan, execution: Execution, number: int) -> Assembled | None:
@@ -144,13 +142,9 @@ def assemble(plan: Plan, execution: Execution, number: int) -> Assembled | None:
                             {scene["folder"]: scene.get("page_key") for scene in previous.get("scenes", [])})
     approvals = {address: approval for address, approval in version.approvals.items()
                  if address in version.frames}
-    lock = Lock(project.name, number, version.frames, approvals=approvals)
-    # the lockfile (12 MB at 10,000 frames) is encoded while the version's files are linked: a
-    # link waits in the kernel, and the encoder runs meanwhile
-    with ThreadPoolExecutor(1, thread_name_prefix="lockfile") as encoder:
-        lock_bytes = encoder.submit(lock.to_bytes)
-        folder = build_version(output, number, version.placements)
-    return Assembled(number, folder, lock, version.counts, tuple(version.made), lock_bytes.result())
+    folder = build_version(output, number, version.placements)
+    return Assembled(number, folder, Lock(project.name, number, version.frames, approvals=approvals),
+                     version.counts, tuple(version.made))
 
 
 def _add_manifest_and_pages(version: _Version, project: model.Project, failed: Mapping[str, str],

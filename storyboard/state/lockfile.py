@@ -242,10 +242,9 @@ def _plain_approvals(data: Any) -> dict[str, Approval] | None:
     return approvals
 
 
-def write_lock(path: Path, lock: Lock, data: bytes = b"") -> bool:
-    """Replace the lockfile atomically; returns False (and writes nothing) if unchanged. `data`:
-    `lock.to_bytes()`, when the caller has it already."""
-    data = data or lock.to_bytes()
+def write_lock(path: Path, lock: Lock) -> bool:
+    """Replace the lockfile atomically; returns False (and writes nothing) if unchanged."""
+    data = lock.to_bytes()
     try:
         if path.read_bytes() == data:
             return False
