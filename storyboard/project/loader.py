@@ -88,6 +88,8 @@ class _Reader:
         scenes = self._scenes([root, *[s for s, kind in includes if kind == "scene"]])
         project = self._project(root, scenes, characters, templates, [s for s, _ in includes])
         self._check_names(project)
+        for source in (root, *(source for source, _ in includes)):
+            source.release_data()  # the model holds what it needs; errors later ask only positions
         return dataclasses.replace(project, diagnostics=tuple(sorted(self.diagnostics, key=_position)),
                                    broken=frozenset(self.broken))
 
