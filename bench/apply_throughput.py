@@ -13,8 +13,10 @@ parallelism) × latency. A second pass answers 10% of submits with 429 (Retry-Af
 a fifth of the latency) and 5% of polls with 503; the fake's counts prove no frame
 was paid for twice. Our CPU per frame (user + system: on a VM the system part swings
 several-fold between runs of the same code) is set beside the part of it spent on image
-work (thumbnails made, base64 decoded: measured per thread around those functions)
-and beside its floor on this machine,
+work (thumbnails made, base64 decoded), keeping images durably (the store, the journal) and
+writing the version (its files and pages, the store's index, the lockfile), each measured as
+thread CPU around the functions that do it; the rest is HTTP and the runner around it. And
+beside its floor on this machine,
 measured in the same run by bench/apply_floor.py: the least work any client must do
 for the same predictions (one submit and one poll each, the downloads, the uploads,
 and each image kept durably and linked into the version).
@@ -36,7 +38,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import storyboard
@@ -121,49 +122,60 @@ def measure(fake: Fake, frames: int, parallelism: int, mode: str, label: str, la
     project = storyboard.load(root)
     plan = storyboard.plan(project)
     before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    with image_work() as pixels:
+    with timed_parts() as parts:
         result = storyboard.apply(plan, parallelism=parallelism)
     wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
     user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
-    stats = {**fake_stats(url), "cpu": fake.cpu() - fake_cpu, "pixels": pixels(), "user": user,
+    stats = {**fake_stats(url), "cpu": fake.cpu() - fake_cpu, **parts(), "user": user,
              "system": system}
     cpu = user + system
     return Outcome(mode, parallelism, len(plan.batches), len(result.generated), wall, cpu, stats,
                    len(result.failed))
 
 
+PARTS: dict[str, list[tuple[str, str]]] = {
+    # label -> (module or module:Class, function): thread CPU spent inside them is that part's
+    "pixels": [("storyboard.run.execute", "thumbnail_or_none"), ("storyboard.providers.atlas_wire",
+                                                                  "decode_output")],
+    "keeping": [("storyboard.state.journal:Journal", "keep_images")],
+    "version": [("storyboard.run.apply", "assemble"), ("storyboard.run.apply", "write_lock"),
+                ("storyboard.state.store:ImageStore", "record")],
+}
+
+
 @contextmanager
-def image_work() -> Iterator[Callable[[], float]]:
-    """CPU seconds spent decoding and encoding images (thumbnails, base64), measured per thread
-    around the functions that do it; yields a function reading the total so far."""
+def timed_parts() -> Iterator[Callable[[], dict[str, float]]]:
+    """CPU seconds spent in each of PARTS (image work: thumbnails made, base64 decoded; keeping
+    images durably; writing the version, the store's index and the lockfile), measured per thread
+    around the functions that do them; yields a function reading the totals so far."""
+    import importlib
     import threading
 
-    import storyboard.providers.atlas_wire as wire
-    import storyboard.run.execute as execute
-
-    total = [0.0]
+    totals = dict.fromkeys(PARTS, 0.0)
     lock = threading.Lock()
-    patched: list[tuple[ModuleType, str]] = [(execute, "thumbnail_or_none"), (wire, "decode_output")]
-    originals: dict[tuple[ModuleType, str], Callable[..., Any]] = {
-        (module, name): getattr(module, name) for module, name in patched}
+    originals: list[tuple[Any, str, Callable[..., Any]]] = []
 
-    def timed(function: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*args: Any) -> Any:
+    def timed(label: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             start = time.thread_time()
             try:
-                return function(*args)
+                return function(*args, **kwargs)
             finally:
                 with lock:
-                    total[0] += time.thread_time() - start
+                    totals[label] += time.thread_time() - start
         return wrapper
 
-    for (module, name), function in originals.items():
-        setattr(module, name, timed(function))
+    for label, functions in PARTS.items():
+        for where, name in functions:
+            module, _, cls = where.partition(":")
+            owner = getattr(importlib.import_module(module), cls) if cls else importlib.import_module(module)
+            originals.append((owner, name, getattr(owner, name)))
+            setattr(owner, name, timed(label, getattr(owner, name)))
     try:
-        yield lambda: total[0]
+        yield lambda: dict(totals)
     finally:
-        for (module, name), function in originals.items():
-            setattr(module, name, function)
+        for owner, name, function in originals:
+            setattr(owner, name, function)
 
 
 def report(outcomes: list[Outcome], latency: float, floor: Floor) -> str:
@@ -174,19 +186,24 @@ def report(outcomes: list[Outcome], latency: float, floor: Floor) -> str:
         least = floor.per_frame(o.mode, o.requests, max(o.frames, 1), o.stats["calls"]["upload"])
         through_httpx = floor.per_frame(o.mode, o.requests, max(o.frames, 1), o.stats["calls"]["upload"],
                                         stack="httpx")
-        own = (o.cpu - o.stats["pixels"]) / max(o.frames, 1) * 1000
+        per_frame = 1000 / max(o.frames, 1)
+        own = (o.cpu - o.stats["pixels"]) * per_frame
+        rest = (o.cpu - o.stats["pixels"] - o.stats["keeping"] - o.stats["version"]) * per_frame
         rows.append((o.mode, o.parallelism, o.requests, o.frames, o.failed, f"{ideal:.2f}", f"{o.wall:.2f}",
                      f"**{ideal / o.wall:.3f}**", f"**{o.cpu / max(o.frames, 1) * 1000:.2f}**",
                      f"{o.stats['user'] / max(o.frames, 1) * 1000:.2f}",
                      f"{o.stats['system'] / max(o.frames, 1) * 1000:.2f}",
-                     f"{o.stats['pixels'] / max(o.frames, 1) * 1000:.2f}", f"**{own:.2f}**", f"{least:.2f}",
+                     f"{o.stats['pixels'] * per_frame:.2f}", f"**{own:.2f}**",
+                     f"{o.stats['keeping'] * per_frame:.2f}", f"{o.stats['version'] * per_frame:.2f}",
+                     f"{rest:.2f}", f"{least:.2f}",
                      f"{through_httpx:.2f}",
                      f"{o.stats['cpu']:.1f}", o.stats["max_in_flight"],
                      o.stats["calls"]["submit"], o.stats["calls"]["poll"], o.stats["statuses"].get("429", 0),
                      o.stats["statuses"].get("503", 0), "yes" if paid_once else "**NO**"))
     return table(["outputs", "parallelism", "requests", "frames", "failed", "ideal s", "measured s",
                   "efficiency", "our CPU ms / frame", "user", "system", "of which image work",
-                  "without image work", "floor CPU ms / frame", "floor through httpx",
+                  "without image work", "keeping images", "writing the version",
+                  "the rest: HTTP, the runner", "floor CPU ms / frame", "floor through httpx",
                   "fake's CPU s", "max in flight",
                   "submits", "polls", "429s", "503s", "each frame paid once"], rows)
 
