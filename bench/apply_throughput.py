@@ -34,7 +34,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +43,7 @@ from typing import Any
 import storyboard
 from bench.apply_floor import Floor, measure_floor
 from bench.make_project import make_project
-from bench.measure import WORK, fresh_copy, table
+from bench.measure import WORK, fresh_copy, table, timed_parts
 
 KEY = "bench-key"
 SETTINGS = "  options:\n    poll_interval: 0.01\n    retry_backoff: 0.05\n    request_timeout: 30\n"
@@ -122,7 +122,7 @@ def measure(fake: Fake, frames: int, parallelism: int, mode: str, label: str, la
     project = storyboard.load(root)
     plan = storyboard.plan(project)
     before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    with timed_parts() as parts:
+    with timed_parts(PARTS) as parts:
         result = storyboard.apply(plan, parallelism=parallelism)
     wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
     user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
@@ -133,49 +133,15 @@ def measure(fake: Fake, frames: int, parallelism: int, mode: str, label: str, la
                    len(result.failed))
 
 
+# image work: thumbnails made, base64 decoded; keeping images durably; writing the version, the
+# store's index and the lockfile (bench.measure.timed_parts measures each as thread CPU)
 PARTS: dict[str, list[tuple[str, str]]] = {
-    # label -> (module or module:Class, function): thread CPU spent inside them is that part's
     "pixels": [("storyboard.run.execute", "thumbnail_or_none"), ("storyboard.providers.atlas_wire",
                                                                   "decode_output")],
     "keeping": [("storyboard.state.journal:Journal", "keep_images")],
     "version": [("storyboard.run.apply", "assemble"), ("storyboard.run.apply", "write_lock"),
                 ("storyboard.state.store:ImageStore", "record")],
 }
-
-
-@contextmanager
-def timed_parts() -> Iterator[Callable[[], dict[str, float]]]:
-    """CPU seconds spent in each of PARTS (image work: thumbnails made, base64 decoded; keeping
-    images durably; writing the version, the store's index and the lockfile), measured per thread
-    around the functions that do them; yields a function reading the totals so far."""
-    import importlib
-    import threading
-
-    totals = dict.fromkeys(PARTS, 0.0)
-    lock = threading.Lock()
-    originals: list[tuple[Any, str, Callable[..., Any]]] = []
-
-    def timed(label: str, function: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            start = time.thread_time()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                with lock:
-                    totals[label] += time.thread_time() - start
-        return wrapper
-
-    for label, functions in PARTS.items():
-        for where, name in functions:
-            module, _, cls = where.partition(":")
-            owner = getattr(importlib.import_module(module), cls) if cls else importlib.import_module(module)
-            originals.append((owner, name, getattr(owner, name)))
-            setattr(owner, name, timed(label, getattr(owner, name)))
-    try:
-        yield lambda: dict(totals)
-    finally:
-        for owner, name, function in originals:
-            setattr(owner, name, function)
 
 
 def report(outcomes: list[Outcome], latency: float, floor: Floor) -> str:

@@ -8,7 +8,8 @@ of its own) draws the same placeholders with the local provider's drawing code
 thumbnail as JPEG from the picture in memory, one after another, timing only that (the
 frames' captions and fingerprints are worked out before the clock starts). Storyboard's apply
 is the whole command on a fresh copy of the project: start, load, plan, draw, store, write the
-version, the pages and the lockfile.
+version, the pages and the lockfile. Then one more apply runs in this process, its CPU per frame
+split into drawing, keeping images, writing the version and the rest (bench.measure.timed_parts).
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ import time
 from pathlib import Path
 
 from bench.make_project import make_project
-from bench.measure import WORK, best, fresh_copy, python, run, storyboard, table
+from bench.measure import WORK, best, fresh_copy, python, run, storyboard, table, timed_parts
+
+# where a local apply's CPU goes, each part thread CPU around the functions that do it
+PARTS = {
+    "drawing and encoding placeholders": [("storyboard.providers.local", "draw_placeholder")],
+    "keeping images durably (store, journal)": [("storyboard.state.journal:Journal", "keep_images")],
+    "writing the version, the store's index, the lockfile": [
+        ("storyboard.run.apply", "assemble"), ("storyboard.run.apply", "write_lock"),
+        ("storyboard.state.store:ImageStore", "record")],
+}
 
 
 def floor(root: Path) -> None:
@@ -36,11 +46,34 @@ def floor(root: Path) -> None:
     print(f"{len(work)} {time.perf_counter() - wall:.4f} {time.process_time() - cpu:.4f}")
 
 
+def split(source: Path, frames: int) -> str:
+    """One in-process apply of a fresh copy, its CPU per frame split into PARTS and the rest."""
+    import resource
+
+    import storyboard as api
+
+    root = fresh_copy(source, WORK / f"local-apply-{frames}")
+    plan = api.plan(api.load(root))
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    with timed_parts(PARTS) as parts:
+        result = api.apply(plan)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    per_frame = 1000 / max(len(result.generated), 1)
+    spent = parts()
+    rows = [(label, f"{seconds * per_frame:.2f}") for label, seconds in spent.items()]
+    rest = cpu - sum(spent.values())
+    rows.append(("the rest: the event loop, the runner, threads", f"{rest * per_frame:.2f}"))
+    rows.append(("**apply (after its plan), in this process**", f"**{cpu * per_frame:.2f}**"))
+    return table(["part", "CPU ms per frame"], rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--no-split", action="store_true", help="skip the in-process split of apply's CPU")
     args = parser.parse_args()
     if args.floor:
         floor(args.floor)
@@ -67,6 +100,9 @@ def main() -> None:
          f"{apply.peak_mb:.0f}", f"{apply.wall / images * 1000:.2f}", f"**{apply.wall / floor_wall:.2f}**",
          f"**{apply.cpu / floor_cpu:.2f}**"),
     ]))
+    if not args.no_split:
+        print("\nWhere a local apply's CPU goes (one more apply, in this process)\n")
+        print(split(source, args.frames))
 
 
 if __name__ == "__main__":

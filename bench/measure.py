@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "bench" / ".work"  # generated projects, kept between runs (git-ignored)
@@ -80,3 +84,38 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+@contextmanager
+def timed_parts(parts: Mapping[str, Sequence[tuple[str, str]]]) -> Iterator[Callable[[], dict[str, float]]]:
+    """Thread CPU seconds spent inside each part's functions while the block runs, in this process.
+
+    `parts`: label -> ("module" or "module:Class", function name); each function is wrapped for
+    the block (a caller must look it up through that module or class, as storyboard's code does).
+    Yields a function reading the totals so far. Parts must not call each other.
+    """
+    totals = dict.fromkeys(parts, 0.0)
+    lock = threading.Lock()
+    originals: list[tuple[Any, str, Callable[..., Any]]] = []
+
+    def timed(label: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                with lock:
+                    totals[label] += time.thread_time() - start
+        return wrapper
+
+    for label, functions in parts.items():
+        for where, name in functions:
+            module, _, cls = where.partition(":")
+            owner = getattr(importlib.import_module(module), cls) if cls else importlib.import_module(module)
+            originals.append((owner, name, getattr(owner, name)))
+            setattr(owner, name, timed(label, getattr(owner, name)))
+    try:
+        yield lambda: dict(totals)
+    finally:
+        for owner, name, function in originals:
+            setattr(owner, name, function)
