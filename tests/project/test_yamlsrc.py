@@ -106,3 +106,15 @@ def test_the_helper_answers_digest_and_data_per_file(tmp_path: Path) -> None:
     assert [digest for digest, _ in results] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
     assert marshal.loads(results[0][1]) == {"a": [1, 2]}
     assert results[1][1] is None and results[2][1] is None  # a syntax error; a timestamp
+
+
+def test_a_modelled_project_keeps_positions_but_not_the_parsed_documents() -> None:
+    """A 100,000-frame campaign's parsed YAML is ~100 MB: once modelled, only the text stays."""
+    project = load_project(EXAMPLE)
+    frame = project.scenes[1].frames[2]
+    origin = frame.origin
+    assert isinstance(origin, yamlsrc.YamlOrigin)
+    assert origin.source.data is None  # let go: the model holds the values
+    location = origin.at("id")
+    lines = origin.source.path.read_text(encoding="utf-8").splitlines()
+    assert location.file == origin.source.path and f"id: {frame.id}" in lines[location.line - 1]
