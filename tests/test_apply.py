@@ -93,6 +93,23 @@ def test_one_edited_frame_regenerates_exactly_that_image(run, applied: Path) -> 
     assert changed == ["01-morning/04-pour.png"]
 
 
+def test_the_stat_cache_describes_the_latest_version_only_with_true_hashes(run, applied: Path) -> None:
+    """What lets the next plan stat the images instead of hashing them: after a second version,
+    every image of it and nothing of the first, each with its file's real size, inode and sha256."""
+    import hashlib
+
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    cache = json.loads((applied / ".storyboard/stat-cache.json").read_text())
+    latest = sorted(path.relative_to(applied).as_posix() for path in (applied / "out/v0002").rglob("*.png")
+                    if path.parent.name != "thumbs")
+    assert sorted(cache) == latest and len(latest) == FRAMES
+    for key, (size, _, inode, sha256) in cache.items():
+        file = applied / key
+        assert (size, inode) == (file.stat().st_size, file.stat().st_ino)
+        assert sha256 == hashlib.sha256(file.read_bytes()).hexdigest()
+
+
 def test_character_edit_regenerates_exactly_their_frames(run, applied: Path) -> None:
     edit(applied / "characters/cast.yaml", "copper-red hair", "jet-black hair")
     plan = json.loads(run("-C", applied, "plan", "--json").out)

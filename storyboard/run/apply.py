@@ -97,7 +97,7 @@ async def apply(plan: Plan, *, on_event: EventSink = ignore, parallelism: int | 
                 await _publish(backend, store, assembled, journal, execution)
             result.version = assembled.number
             result.lock_written = write_lock(project.lockfile_path, assembled.lock)
-            cache = StatCache(project.root)
+            cache = StatCache(project.root, load=False)  # it will describe the new version only
             for entry in assembled.lock.frames.values():
                 cache.record(f"{assembled.folder}/{entry.path}", entry.image_sha256)
             cache.save(assembled.folder)
