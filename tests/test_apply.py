@@ -121,6 +121,15 @@ def test_character_edit_regenerates_exactly_their_frames(run, applied: Path) -> 
                            "first-sip/order", "first-sip/sip", "first-sip/smile"]
 
 
+def test_template_edit_names_the_template_as_the_cause(run, applied: Path) -> None:
+    edit(applied / "templates/closeup.j2", "Extreme close-up, shallow", "Extreme close-up, very shallow")
+    plan = json.loads(run("-C", applied, "plan", "--json").out)
+    reasons = {c["address"]: c["reasons"] for c in plan["changes"] if c["action"] == "regenerate"}
+    assert sorted(reasons) == ["first-sip/hand-off", "morning/grinder", "roastery/crack", "roastery/flame",
+                               "roastery/scoop", "roastery/stir", "roastery/trier"]
+    assert all(why == ["prompt (template closeup)"] for why in reasons.values())
+
+
 def test_reordering_frames_generates_nothing_and_moves_files(run, applied: Path) -> None:
     scene = applied / "scenes/03-commute.yaml"
     text = scene.read_text()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from storyboard.errors import Diagnostic, Location, ProjectError
 from storyboard.project import model
@@ -20,6 +20,7 @@ from storyboard.project.sizes import SEEDREAM_SIZES, nearest_size_for_aspect, ne
 from storyboard.project.variants import merged_variables, variable_levels
 from storyboard.providers.base import Capabilities
 
+T = TypeVar("T")
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -254,28 +255,30 @@ class SourceHashes:
 
     def of(self, scene: model.Scene, frame: model.Frame) -> dict[str, str]:
         name = self.project.template_for(scene, frame)
+        template = self.project.templates.get(name)
         sources = {
-            f"template {name}": self._template(name),
+            f"template {name}": self._once(f"template {name}", _template_text, template),
             "variables": _short(merged_variables(variable_levels(self.project, frame))),
             "frame text": _short([frame.shot, frame.action, frame.dialogue, frame.duration, frame.notes]),
         }
         for character_id in frame.characters:
-            sources[f"character {character_id}"] = self._character(character_id)
+            sources[f"character {character_id}"] = self._once(
+                f"character {character_id}", _character_text, self.project.characters[character_id])
         return sources
 
-    def _template(self, name: str) -> str:
-        key = f"template {name}"
+    def _once(self, key: str, text: Callable[[T], Any], source: T) -> str:
+        """The short hash of `text(source)`, worked out the first time `key` is asked for."""
         if key not in self._shared:
-            template = self.project.templates.get(name)
-            self._shared[key] = _short(template.source if template else "")
+            self._shared[key] = _short(text(source))
         return self._shared[key]
 
-    def _character(self, character_id: str) -> str:
-        key = f"character {character_id}"
-        if key not in self._shared:
-            character = self.project.characters[character_id]
-            self._shared[key] = _short([character.name, character.description, dict(character.vars)])
-        return self._shared[key]
+
+def _template_text(template: model.Template | None) -> str:
+    return template.source if template else ""
+
+
+def _character_text(character: model.Character) -> list[Any]:
+    return [character.name, character.description, dict(character.vars)]
 
 
 def _short(value: Any) -> str:
