@@ -110,6 +110,27 @@ def test_the_stat_cache_describes_the_latest_version_only_with_true_hashes(run, 
         assert sha256 == hashlib.sha256(file.read_bytes()).hexdigest()
 
 
+DAMAGED_STAT_ENTRIES = {  # what a hand-edited or damaged cache may hold, from the entry's stat
+    "a number": lambda stat: 5, "no hash": lambda stat: stat, "null": lambda stat: None,
+    "text": lambda stat: "x", "the right stat, a number for a hash": lambda stat: [*stat, 7],
+    "nulls": lambda stat: [None, None, None, "ab"],
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGED_STAT_ENTRIES.values(), ids=DAMAGED_STAT_ENTRIES.keys())
+def test_a_damaged_stat_cache_entry_is_hashed_again_not_a_traceback(run, applied: Path, damage) -> None:
+    path = applied / ".storyboard/stat-cache.json"
+    cache = json.loads(path.read_text())
+    first = sorted(cache)[0]
+    cache[first] = damage(cache[first][:3])
+    path.write_text(json.dumps(cache))
+    plan = run("--no-color", "-C", applied, "plan", "--detailed-exitcode")
+    assert plan.code == 0 and "No changes" in plan.out and "Traceback" not in plan.err
+    (applied / first).write_bytes(png_bytes())  # the file it names, changed, is still noticed
+    plan = run("--no-color", "-C", applied, "plan", "--detailed-exitcode")
+    assert plan.code == 2 and "Traceback" not in plan.err
+
+
 def test_character_edit_regenerates_exactly_their_frames(run, applied: Path) -> None:
     edit(applied / "characters/cast.yaml", "copper-red hair", "jet-black hair")
     plan = json.loads(run("-C", applied, "plan", "--json").out)

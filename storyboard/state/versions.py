@@ -276,8 +276,8 @@ class StatCache:
         key = self._key(file)
         cached = self.entries.get(key)
         signature = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
-        if cached and cached[:3] == signature:
-            return str(cached[3])
+        if type(cached) is list and len(cached) == 4 and cached[:3] == signature and type(cached[3]) is str:
+            return cached[3]  # anything else (a damaged or hand-edited cache) is hashed again
         import hashlib
 
         digest = hashlib.sha256(Path(file).read_bytes()).hexdigest()
