@@ -7,6 +7,7 @@
     temporary_sibling  a temp path beside a target that a writer fills, renamed over the
                    target when it succeeds (exports written by libraries that take a path)
     fsync_dir      make a folder's entries (a rename, a new file) durable
+    regular_file   whether a path is a file itself, not a link to one (what a version may carry over)
 
 Caches use atomic_write(durable=False): whole or absent, but not worth an fsync.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
@@ -67,6 +69,15 @@ def fsync_dir(folder: str | Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def regular_file(path: str | Path) -> bool:
+    """Whether `path` is a regular file itself. A link in an output folder (put there by hand, or
+    by a commit) may name any file on the machine: a version never carries one over."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def link_or_copy(source: str | Path, target: str | Path) -> None:

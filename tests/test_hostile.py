@@ -256,3 +256,40 @@ def test_fmt_refuses_a_file_it_cannot_read_and_touches_nothing(minimal: Path, co
         completed = storyboard(minimal, *args, timeout=5)
         assert completed.returncode == 1 and re.search(expected, completed.stderr), completed.stderr
     assert {path: path.read_bytes() for path in minimal.rglob("*.yaml")} == before
+
+
+# --- links planted in an output version -------------------------------------------------------------
+
+
+def test_links_in_the_latest_version_are_never_carried_into_the_next(applied: Path, tmp_path: Path) -> None:
+    """A commit (or a hand) may put links in out/: to a secret, or to a copy of the right bytes.
+    The next version holds regular files only, none of them the secret, and the linked image
+    is made whole again rather than trusted."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text(SECRET)
+    v1 = applied / "out/v0001"
+
+    def link(relative: str, target: Path) -> None:
+        (v1 / relative).unlink()
+        (v1 / relative).symlink_to(target)
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for relative in ("01-morning/01-skyline.png", "02-roastery/scene.json"):  # the right bytes, elsewhere
+        copy = elsewhere / relative.replace("/", "-")
+        copy.write_bytes((v1 / relative).read_bytes())
+        link(relative, copy)
+    for relative in ("thumbs/01-morning/02-shutter.jpg", "02-roastery/index.html", "board.html"):
+        link(relative, secret)
+    plan = storyboard(applied, "--no-color", "plan")
+    assert plan.returncode == 0 and "morning/skyline" in plan.stdout
+    assert "v0001/01-morning/01-skyline.png is missing" in plan.stdout
+    scene = applied / "scenes/01-morning.yaml"
+    scene.write_text(scene.read_text().replace("slow spiral of milk", "slow heart of milk"))
+    assert storyboard(applied, "apply", "--auto-approve", timeout=60).returncode == 0
+    v2 = applied / "out/v0002"
+    files = list(v2.rglob("*"))
+    assert [path for path in files if path.is_symlink()] == []
+    assert all(SECRET.encode() not in path.read_bytes() for path in files if path.is_file())
+    assert (v2 / "thumbs/01-morning/02-shutter.jpg").read_bytes().startswith(b"\xff\xd8")
+    assert "No changes" in storyboard(applied, "--no-color", "plan").stdout

@@ -23,6 +23,7 @@ from typing import Any
 
 from storyboard.actions import FAILED, MADE, Action
 from storyboard.deliver.pages import SCENE_PAGE, render_pages, scene_page_keys
+from storyboard.fsutil import regular_file
 from storyboard.images import EXTENSIONS, thumbnail, with_provenance
 from storyboard.jsonfile import indented_json
 from storyboard.plans.planner import Change, Plan, lock_inputs
@@ -73,8 +74,8 @@ class _Version:
         return f"{self.latest_folder}/{relative}"
 
     def old_existing(self, relative: str) -> str | None:
-        """`relative` in the latest version if it is a file there: each folder is listed once, not
-        a file stat'ed twice per frame."""
+        """`relative` in the latest version if it is a regular file there (a link is not carried
+        over: see fsutil.regular_file): each folder is listed once, not a file stat'ed per frame."""
         file = self.old_file(relative)
         if file is None:
             return None
@@ -83,7 +84,7 @@ class _Version:
         if names is None:
             try:
                 with os.scandir(folder) as entries:
-                    names = frozenset(entry.name for entry in entries if entry.is_file())
+                    names = frozenset(entry.name for entry in entries if entry.is_file(follow_symlinks=False))
             except OSError:
                 names = frozenset()
             self.listings[folder] = names
@@ -92,8 +93,10 @@ class _Version:
     def old_text(self, relative: str) -> str:
         """The text of `relative` in the latest version ("" when there is none or it is unreadable)."""
         file = self.old_file(relative)
+        if file is None or not regular_file(file):
+            return ""
         try:
-            return Path(file).read_text(encoding="utf-8") if file is not None else ""
+            return Path(file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             return ""
 
@@ -172,7 +175,7 @@ def _add_manifest_and_pages(version: _Version, project: model.Project, failed: M
         old_page = version.old_file(f"{scene['folder']}/{SCENE_PAGE}")
         # the key read back is only a claim: the page is linked when the scene.json beside it holds
         # these very bytes, and the key of the rest of its inputs matches
-        page_there = old_page is not None and os.path.isfile(old_page)  # noqa: PTH113 - a string path
+        page_there = old_page is not None and regular_file(old_page)
         if old_keys.get(scene["folder"]) == scene["page_key"] and page_there:
             unchanged.add(scene["folder"])
             version.placements.append(Placement(f"{scene['folder']}/{SCENE_PAGE}", old_page))

@@ -19,6 +19,7 @@ import os
 import posixpath
 import re
 import shutil
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -129,11 +130,13 @@ def build_version(output: Path, number: int, placements: Iterable[Placement], *,
 
 
 def holds(file: str | Path | None, data: bytes) -> bool:
-    """Whether `file` exists with exactly `data` in it (compared, not trusted from a record)."""
+    """Whether `file` is a regular file (not a link) with exactly `data` in it (compared, not
+    trusted from a record)."""
     if file is None:
         return False
     try:
-        if os.stat(file).st_size != len(data):  # noqa: PTH116 - file may be a string
+        info = os.lstat(file)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != len(data):
             return False
         return Path(file).read_bytes() == data
     except OSError:
@@ -265,17 +268,20 @@ class StatCache:
                     self.entries = loaded
 
     def sha256(self, file: Path | str) -> str | None:
-        """The file's sha256, from the cache when its stat is unchanged; None if it is missing.
+        """The file's sha256, from the cache when its stat is unchanged; None if it is missing or
+        not a regular file (a link is never taken for a version's image).
 
         Plain strings are accepted because a no-op plan asks this for every frame.
         """
         try:
-            stat = os.stat(file)  # noqa: PTH116 - a str path: no Path object per frame
+            info = os.lstat(file)  # a link is not the version's image, whatever it names
         except OSError:
+            return None
+        if not stat.S_ISREG(info.st_mode):
             return None
         key = self._key(file)
         cached = self.entries.get(key)
-        signature = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+        signature = [info.st_size, info.st_mtime_ns, info.st_ino]
         if type(cached) is list and len(cached) == 4 and cached[:3] == signature and type(cached[3]) is str:
             return cached[3]  # anything else (a damaged or hand-edited cache) is hashed again
         import hashlib
@@ -285,8 +291,8 @@ class StatCache:
         return digest
 
     def record(self, file: Path | str, sha256: str) -> None:
-        stat = os.stat(file)  # noqa: PTH116 - a str path: no Path object per frame
-        self.entries[self._key(file)] = [stat.st_size, stat.st_mtime_ns, stat.st_ino, sha256]
+        info = os.stat(file)  # noqa: PTH116 - a str path: no Path object per frame
+        self.entries[self._key(file)] = [info.st_size, info.st_mtime_ns, info.st_ino, sha256]
 
     def save(self, keep_under: Path) -> None:
         """Write the cache, forgetting files outside `keep_under` (a file gone is noticed by stat)."""
