@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -76,11 +77,22 @@ def test_help_lists_the_commands(run) -> None:
         assert command in result.out
 
 
-@pytest.mark.slow
-def test_built_wheel_carries_the_schemas_and_page_templates(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """This checkout built as a wheel, and installed into a folder as pip installs it (compiled)."""
+    folder = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-w", str(tmp_path / "dist"), str(REPO)], check=True, capture_output=True)
-    wheel = next((tmp_path / "dist").glob("storyboard_iac-*.whl"))
+                    "-w", str(folder / "dist"), str(REPO)], check=True, capture_output=True, timeout=300)
+    wheel = next((folder / "dist").glob("storyboard_iac-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(folder / "site"),
+                    str(wheel)], check=True, capture_output=True, timeout=300)
+    return wheel, folder / "site"
+
+
+@pytest.mark.slow
+def test_built_wheel_carries_the_schemas_and_page_templates(installed_wheel: tuple[Path, Path],
+                                                             tmp_path: Path) -> None:
+    wheel, target = installed_wheel
     names = zipfile.ZipFile(wheel).namelist()
     assert "storyboard/schemas/storyboard.schema.json" in names
     templates = "storyboard/deliver/page_templates/"
@@ -93,9 +105,6 @@ def test_built_wheel_carries_the_schemas_and_page_templates(tmp_path: Path) -> N
     assert "[pytest11]\nstoryboard.testing.pytest_plugin = storyboard.testing.pytest_plugin" in entry_points
     assert "storyboard-fake-atlas = storyboard.testing.server:main" in entry_points
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
-    target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target),
-                    str(wheel)], check=True, capture_output=True)
     env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
     where = subprocess.run(
         [sys.executable, "-c", "import storyboard.project.schema as s; print(s.schema_dir())"],
@@ -104,6 +113,44 @@ def test_built_wheel_carries_the_schemas_and_page_templates(tmp_path: Path) -> N
     printed = subprocess.run([sys.executable, "-m", "storyboard", "schema", "scene"],
                              cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     assert json.loads(printed.stdout)["title"] == "scene file"
+
+
+@pytest.mark.slow
+def test_installed_wheel_validates_with_its_own_schema_checks(installed_wheel: tuple[Path, Path],
+                                                               tmp_path: Path) -> None:
+    """A fresh install generates no schema check (the wheel carries one per schema, made when it was
+    built); one made of another schema than the installed one is not used."""
+    wheel, target = installed_wheel
+    schemas = sorted(p.name.removesuffix(".schema.json") for p in (REPO / "schemas").glob("*.schema.json"))
+    assert {f"storyboard/_checks/{name.replace('-', '_')}.py" for name in schemas} <= set(
+        zipfile.ZipFile(wheel).namelist())
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLE, project)
+    cache = tmp_path / "cache"
+    env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin", "STORYBOARD_CACHE_DIR": str(cache)}
+
+    def validate() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "storyboard", "-C", str(project), "validate"], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=60, check=False)
+
+    result = validate()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK coffee-launch: 5 scenes, 31 frames")
+    assert not list(cache.glob("check-*"))  # nothing generated: the packaged checks were used
+    scene = project / "scenes" / "01-morning.yaml"
+    scene.write_text(scene.read_text().replace("frames:", "framez:", 1))
+    result = validate()
+    assert result.returncode == 1
+    line = next(n for n, text in enumerate(scene.read_text().splitlines(), 1) if "framez:" in text)
+    assert f"scenes/01-morning.yaml:{line}:" in result.stderr and "framez" in result.stderr
+    assert not list(cache.glob("check-*"))
+    check = target / "storyboard" / "_checks" / "scene.py"  # now made of another schema
+    check.write_text(check.read_text().replace("DIGEST = '", "DIGEST = 'another ", 1))
+    for compiled in (check.parent / "__pycache__").glob("scene.*.pyc"):
+        compiled.unlink()
+    result = validate()
+    assert result.returncode == 1 and f"scenes/01-morning.yaml:{line}:" in result.stderr
+    assert [path.name.split("-")[1] for path in cache.glob("check-*")] == ["scene"]  # made again, kept
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import contextlib
 import copy
 import difflib
 import hashlib
+import importlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
@@ -18,6 +19,7 @@ from typing import Any
 
 from storyboard.errors import Diagnostic, Location, Origin
 from storyboard.fsutil import atomic_write
+from storyboard.project import bundle
 from storyboard.project.yamlsrc import YamlFile, crumb
 from storyboard.usercache import cache_dir
 
@@ -35,14 +37,12 @@ def schema_dir() -> Path:
 
 
 def available_schemas() -> list[str]:
-    return sorted(p.name.removesuffix(".schema.json") for p in schema_dir().glob("*.schema.json"))
+    return bundle.names(schema_dir())
 
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    path = schema_dir() / f"{name}.schema.json"
-    result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return result
+    return bundle.load(schema_dir(), name)
 
 
 @cache
@@ -60,27 +60,7 @@ def validator(name: str) -> Any:
 @cache
 def bundled_schema(name: str) -> dict[str, Any]:
     """The schema with every `$ref` (to itself or a sibling file) replaced by its target."""
-    root = load_schema(name)
-    return {key: value for key, value in _inline(root, root).items() if key not in ("$schema", "$id")}
-
-
-def _inline(node: Any, document: dict[str, Any], depth: int = 0) -> Any:
-    if depth > 50:
-        raise RecursionError("recursive $ref in the schemas: bundled_schema cannot inline it")
-    if isinstance(node, list):
-        return [_inline(item, document, depth) for item in node]
-    if not isinstance(node, dict):
-        return node
-    result = {key: _inline(value, document, depth) for key, value in node.items()
-              if key not in ("$ref", "$defs", "$id")}
-    if "$ref" in node:
-        file, _, pointer = str(node["$ref"]).partition("#")
-        target_document = load_schema(file.removesuffix(".schema.json")) if file else document
-        target: Any = target_document
-        for part in filter(None, pointer.split("/")):
-            target = target[part]
-        result = {**_inline(target, target_document, depth + 1), **result}
-    return result
+    return bundle.bundled(name, load_schema)
 
 
 @cache
@@ -90,22 +70,39 @@ def fast_check(name: str) -> Any:
     It only answers valid or not; jsonschema (Draft 2020-12) explains what is wrong.
     Our schemas use no keyword whose meaning differs between draft 7 and 2020-12, and
     tests hold both validators to the same answers. Generating and compiling a check
-    costs ~70 ms, so the compiled code is kept in the user's cache folder (like .pyc
-    files), keyed by the schema, fastjsonschema's version and Python's.
+    costs ~70 ms, so a wheel carries one per schema (made when it is built, by
+    hatch_build.py, and compiled when installed), used when it was made of this very
+    schema. Otherwise (a source checkout, an edited schema) the compiled code is kept in
+    the user's cache folder (like .pyc files), keyed by the schema, fastjsonschema's
+    version and Python's.
     """
+    schema = bundled_schema(name)
+    packaged = _packaged_check(name, bundle.digest(schema))
+    return packaged if packaged is not None else _cached_check(name, schema)
+
+
+def _packaged_check(name: str, digest: str) -> Any:
+    """The wheel's check of schema `name` if it was made of the schema digested as `digest`."""
+    try:
+        module = importlib.import_module(f"storyboard.{bundle.PACKAGED}.{bundle.module_name(name)}")
+    except ImportError:
+        return None
+    return module.validate if getattr(module, "DIGEST", None) == digest else None
+
+
+def _cached_check(name: str, schema: dict[str, Any]) -> Any:
+    """The check compiled once and kept in the user's cache folder."""
     import marshal
     import sys
 
     import fastjsonschema
 
-    schema = bundled_schema(name)
     key = hashlib.sha256(json.dumps([schema, fastjsonschema.VERSION, sys.version], sort_keys=True).encode())
     cached = cache_dir() / f"check-{name}-{key.hexdigest()[:24]}.marshal"
     try:
         code = marshal.loads(cached.read_bytes())
     except (OSError, ValueError, EOFError, TypeError):
-        source = fastjsonschema.compile_to_code(schema, use_default=False, use_formats=False)
-        code = compile(source, f"<schema check {name}>", "exec")
+        code = compile(bundle.check_source(schema), f"<schema check {name}>", "exec")
         with contextlib.suppress(OSError):
             cached.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(cached, marshal.dumps(code), durable=False)
