@@ -8,7 +8,8 @@ bench/.work/ for the next run). Then three commands run alternately: `storyboard
 machine), and `python -m bench.floor` (parse + render + hash only). The fastest of
 each is compared, and a first plan of the same project with no lockfile and no versions
 (everything to create: a team's first run), cold. Then `storyboard --help`, `validate` and
-`plan` on the bundled example beside Python starting and importing the libraries they need, and
+`plan` on the bundled example beside Python starting and importing the libraries they need,
+`plan` with an empty user cache from the checkout and from this commit's wheel installed, and
 the slowest imports of `storyboard validate` (python -X importtime). With --variants the
 projects have 2 locales × 3 formats (a master): 10,000 frames are 60,000 expanded frames.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -86,11 +88,33 @@ STARTS = {
 
 
 def startup(repeat: int) -> list[tuple[str, Sample]]:
-    samples: dict[str, list[Sample]] = {label: [] for label in STARTS}
+    """STARTS, and `plan` with an empty user cache (a fresh CI machine) from the source checkout and
+    from this commit's wheel installed (which carries the schema checks: hatch_build.py)."""
+    site = installed_wheel()
+    cold = {"storyboard plan, empty user cache, source checkout (pip install -e)": {},
+            "storyboard plan, empty user cache, the wheel installed (pip install)": {"PYTHONPATH": str(site)}}
+    samples: dict[str, list[Sample]] = {label: [] for label in [*STARTS, *cold]}
     for _ in range(repeat):  # alternating, so each sees the same moments of the machine
         for label, command in STARTS.items():
             samples[label].append(run(command))
+        for label, env in cold.items():
+            with tempfile.TemporaryDirectory() as empty:
+                sample = run(storyboard("-C", EXAMPLE, "plan"), env={**env, "STORYBOARD_CACHE_DIR": empty})
+                samples[label].append(sample)
     return [(label, best(found)) for label, found in samples.items()]
+
+
+def installed_wheel() -> Path:
+    """This checkout built as a wheel and installed into a folder of bench/.work (pip compiles it)."""
+    dist, site = WORK / "wheel-dist", WORK / "wheel-site"
+    for folder in (dist, site):
+        shutil.rmtree(folder, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(dist), str(REPO)], check=True, capture_output=True)
+    wheel = next(dist.glob("storyboard_iac-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
+                    str(wheel)], check=True, capture_output=True)
+    return site
 
 
 def slowest_imports(count: int = 6) -> list[tuple[str, float]]:
