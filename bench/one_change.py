@@ -10,6 +10,13 @@ whatever wrote the cached project), and then the measured edit of one frame. The
 overhead is its wall time minus that latency.
 Versions on disk: the bytes the new version adds to out/ (each file counted once
 however many versions link it, as `du` does), and `storyboard gc --keep 1` timed.
+
+What a plan cannot do without, apply adds: a complete version folder (every file of the
+latest version hard-linked into new folders, made durable) and the whole lockfile written again. That
+floor is measured in a process of its own (`python -m bench.one_change --floor ROOT`: the
+links and folders, the lockfile's entries encoded as apply writes them, indented, and as one
+compact line per frame), so the table says how much of apply's overhead beyond its plan is
+what any complete version costs, and how much is storyboard's own work.
 """
 
 from __future__ import annotations
@@ -17,9 +24,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
+import time
 from pathlib import Path
 
-from bench.measure import WORK, best, fresh_copy, run, storyboard, table
+from bench.measure import REPO, WORK, best, fresh_copy, python, run, storyboard, table
 from bench.plan_noop import applied_project
 
 
@@ -28,7 +37,11 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=10000)
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.floor:
+        print(json.dumps(version_floor(args.floor)))
+        return
     source = applied_project(args.frames)
     rows = []
     for attempt in range(args.repeat):
@@ -53,9 +66,10 @@ def main() -> None:
         with_two = sum(size for size, _ in files_by_inode(root / "out").values())
         gc = run(storyboard("gc", "--keep", "1"), cwd=root)
         left = sum(size for size, _ in files_by_inode(root / "out").values())
+        floor = json.loads(run(python("-m", "bench.one_change", "--floor", root), cwd=REPO).output)
         rows.append((summary["regenerate"], summary["requests"], submitted, generated, plan, apply,
-                     "No changes" in again.output, added, gc, with_two - left))
-    regenerate, requests, submitted, generated, _, _, clean, added, _, freed = rows[0]
+                     "No changes" in again.output, added, gc, with_two - left, floor))
+    regenerate, requests, submitted, generated, _, _, clean, added, _, freed, _ = rows[0]
     plan = best([row[4] for row in rows])
     apply = best([row[5] for row in rows])
     gc = best([row[8] for row in rows])
@@ -65,12 +79,54 @@ def main() -> None:
                  "plan wall s", "apply wall s", "apply CPU s", "apply overhead s", "no changes after"],
                 [(regenerate, requests, submitted, generated, f"{plan.wall:.3f}", f"{apply.wall:.3f}",
                   f"{apply.cpu:.3f}", f"**{apply.wall - args.latency:.3f}**", clean)]))
+    floors = [row[10] for row in rows]
+    links, lock_text = min(f["links"] for f in floors), min(f["lock_indented"] for f in floors)
+    beyond = apply.wall - args.latency - plan.wall
+    print(f"\nWhat apply adds to its plan (overhead − plan wall), against what any complete version costs "
+          f"(each floor the fastest of {args.repeat}, in a process of its own)\n")
+    print(table(["overhead − plan s", "1.5 × plan allows s", "floor: link every file, make its folders s",
+                 "floor: lockfile encoded, indented (as written) s", "floor: one compact line per frame s",
+                 "floor total s", "storyboard's own s", "ratio if only the floor were added"],
+                [(f"{beyond:.3f}", f"{plan.wall / 2:.3f}", f"{links:.3f}", f"{lock_text:.3f}",
+                  f"{min(f['lock_lines'] for f in floors):.3f}", f"{links + lock_text:.3f}",
+                  f"{beyond - links - lock_text:.3f}",
+                  f"**{(plan.wall + links + lock_text) / plan.wall:.2f}**")]))
     print(f"\nVersions on disk: bytes the new version adds to out/ (1 of {args.frames} frames new; "
           "a file linked from an older version adds nothing)\n")
     kinds = ["images", "thumbnails", "manifests", "pages", "other"]
     print(table(["total added", *kinds, "gc --keep 1 wall s", "bytes gc freed"],
                 [(f"{sum(added.values()):,}", *(f"{added.get(kind, 0):,}" for kind in kinds),
                   f"{gc.wall:.3f}", f"{freed:,}")]))
+
+
+def version_floor(root: Path) -> dict[str, float]:
+    """Seconds for what any complete version of `root` costs beside its plan: every file of the
+    latest version hard-linked into new folders and made durable, and the lockfile's entries encoded."""
+    from storyboard.state.lockfile import read_lock
+
+    latest = root / "out" / "latest"
+    files = [(directory, name) for directory, _, names in os.walk(latest, followlinks=True) for name in names]
+    with tempfile.TemporaryDirectory(dir=root / "out") as temp:
+        started = time.perf_counter()
+        made: set[str] = set()
+        for directory, name in files:
+            target = os.path.join(temp, os.path.relpath(directory, latest))  # noqa: PTH118
+            if target not in made:
+                os.makedirs(target, exist_ok=True)  # noqa: PTH103
+                made.add(target)
+            os.link(os.path.join(directory, name), os.path.join(target, name))  # noqa: PTH118
+        os.sync()  # durable before `latest` could move, as apply makes it
+        links = time.perf_counter() - started
+    lock = read_lock(root / "storyboard.lock")
+    started = time.perf_counter()
+    lock.to_bytes()
+    indented = time.perf_counter() - started
+    started = time.perf_counter()
+    entries = {address: entry.to_json() for address, entry in lock.frames.items()}
+    lines = ",\n".join(f"    {json.dumps(address)}: {json.dumps(entry, ensure_ascii=False, sort_keys=True)}"
+                        for address, entry in sorted(entries.items()))
+    f"{{\n  \"frames\": {{\n{lines}\n  }}\n}}\n".encode()
+    return {"links": links, "lock_indented": indented, "lock_lines": time.perf_counter() - started}
 
 
 def edit_first_action(scene_file: Path, words: str) -> None:
