@@ -130,8 +130,8 @@ def test_installed_wheel_validates_with_its_own_schema_checks(installed_wheel: t
     env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin", "STORYBOARD_CACHE_DIR": str(cache)}
 
     def validate() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "storyboard", "-C", str(project), "validate"], cwd=tmp_path,
-                              env=env, capture_output=True, text=True, timeout=60, check=False)
+        return subprocess.run([sys.executable, "-m", "storyboard", "-C", str(project), "validate"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
 
     result = validate()
     assert result.returncode == 0, result.stderr
