@@ -29,7 +29,7 @@ from bench.measure import WORK, best, fresh_copy, python, run, storyboard, table
 
 # where a local apply's CPU goes, each part thread CPU around the functions that do it
 PARTS = {
-    "drawing and encoding placeholders": [("storyboard.providers.local", "draw_placeholder")],
+    "drawing and encoding placeholders": [("storyboard.providers.placeholders", "draw_placeholder")],
     "keeping images durably (store, journal)": [("storyboard.state.journal:Journal", "keep_images")],
     "writing the version, the store's index, the lockfile": [
         ("storyboard.run.apply", "assemble"), ("storyboard.run.apply", "write_lock"),
@@ -42,7 +42,7 @@ def floor(root: Path, processes: bool) -> None:
     one after another, or (`processes`) in a pool of spawned processes, one per core, its start
     included (as apply pays it)."""
     import storyboard as api
-    from storyboard.providers.local import draw_placeholder
+    from storyboard.providers.placeholders import draw_placeholder
 
     plan = api.plan(api.load(root))
     work = [(spec.address, spec.fingerprint, spec.prompt, batch.size) for batch in plan.batches

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from PIL import Image, ImageDraw
 
 from storyboard.fonts import pillow_font
-from storyboard.providers.local import PNG_LEVEL, draw_placeholder
+from storyboard.providers.placeholders import PNG_LEVEL, draw_placeholder
 
 CAPTION = "A barista pours steamed milk into a cup, late morning light through the window. " * 3
 

@@ -371,7 +371,7 @@ def _run_apply(settings: Settings, the_plan: Plan, parallelism: int | None, as_j
 
     from storyboard import api
     from storyboard.cli import progress
-    from storyboard.providers.local import draw_in_processes
+    from storyboard.providers.placeholders import draw_in_processes
 
     draw_in_processes()  # this is storyboard's own __main__: safe for spawned processes to import
     stop = threading.Event()

@@ -177,7 +177,7 @@ def test_placeholders_and_contact_sheets_draw_unicode_with_the_bundled_font(text
     """A character the font lacks is drawn as the same empty box as any other: had the placeholder
     font no Cyrillic or "é", `text` would render exactly like the undrawable string of its length."""
     from storyboard.fonts import pillow_font
-    from storyboard.providers.local import draw_placeholder
+    from storyboard.providers.placeholders import draw_placeholder
 
     fingerprint = "c" * 64
     drawn = draw_placeholder("scene/frame", fingerprint, text, "1024x576").data

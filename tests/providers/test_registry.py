@@ -20,7 +20,7 @@ from storyboard.run.apply import apply
 
 PLUGIN = """
     from storyboard.providers.base import Capabilities, JobResult
-    from storyboard.providers.local import draw_placeholder
+    from storyboard.providers.placeholders import draw_placeholder
 
     SUBMITTED = []
 
@@ -157,7 +157,7 @@ def test_a_placeholder_comes_with_the_thumbnail_its_png_would_give(size: str) ->
     import io
 
     from storyboard.images import thumbnail
-    from storyboard.providers.local import draw_placeholder
+    from storyboard.providers.placeholders import draw_placeholder
 
     image = draw_placeholder("pour/pour", "ab" * 32, "Milk poured in a slow spiral " * 9, size)
     assert image.thumbnail is not None and image.thumbnail.startswith(b"\xff\xd8")
