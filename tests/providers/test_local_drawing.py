@@ -4,13 +4,14 @@ is never imported again by one."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -110,17 +111,25 @@ def test_a_build_script_is_not_run_again_by_drawing_processes(tmp_path: Path) ->
     assert ran.read_text() == "top level\n"
 
 
-@pytest.mark.slow
-def test_a_killed_apply_leaves_no_drawing_process_and_the_next_one_finishes(tmp_path: Path) -> None:
-    project = many_frames(tmp_path / "project", 600)
+@contextlib.contextmanager
+def drawing_in_processes(root: Path) -> Iterator[tuple[Path, subprocess.Popen[str], str]]:
+    """(project, process, mark) of a 600-frame `storyboard -v apply` whose drawing processes have
+    started; killed at the end if it still runs."""
+    project = many_frames(root, 600)
     mark = uuid.uuid4().hex
     process = start(project, mark)
     try:
         wait_for_pool(process)
-        assert len(marked_processes(mark)) > 1  # the apply and its drawing processes
+        yield project, process, mark
     finally:
         process.kill()
         process.communicate(timeout=30)  # its pipes close: no drawing process holds them
+
+
+@pytest.mark.slow
+def test_a_killed_apply_leaves_no_drawing_process_and_the_next_one_finishes(tmp_path: Path) -> None:
+    with drawing_in_processes(tmp_path / "project") as (project, _, mark):
+        assert len(marked_processes(mark)) > 1  # the apply and its drawing processes
     wait_for(lambda: not marked_processes(mark), timeout=20)  # they notice and leave
     resumed = run_process("apply", "--auto-approve", cwd=project, timeout=180)
     assert resumed.returncode == 0, resumed.stderr
@@ -129,18 +138,12 @@ def test_a_killed_apply_leaves_no_drawing_process_and_the_next_one_finishes(tmp_
 
 @pytest.mark.slow
 def test_a_drawing_process_killed_mid_run_leaves_the_drawing_to_threads(tmp_path: Path) -> None:
-    project = many_frames(tmp_path / "project", 600)
-    mark = uuid.uuid4().hex
-    process = start(project, mark)
-    try:
-        wait_for_pool(process)
+    with drawing_in_processes(tmp_path / "project") as (project, process, mark):
         drawing = [pid for pid in marked_processes(mark)
                    if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
         assert drawing
         os.kill(drawing[0], signal.SIGKILL)  # what the out-of-memory killer does
         _, err = process.communicate(timeout=120)
-    finally:
-        process.kill()
     assert process.returncode == 0, err
     assert "the process pool failed" in err and "Traceback" not in err
     assert len(list((project / "out/v0001").rglob("*.png"))) == 600  # every frame
@@ -149,22 +152,13 @@ def test_a_drawing_process_killed_mid_run_leaves_the_drawing_to_threads(tmp_path
 
 @pytest.mark.slow
 def test_ctrl_c_stops_an_apply_drawing_in_processes_cleanly(tmp_path: Path) -> None:
-    project = many_frames(tmp_path / "project", 600)
-    mark = uuid.uuid4().hex
-    process = start(project, mark)
-    try:
-        wait_for_pool(process)
+    with drawing_in_processes(tmp_path / "project") as (project, process, mark):
         os.killpg(process.pid, signal.SIGINT)  # what a terminal sends: every process of the group
         _, err = process.communicate(timeout=120)
-    finally:
-        process.kill()
     assert process.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert "process pool failed" not in err  # the drawing processes were not interrupted with it
     assert "no new requests" in err
-    deadline = time.monotonic() + 20
-    while marked_processes(mark) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not marked_processes(mark)
+    wait_for(lambda: not marked_processes(mark), timeout=20)
     done = len(list((project / "out/v0001").rglob("*.png")))
     assert 0 < done < 600  # the submitted requests were drawn and kept, nothing new was asked
