@@ -111,6 +111,36 @@ def test_a_build_script_is_not_run_again_by_drawing_processes(tmp_path: Path) ->
     assert ran.read_text() == "top level\n"
 
 
+@pytest.mark.slow
+def test_a_build_script_under_a_main_guard_may_draw_in_processes(tmp_path: Path) -> None:
+    project = many_frames(tmp_path / "project", 120)
+    ran = tmp_path / "ran.txt"
+    script = tmp_path / "build.py"
+    script.write_text(textwrap.dedent(f"""
+        import logging
+        import storyboard
+        from storyboard.providers.placeholders import draw_in_processes
+
+        def main():
+            with open({str(ran)!r}, "a") as log:
+                log.write("main\\n")
+            logging.basicConfig(level=logging.INFO)
+            draw_in_processes()
+            result = storyboard.apply(storyboard.plan(storyboard.load({str(project)!r})))
+            print(len(result.generated))
+
+        if __name__ == "__main__":
+            main()
+    """))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["120"]
+    assert ran.read_text() == "main\n"
+    if len(os.sched_getaffinity(0)) > 1:
+        assert POOL_STARTED in result.stderr
+
+
 @contextlib.contextmanager
 def drawing_in_processes(root: Path) -> Iterator[tuple[Path, subprocess.Popen[str], str]]:
     """(project, process, mark) of a 600-frame `storyboard -v apply` whose drawing processes have
