@@ -90,53 +90,54 @@ def test_a_large_apply_draws_in_a_process_per_core_the_bytes_one_core_draws(tmp_
     assert (tmp_path / "pooled/storyboard.lock").read_bytes() == (one_core / "storyboard.lock").read_bytes()
 
 
-@pytest.mark.slow
-def test_a_build_script_is_not_run_again_by_drawing_processes(tmp_path: Path) -> None:
-    # spawned processes import the program's __main__ again: a script without a main guard would
-    # run its top level once more in each, so the library draws in threads unless asked
-    project = many_frames(tmp_path / "project", 120)
-    ran = tmp_path / "ran.txt"
-    script = tmp_path / "build.py"
-    script.write_text(textwrap.dedent(f"""
-        import storyboard
-        with open({str(ran)!r}, "a") as log:
-            log.write("top level\\n")
-        result = storyboard.apply(storyboard.plan(storyboard.load({str(project)!r})))
-        print(len(result.generated))
-    """))
+def run_build_script(root: Path, source: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run a build script applying a 120-frame project (`PROJECT` and `RAN` in `source` name it and
+    a file it appends to); the run, and what the file holds."""
+    project = many_frames(root / "project", 120)
+    ran = root / "ran.txt"
+    script = root / "build.py"
+    text = textwrap.dedent(source).replace("PROJECT", repr(str(project))).replace("RAN", repr(str(ran)))
+    script.write_text(text)
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
                             check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["120"]
-    assert ran.read_text() == "top level\n"
+    return result, ran.read_text()
+
+
+@pytest.mark.slow
+def test_a_build_script_is_not_run_again_by_drawing_processes(tmp_path: Path) -> None:
+    # spawned processes import the program's __main__ again: a script without a main guard would
+    # run its top level once more in each, so the library draws in threads unless asked
+    _, ran = run_build_script(tmp_path, """
+        import storyboard
+        with open(RAN, "a") as log:
+            log.write("top level\\n")
+        result = storyboard.apply(storyboard.plan(storyboard.load(PROJECT)))
+        print(len(result.generated))
+    """)
+    assert ran == "top level\n"
 
 
 @pytest.mark.slow
 def test_a_build_script_under_a_main_guard_may_draw_in_processes(tmp_path: Path) -> None:
-    project = many_frames(tmp_path / "project", 120)
-    ran = tmp_path / "ran.txt"
-    script = tmp_path / "build.py"
-    script.write_text(textwrap.dedent(f"""
+    result, ran = run_build_script(tmp_path, """
         import logging
         import storyboard
         from storyboard.providers.placeholders import draw_in_processes
 
         def main():
-            with open({str(ran)!r}, "a") as log:
+            with open(RAN, "a") as log:
                 log.write("main\\n")
             logging.basicConfig(level=logging.INFO)
             draw_in_processes()
-            result = storyboard.apply(storyboard.plan(storyboard.load({str(project)!r})))
+            result = storyboard.apply(storyboard.plan(storyboard.load(PROJECT)))
             print(len(result.generated))
 
         if __name__ == "__main__":
             main()
-    """))
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
-                            check=False)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["120"]
-    assert ran.read_text() == "main\n"
+    """)
+    assert ran == "main\n"
     if len(os.sched_getaffinity(0)) > 1:
         assert POOL_STARTED in result.stderr
 
