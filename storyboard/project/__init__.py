@@ -1,4 +1,4 @@
 """The project as written: YAML loading, schemas, the model, prompt rendering, `init`.
 
-Imports only storyboard's base modules (errors, wording, usercache, fsutil, images).
+Imports only storyboard's base modules (errors, wording, usercache, fsutil, images, machine).
 """

@@ -32,6 +32,7 @@ import yaml
 
 from storyboard.errors import Diagnostic, Location, ProjectError
 from storyboard.fsutil import atomic_write
+from storyboard.machine import usable_cores
 from storyboard.usercache import cache_dir
 
 try:
@@ -307,7 +308,7 @@ def read_all(paths: Sequence[Path]) -> list[YamlFile | ProjectError]:
 def _helper_share(sizes: Sequence[int]) -> int:
     """How many of the last files the helper should parse (0: none, do it all here)."""
     total = sum(sizes)
-    if total < HELPER_MIN_BYTES or len(sizes) < 2 or _cores() < 2:
+    if total < HELPER_MIN_BYTES or len(sizes) < 2 or usable_cores() < 2:
         return 0
     target, taken, count = (total - _HELPER_START_BYTES) / 2, 0, 0
     for size in reversed(sizes[1:]):
@@ -315,13 +316,6 @@ def _helper_share(sizes: Sequence[int]) -> int:
             break
         taken, count = taken + size, count + 1
     return count
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
 
 
 class _Helper:

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
+from storyboard.machine import usable_cores
 from storyboard.project.sizes import parse_size
 from storyboard.providers.base import GeneratedImage
 
@@ -87,7 +88,7 @@ class Drawing:
             return None if self._pool_failed else self._pool
 
     def _start(self) -> Executor | None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        cores = usable_cores()
         if cores < 2:
             self._pool_failed = True
             return None

@@ -30,7 +30,7 @@ def helper_for_small_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> l
     monkeypatch.setenv("STORYBOARD_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(yamlsrc, "HELPER_MIN_BYTES", 0)
     monkeypatch.setattr(yamlsrc, "_HELPER_START_BYTES", 0)
-    monkeypatch.setattr(yamlsrc, "_cores", lambda: 2)  # the machine's, not ours: CI has two
+    monkeypatch.setattr(yamlsrc, "usable_cores", lambda: 2)  # the machine's, not ours: CI has two
     HELPER_STARTS.clear()
     return HELPER_STARTS
 
