@@ -77,8 +77,9 @@ def fast_check(name: str) -> Any:
     version and Python's.
     """
     schema = bundled_schema(name)
-    packaged = _packaged_check(name, bundle.digest(schema))
-    return packaged if packaged is not None else _cached_check(name, schema)
+    digest = bundle.digest(schema)
+    packaged = _packaged_check(name, digest)
+    return packaged if packaged is not None else _cached_check(name, schema, digest)
 
 
 def _packaged_check(name: str, digest: str) -> Any:
@@ -90,14 +91,14 @@ def _packaged_check(name: str, digest: str) -> Any:
     return module.validate if getattr(module, "DIGEST", None) == digest else None
 
 
-def _cached_check(name: str, schema: dict[str, Any]) -> Any:
-    """The check compiled once and kept in the user's cache folder."""
+def _cached_check(name: str, schema: dict[str, Any], digest: str) -> Any:
+    """The check compiled once and kept in the user's cache folder (`digest`: the schema's)."""
     import marshal
     import sys
 
     import fastjsonschema
 
-    key = hashlib.sha256(json.dumps([schema, fastjsonschema.VERSION, sys.version], sort_keys=True).encode())
+    key = hashlib.sha256(json.dumps([digest, fastjsonschema.VERSION, sys.version]).encode())
     cached = cache_dir() / f"check-{name}-{key.hexdigest()[:24]}.marshal"
     try:
         code = marshal.loads(cached.read_bytes())
