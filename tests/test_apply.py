@@ -303,6 +303,19 @@ def test_partial_failure_keeps_previous_images_and_shows_them_again(run, applied
     assert [(c["address"], c["action"]) for c in plan["changes"]] == [("morning/pour", "regenerate")]
 
 
+def test_a_run_whose_every_new_frame_fails_writes_no_version_and_leaves_nothing(run, applied: Path) -> None:
+    """The unchanged frames are linked into the next version while the service works: when nothing
+    comes of the run, none of that may stay behind."""
+    lock = (applied / "storyboard.lock").read_bytes()
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    provider_options(applied, "fail_frames: [morning/pour]")
+    result = run("-C", applied, "apply", "--auto-approve")
+    assert result.code == 1
+    assert "1 frame failed and keeps its previous image: morning/pour" in result.err
+    assert sorted(p.name for p in (applied / "out").iterdir()) == ["latest", "v0001"]
+    assert (applied / "storyboard.lock").read_bytes() == lock
+
+
 def test_frames_that_fail_on_a_first_run_are_said_to_have_no_image_yet(run, example: Path) -> None:
     provider_options(example, "fail_frames: [morning/pour, packshot/hero]")
     result = run("-C", example, "apply", "--auto-approve")
@@ -464,6 +477,29 @@ def test_sigkill_then_resume_reattaches_instead_of_resubmitting(example: Path) -
     assert len(all_jobs) == 7  # what one uninterrupted run submits: nothing was paid twice
     assert len(images(example / "out/v0001")) == FRAMES
     assert not (example / ".storyboard/journal.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_an_apply_killed_while_linking_its_version_leaves_none_and_the_next_cleans_up(applied: Path) -> None:
+    """kill -9 while the unchanged frames are being linked into the new version: nothing appears
+    under a version's name, `latest` stays, and the next apply removes what was left (gc would too:
+    there is none here)."""
+    edit(applied / "storyboard.yaml", "  keep: 20\n", "")
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    slow_project(applied, 30)
+    process = start_apply(applied)
+    wait_for(lambda: any((applied / "out").glob(".v0002.tmp-*/*")))
+    process.kill()
+    process.communicate()
+    names = sorted(p.name for p in (applied / "out").iterdir())
+    assert names[1:] == ["latest", "v0001"] and names[0].startswith(".v0002.tmp-"), names
+    assert (applied / "out/latest").readlink() == Path("v0001")
+    edit(applied / "storyboard.yaml", "    latency: 30\n", "    latency: 0\n")
+    resumed = run_process("apply", "--auto-approve", cwd=applied, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(p.name for p in (applied / "out").iterdir()) == ["latest", "v0001", "v0002"]
+    assert images(applied / "out/v0002").keys() == images(applied / "out/v0001").keys()
+    assert run_process("plan", "--detailed-exitcode", cwd=applied).returncode == 0
 
 
 def test_an_image_staged_for_another_version_is_stamped_again_once(run, example: Path) -> None:

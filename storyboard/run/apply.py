@@ -2,8 +2,10 @@
 
     preflight   nothing is paid for yet
     lock        one apply at a time
-    execute     jobs submitted and collected, every image kept in the store and the journal
-    assemble    the version folder, then `latest`
+    execute     jobs submitted and collected, every image kept in the store and the journal;
+                meanwhile, in a thread, the frames the plan alone decides are linked into the
+                version folder under its temporary name (see Assembly)
+    assemble    the rest of the version folder, then its rename into place, then `latest`
     index       the store learns which images the version made
     lockfile    replaced atomically
     stat cache  for the next plan
@@ -28,7 +30,7 @@ from storyboard.actions import Action
 from storyboard.errors import UserError
 from storyboard.plans.planner import Plan
 from storyboard.providers.base import Provider
-from storyboard.run.assemble import Assembled, assemble
+from storyboard.run.assemble import Assembled, Assembly
 from storyboard.run.events import ApplyFinished, EventSink, VersionWritten, ignore
 from storyboard.run.execute import Execution, execute
 from storyboard.run.lock import locked, still_held
@@ -40,6 +42,9 @@ from storyboard.state.lockfile import write_lock
 from storyboard.state.store import ImageStore
 from storyboard.state.versions import StatCache, collect_garbage, next_version, version_name
 from storyboard.wording import plural
+
+_NOT_WRITTEN_HINT = ("every image paid for is kept in .storyboard/ and the journal: fix the cause and run "
+                     "`storyboard apply` again; nothing is paid twice")
 
 
 @dataclass
@@ -75,21 +80,26 @@ async def apply(plan: Plan, *, on_event: EventSink = ignore, parallelism: int | 
     with locked(project.state_path, backend, "apply", lock_timeout), \
             contextlib.closing(Journal(project.state_path, backend)) as journal:
         number = next_version(project.output_path, backend.version_numbers() if backend else ())
-        execution = await execute(plan, journal, journal.read(), version=number, emit=on_event,
-                                  stop=stop or threading.Event(),
-                                  parallelism=parallelism or project.provider.parallelism, provider=provider)
-        store = ImageStore(project.state_path)
-        if backend is not None:
-            await _fetch_restores(plan, backend, store, execution)
-        result = ApplyResult(generated=execution.generated, failed=execution.failed,
-                             not_done=execution.not_done, interrupted=execution.interrupted,
-                             cost=execution.cost)
+        assembly = Assembly(plan, number)  # deciding and linking the unchanged frames meanwhile
         try:
-            assembled = assemble(plan, execution, number)
+            execution = await execute(plan, journal, journal.read(), version=number, emit=on_event,
+                                      stop=stop or threading.Event(),
+                                      parallelism=parallelism or project.provider.parallelism,
+                                      provider=provider)
+            store = ImageStore(project.state_path)
+            if backend is not None:
+                await _fetch_restores(plan, backend, store, execution)
+            result = ApplyResult(generated=execution.generated, failed=execution.failed,
+                                 not_done=execution.not_done, interrupted=execution.interrupted,
+                                 cost=execution.cost)
+            assembled = assembly.finish(execution)
         except OSError as error:  # the disk filled up or went read-only while generating
+            assembly.discard()
             raise UserError(f"could not write the new version: {error.strerror or error}",
-                            hint="every image paid for is kept in .storyboard/ and the journal: fix the "
-                                 "cause and run `storyboard apply` again; nothing is paid twice") from None
+                            hint=_NOT_WRITTEN_HINT) from None
+        except BaseException:
+            assembly.discard()
+            raise
         if assembled is not None:
             on_event(VersionWritten(assembled.number, str(assembled.folder), assembled.counts))
             store.record(assembled.made)  # found again for any frame whose fingerprint asks for it

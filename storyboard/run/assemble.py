@@ -17,6 +17,8 @@ import dataclasses
 import os
 import posixpath
 from collections.abc import Mapping
+from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,10 +37,11 @@ from storyboard.state.manifest import MANIFEST, read_manifest, split
 from storyboard.state.store import ImageStore, IndexEntry
 from storyboard.state.versions import (
     Placement,
-    build_version,
+    VersionFolder,
     holds,
     latest_version,
     now_iso,
+    remove_unfinished,
     version_name,
 )
 
@@ -56,14 +59,14 @@ class _Version:
     frames: dict[str, LockEntry] = field(default_factory=dict)
     made: list[IndexEntry] = field(default_factory=list)  # images new in this version, for the index
     placements: list[Placement] = field(default_factory=list)
-    manifest_frames: list[dict[str, Any]] = field(default_factory=list)
+    manifest_frames: dict[str, dict[str, Any]] = field(default_factory=dict)  # by address, any order
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
         (*(action.value for action in Action if action is not Action.MOVE), "failed", "not_done"), 0))
     changed: bool = False
     latest_folder: str | None = None
     listings: dict[str, frozenset[str]] = field(default_factory=dict)  # see old_existing
     approvals: dict[str, Approval] = field(default_factory=dict)  # kept into the new lockfile
-    newly_approved: list[str] = field(default_factory=list)  # approved since the version before
+    newly_approved: set[str] = field(default_factory=set)  # approved since the version before
 
     def old_file(self, relative: str) -> str | None:
         """`relative` in the latest version, the one this version follows (a string: a few per frame)."""
@@ -112,46 +115,105 @@ class Assembled:
     made: tuple[IndexEntry, ...] = ()  # the images it holds that no version held before
 
 
-def assemble(plan: Plan, execution: Execution, number: int) -> Assembled | None:
-    """Write version `number` if anything changed (None: nothing did, nothing is written).
+class Assembly:
+    """A new version put together while the run works: it starts by deciding, in a thread of its
+    own, every frame the plan alone decides (kept, moved, held, repaired from an older version,
+    removed), then links their files into the folder under its temporary name; `finish` adds what
+    the run made, restored or failed, the manifests and pages (while those links are still being
+    made), then renames the folder into place. `discard` removes what was placed when the run ends
+    without a version. At 10,000 frames the unchanged ones take about a second to decide and link:
+    an apply that changes one frame does that while it waits on the service."""
 
-    Frames the execution did not make keep their previous image and lock entry, so the
-    next plan shows them again.
-    """
-    project = plan.project
-    output = project.output_path
-    latest = latest_version(output)
-    previous = _previous_manifest(output, latest)
-    previous_manifest = {frame.get("address"): frame for frame in previous.get("frames", [])
-                         if isinstance(frame, dict)}
-    version = _Version(number, output, latest, ImageStore(project.state_path))
-    version.approvals.update(plan.lock.approvals)
-    failed = execution.failed
-    for change in plan.changes:
-        if change.action is Action.REMOVE:
-            version.counts["remove"] += 1
-            version.changed = True
-            version.approvals.pop(change.address, None)
-            continue
-        _add_frame(version, project, change, execution.images, failed, project.frame(change.address),
-                   previous_manifest.get(change.address, {}))
-    if not version.changed:
-        return None
-    version.counts["approved"] = sum(1 for frame in version.manifest_frames if "approval" in frame)
-    version.counts["not_done"] = sum(1 for address in failed if address in execution.not_done)
-    version.counts["failed"] = len(failed) - version.counts["not_done"]
-    _add_manifest_and_pages(version, project, failed,
-                            [change.address for change in plan.changes if change.action is Action.REMOVE],
-                            {scene["folder"]: scene.get("page_key") for scene in previous.get("scenes", [])})
-    approvals = {address: approval for address, approval in version.approvals.items()
-                 if address in version.frames}
-    folder = build_version(output, number, version.placements)
-    return Assembled(number, folder, Lock(project.name, number, version.frames, approvals=approvals),
-                     version.counts, tuple(version.made))
+    def __init__(self, plan: Plan, number: int) -> None:
+        self.plan = plan
+        project = plan.project
+        self._version = _Version(number, project.output_path, None, ImageStore(project.state_path))
+        self._previous: dict[str, Any] = {}
+        self._previous_frames: dict[Any, dict[str, Any]] = {}  # the latest version's, by address
+        self._prepared: set[str] = set()
+        self._folder: VersionFolder | None = None
+        self._decided_placements: list[Placement] = []
+        pool = ThreadPoolExecutor(1, thread_name_prefix="storyboard-assemble")
+        self._decided = pool.submit(self._decide)
+        self._linked = pool.submit(self._link)  # the same thread: after deciding, however that ended
+        pool.shutdown(wait=False)  # the thread ends once both are done
+
+    def finish(self, execution: Execution) -> Assembled | None:
+        """Write the version if anything changed (None: nothing did, and nothing is left on disk).
+
+        Frames the execution did not make keep their previous image and lock entry, so the next
+        plan shows them again."""
+        plan, version, project = self.plan, self._version, self.plan.project
+        self._decided.result()
+        for change in plan.changes:
+            if change.address not in self._prepared:
+                _add_change(version, project, change, execution.images, execution.failed,
+                            self._previous_frames)
+        if not version.changed:
+            self.discard()
+            return None
+        failed = execution.failed
+        counts = version.counts
+        counts["approved"] = sum(1 for frame in version.manifest_frames.values() if "approval" in frame)
+        counts["not_done"] = sum(1 for address in failed if address in execution.not_done)
+        counts["failed"] = len(failed) - counts["not_done"]
+        removed = [change.address for change in plan.changes if change.action is Action.REMOVE]
+        old_keys = {scene["folder"]: scene.get("page_key") for scene in self._previous.get("scenes", [])}
+        _add_manifest_and_pages(version, project, failed, removed, old_keys,
+                                [change.address for change in plan.changes])
+        self._linked.result()
+        folder = self._folder or VersionFolder(version.output, version.number)
+        folder.place(version.placements)
+        approvals = {address: approval for address, approval in version.approvals.items()
+                     if address in version.frames}
+        return Assembled(version.number, folder.commit(),
+                         Lock(project.name, version.number, version.frames, approvals=approvals),
+                         version.counts, tuple(version.made))
+
+    def discard(self) -> None:
+        """Remove what was placed, once the thread is done (the run wrote no version)."""
+        futures.wait([self._decided, self._linked])
+        if self._folder is not None:
+            self._folder.discard()
+
+    def _decide(self) -> None:
+        """Everything the run cannot change."""
+        plan, version = self.plan, self._version
+        version.latest = latest_version(version.output)
+        self._previous = _previous_manifest(version.output, version.latest)
+        self._previous_frames = {frame.get("address"): frame for frame in self._previous.get("frames", [])
+                                 if isinstance(frame, dict)}
+        version.approvals.update(plan.lock.approvals)
+        for change in plan.changes:
+            if not change.generates and change.action is not Action.RESTORE:
+                _add_change(version, plan.project, change, {}, {}, self._previous_frames)
+                self._prepared.add(change.address)
+        # handed to the linking step; finish gathers its own placements in a new list meanwhile
+        self._decided_placements, version.placements = version.placements, []
+
+    def _link(self) -> None:
+        """The decided frames' files, placed only when the plan changes the output. An apply killed
+        meanwhile leaves them under the temporary name: the next one removes them (it holds the run
+        lock, as this one does)."""
+        if self._decided.exception() is None and self.plan.has_changes and self._decided_placements:
+            remove_unfinished(self._version.output)
+            self._folder = VersionFolder(self._version.output, self._version.number)
+            self._folder.place(self._decided_placements)
+
+
+def _add_change(version: _Version, project: model.Project, change: Change, images: Mapping[str, StagedImage],
+                failed: Mapping[str, str], previous_frames: Mapping[Any, dict[str, Any]]) -> None:
+    if change.action is Action.REMOVE:
+        version.counts["remove"] += 1
+        version.changed = True
+        version.approvals.pop(change.address, None)
+        return
+    _add_frame(version, project, change, images, failed, project.frame(change.address),
+               previous_frames.get(change.address, {}))
 
 
 def _add_manifest_and_pages(version: _Version, project: model.Project, failed: Mapping[str, str],
-                            removed: list[str], old_keys: Mapping[str, str | None]) -> None:
+                            removed: list[str], old_keys: Mapping[str, str | None], order: list[str]) -> None:
     """The root manifest, the scene manifests and the pages; an untouched scene's files are linked.
 
     A scene page is made from its scene manifest and its place among the scenes (`page_key`, kept
@@ -161,7 +223,9 @@ def _add_manifest_and_pages(version: _Version, project: model.Project, failed: M
     own = {"project": project.name, "version": version.number, "created_at": now_iso(),
            "changes": version.counts}
     descriptions = {scene.id: scene.description for scene in project.scenes if scene.description}
-    root, scene_files = split(own, version.manifest_frames, titles, descriptions)
+    frames = [version.manifest_frames[address] for address in order if address in version.manifest_frames]
+    newly_approved = [address for address in order if address in version.newly_approved]
+    root, scene_files = split(own, frames, titles, descriptions)
     unchanged: set[str] = set()
     keys = scene_page_keys(project.name, root["scenes"], scene_files)
     for scene in root["scenes"]:
@@ -179,8 +243,8 @@ def _add_manifest_and_pages(version: _Version, project: model.Project, failed: M
         if old_keys.get(scene["folder"]) == scene["page_key"] and page_there:
             unchanged.add(scene["folder"])
             version.placements.append(Placement(f"{scene['folder']}/{SCENE_PAGE}", old_page))
-    pages = render_pages({**root, "frames": version.manifest_frames}, root["scenes"], failed, removed,
-                         version.newly_approved, unchanged, version.old_text)
+    pages = render_pages({**root, "frames": frames}, root["scenes"], failed, removed, newly_approved,
+                         unchanged, version.old_text)
     for path, page in pages.items():
         version.placements.append(Placement(path, data=page.encode(), same_as=version.old_file(path),
                                             durable=False))
@@ -212,12 +276,12 @@ def _add_frame(version: _Version, project: model.Project, change: Change, images
         manifest_frame["approval"] = {"by": approval.by, "at": approval.at, "version": approval.version}
         old_approval = old.get("approval")
         if not isinstance(old_approval, dict) or old_approval.get("at") != approval.at:
-            version.newly_approved.append(change.address)
+            version.newly_approved.add(change.address)
     if status in MADE:
         before = _add_before_thumb(version, change, entry)
         if before is not None:
             manifest_frame["before"] = before
-    version.manifest_frames.append(manifest_frame)
+    version.manifest_frames[change.address] = manifest_frame
     if status != FAILED:
         version.counts[Action.KEEP.value if change.action is Action.MOVE else change.action.value] += 1
     version.changed = version.changed or status not in (Action.KEEP.status, Action.HOLD.status, FAILED) or \

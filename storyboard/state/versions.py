@@ -88,45 +88,74 @@ class Placement:
     durable: bool = True  # fsync written bytes (thumbnails can be made again)
 
 
+class VersionFolder:
+    """Version `number` being written under a temporary name: files placed as they are known (an
+    apply links its unchanged frames while the service works), then committed (synced, renamed into
+    place, `latest` moved) or discarded. Nothing under the final name exists until `commit`."""
+
+    def __init__(self, output: Path, number: int) -> None:
+        output.mkdir(parents=True, exist_ok=True)
+        self.output, self.number = output, number
+        self.final = output / version_name(number)
+        if self.final.exists():
+            raise UserError(f"{self.final} already exists",
+                            hint="another apply may have written it; plan again")
+        self.temp = output / f".{version_name(number)}.tmp-{os.getpid()}"
+        shutil.rmtree(self.temp, ignore_errors=True)
+        self.temp.mkdir()
+        self._folders = {str(self.temp)}
+        self._durable: list[str] = []
+
+    def place(self, placements: Iterable[Placement]) -> None:
+        """Link or write each file under the temporary name."""
+        try:
+            for placement in placements:
+                self._place(placement)
+        except BaseException:
+            self.discard()
+            raise
+
+    def commit(self, *, move_latest: bool = True) -> Path:
+        """Make every file durable, rename the folder into place, move `latest` (when asked)."""
+        try:
+            sync_files(self._durable, self._folders)
+            self.temp.rename(self.final)
+        except BaseException:
+            self.discard()
+            raise
+        fsync_dir(self.output)
+        if move_latest:
+            point_latest(self.output, self.number)
+        return self.final
+
+    def discard(self) -> None:
+        shutil.rmtree(self.temp, ignore_errors=True)
+
+    def _place(self, placement: Placement) -> None:
+        target = f"{self.temp}/{placement.path}"  # strings, not Paths: two files per frame
+        parent = posixpath.dirname(target)
+        if parent not in self._folders:
+            os.makedirs(parent, exist_ok=True)  # noqa: PTH103 - a string path, on purpose
+            self._folders.add(parent)
+        if placement.data is not None and holds(placement.same_as, placement.data):
+            assert placement.same_as is not None
+            link_or_copy(placement.same_as, target)
+        elif placement.data is not None:
+            with open(target, "wb") as file:  # noqa: PTH123 - a string path, on purpose
+                file.write(placement.data)
+            if placement.durable:
+                self._durable.append(target)
+        else:
+            assert placement.source is not None
+            link_or_copy(placement.source, target)
+
+
 def build_version(output: Path, number: int, placements: Iterable[Placement], *,
                   move_latest: bool = True) -> Path:
     """Write version `number` under a temporary name, rename it into place, move `latest`."""
-    output.mkdir(parents=True, exist_ok=True)
-    final = output / version_name(number)
-    if final.exists():
-        raise UserError(f"{final} already exists", hint="another apply may have written it; plan again")
-    temp = output / f".{version_name(number)}.tmp-{os.getpid()}"
-    shutil.rmtree(temp, ignore_errors=True)
-    temp.mkdir()
-    folders = {str(temp)}
-    durable: list[str] = []
-    try:
-        for placement in placements:
-            target = f"{temp}/{placement.path}"  # strings, not Paths: two files per frame
-            parent = posixpath.dirname(target)
-            if parent not in folders:
-                os.makedirs(parent, exist_ok=True)  # noqa: PTH103 - a string path, on purpose
-                folders.add(parent)
-            if placement.data is not None and holds(placement.same_as, placement.data):
-                assert placement.same_as is not None
-                link_or_copy(placement.same_as, target)
-            elif placement.data is not None:
-                with open(target, "wb") as file:  # noqa: PTH123 - a string path, on purpose
-                    file.write(placement.data)
-                if placement.durable:
-                    durable.append(target)
-            else:
-                assert placement.source is not None
-                link_or_copy(placement.source, target)
-        sync_files(durable, folders)
-        temp.rename(final)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    fsync_dir(output)
-    if move_latest:
-        point_latest(output, number)
-    return final
+    folder = VersionFolder(output, number)
+    folder.place(placements)
+    return folder.commit(move_latest=move_latest)
 
 
 def holds(file: str | Path | None, data: bytes) -> bool:
@@ -169,9 +198,15 @@ def collect_garbage(output: Path, keep: int) -> list[int]:
             log.writelines(json.dumps({"version": n, "removed_at": now_iso()}) + "\n" for n in doomed)
     for number in doomed:
         shutil.rmtree(output / version_name(number))
+    remove_unfinished(output)
+    return doomed
+
+
+def remove_unfinished(output: Path) -> None:
+    """Remove version folders a killed run left under their temporary names (only under the run
+    lock: another apply's folder in the making looks the same)."""
     for leftover in output.glob(".v*.tmp-*") if output.is_dir() else []:
         shutil.rmtree(leftover, ignore_errors=True)
-    return doomed
 
 
 def garbage(output: Path, keep: int) -> list[int]:
