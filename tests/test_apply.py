@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -28,6 +29,7 @@ from conftest import (
 
 from storyboard.images import read_provenance
 from storyboard.project.schema import validator
+from storyboard.state.lockfile import read_lock
 
 FRAMES = 31
 
@@ -91,6 +93,21 @@ def test_one_edited_frame_regenerates_exactly_that_image(run, applied: Path) -> 
     assert old.keys() == new.keys()
     changed = [path for path in new if new[path] != old[path]]
     assert changed == ["01-morning/04-pour.png"]
+
+
+def test_lockfiles_written_from_the_entries_of_the_one_before_are_the_bytes_encoding_gives(
+        run, applied: Path) -> None:
+    """The second apply copies its unchanged entries from the lockfile the first one wrote."""
+    lockfile = applied / "storyboard.lock"
+    for before, after in (("slow spiral", "slow heart"), ("slow heart", "slow star")):
+        edit(applied / "scenes/01-morning.yaml", before, after)
+        assert run("-C", applied, "apply", "--auto-approve").code == 0
+        data = lockfile.read_bytes()
+        encoded = json.dumps(json.loads(data), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        assert data == encoded.encode()
+        record = (applied / ".storyboard/lockfile-written").read_text()
+        assert record == f"lockfile format 2 sha256 {hashlib.sha256(data).hexdigest()}\n"
+    assert "slow star of milk" in read_lock(lockfile).frames["morning/pour"].prompt
 
 
 def test_the_stat_cache_describes_the_latest_version_only_with_true_hashes(run, applied: Path) -> None:

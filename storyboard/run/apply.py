@@ -38,7 +38,7 @@ from storyboard.run.preflight import check_budget, check_folders
 from storyboard.run.sync import fetch, publish
 from storyboard.state.backend import Backend, BackendError, open_backend
 from storyboard.state.journal import Journal
-from storyboard.state.lockfile import write_lock
+from storyboard.state.lockfile import LOCK_WRITTEN, write_lock
 from storyboard.state.store import ImageStore
 from storyboard.state.versions import StatCache, collect_garbage, next_version, version_name
 from storyboard.wording import plural
@@ -106,7 +106,8 @@ async def apply(plan: Plan, *, on_event: EventSink = ignore, parallelism: int | 
             if backend is not None:
                 await _publish(backend, store, assembled, journal, execution)
             result.version = assembled.number
-            result.lock_written = write_lock(project.lockfile_path, assembled.lock)
+            result.lock_written = write_lock(project.lockfile_path, assembled.lock, read=plan.lock,
+                                             record=project.state_path / LOCK_WRITTEN)
             cache = StatCache(project.root, load=False)  # it will describe the new version only
             for entry in assembled.lock.frames.values():
                 cache.record(f"{assembled.folder}/{entry.path}", entry.image_sha256)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -69,6 +71,61 @@ def test_round_trip_and_not_rewritten_when_unchanged(tmp_path: Path) -> None:
     assert read_lock(path) == sample()
     assert write_lock(path, read_lock(path)) is False
     assert path.stat().st_mtime_ns == before
+
+
+def canonical(data: bytes) -> bytes:
+    """The bytes storyboard writes for what `data` holds."""
+    return (json.dumps(json.loads(data), indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def edited(lock: Lock, address: str, prompt: str) -> Lock:
+    frames = {**lock.frames, address: dataclasses.replace(lock.frames[address], prompt=prompt)}
+    return Lock(lock.project, lock.version + 1, frames, approvals=lock.approvals)
+
+
+def entry_text(text: str, address: str) -> str:
+    """The text of `address`'s entry in a lockfile's frames."""
+    opening = f'    "{address}": {{\n'
+    start = text.index(opening, text.index('\n  "frames": {')) + len(opening)
+    return text[start:text.index("\n    }", start)]
+
+
+def reorder_keys_of_one_entry(path: Path) -> None:
+    """Same data, another layout: `job` moved first in morning/skyline's entry, as a hand or a
+    merge tool might."""
+    text = path.read_text()
+    entry = entry_text(text, "morning/skyline")
+    job = '      "job": "local-1",\n'
+    text = text.replace(entry, job + entry.replace(job, ""))
+    path.write_text(text)
+    assert json.loads(text) == json.loads(canonical(text.encode()))
+
+
+def test_the_entries_of_the_file_apply_wrote_are_taken_as_they_stand(tmp_path: Path) -> None:
+    """What the record vouches for is copied, not encoded again: shown by planting a layout only a
+    copy could keep (the record is apply's own, in the state folder)."""
+    path, record = tmp_path / "storyboard.lock", tmp_path / "lockfile-written"
+    write_lock(path, sample(), record=record)
+    read = read_lock(path)  # the plan's: the entries of unchanged frames are its very objects
+    assert write_lock(path, edited(read, "commute/alarm", "one"), read=read, record=record)
+    assert path.read_bytes() == canonical(path.read_bytes())  # spliced entries: the same bytes
+    reorder_keys_of_one_entry(path)
+    record.write_text(f"lockfile format 2 sha256 {hashlib.sha256(path.read_bytes()).hexdigest()}\n")
+    read = read_lock(path)
+    write_lock(path, edited(read, "commute/alarm", "two"), read=read, record=record)
+    skyline = entry_text(path.read_text(), "morning/skyline")
+    assert skyline.index('"job"') < skyline.index('"fingerprint"')  # copied as it stood
+
+
+def test_a_lockfile_apply_did_not_write_is_encoded_whole(tmp_path: Path) -> None:
+    """A lockfile from a merge, another machine or a hand: its layout is not carried over."""
+    path, record = tmp_path / "storyboard.lock", tmp_path / "lockfile-written"
+    write_lock(path, sample(), record=record)
+    reorder_keys_of_one_entry(path)
+    read = read_lock(path)
+    write_lock(path, edited(read, "commute/alarm", "two"), read=read, record=record)
+    assert path.read_bytes() == canonical(path.read_bytes())
+    assert read_lock(path).frames["commute/alarm"].prompt == "two"
 
 
 def test_missing_lockfile_is_an_empty_lock(tmp_path: Path) -> None:
