@@ -111,9 +111,10 @@ def merged_manifest(load: Callable[[str], Any], *, frames: bool = True,
     merged: list[dict[str, Any]] = []
     for scene in root.get("scenes", []):
         relative = _safe(scene["manifest"], where(MANIFEST))
-        part = _checked(load(relative), "scene-manifest", where(relative)) if checked else load(relative)
+        location = where(relative)  # once a scene, not a frame: a Path each
+        part = _checked(load(relative), "scene-manifest", location) if checked else load(relative)
         for frame in part.get("frames", []):
-            _safe(frame["path"], where(relative))
+            _safe(frame["path"], location)
             merged.append({**frame, "status": KEPT, **changed.get(frame["address"], {})})
     return {**root, "frames": merged}
 

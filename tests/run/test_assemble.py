@@ -1,0 +1,16 @@
+"""Assembly's own string work, held to what it stands in for."""
+
+from __future__ import annotations
+
+import posixpath
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from storyboard.run.assemble import _split_extension
+
+
+@settings(max_examples=3000)
+@given(st.text(alphabet="ab./", max_size=14) | st.text(max_size=30))
+def test_split_extension_is_posixpath_splitext(path: str) -> None:
+    assert _split_extension(path) == posixpath.splitext(path)
