@@ -110,6 +110,19 @@ def test_lockfiles_written_from_the_entries_of_the_one_before_are_the_bytes_enco
     assert "slow star of milk" in read_lock(lockfile).frames["morning/pour"].prompt
 
 
+def test_template_caches_that_take_no_files_only_mean_compiling_again(example: Path, tmp_path: Path) -> None:
+    """Prompt and page templates compiled with a cache folder nothing can be written to (not even by
+    root: it leads into /proc)."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for name in ("jinja-bounded", "jinja-pages"):
+        (cache / name).symlink_to("/proc/self")
+    result = run_process("apply", "--auto-approve", cwd=example, env={"STORYBOARD_CACHE_DIR": str(cache)})
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Mara" in (example / "out/v0001/board.html").read_text()
+
+
 def test_the_stat_cache_describes_the_latest_version_only_with_true_hashes(run, applied: Path) -> None:
     """What lets the next plan stat the images instead of hashing them: after a second version,
     every image of it and nothing of the first, each with its file's real size, inode and sha256."""

@@ -40,6 +40,7 @@ import jinja2
 from storyboard.actions import FAILED, MADE, Action
 from storyboard.deliver.timing import clock, running_time
 from storyboard.state.manifest import scene_folder
+from storyboard.usercache import jinja_bytecode_cache
 from storyboard.wording import plural
 
 TEMPLATES = Path(__file__).parent / "page_templates"
@@ -54,7 +55,8 @@ BOARD_SECTION = re.compile(r"<!-- board-scene ([0-9a-f]{64}) -->\n")  # starts a
 @cache
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                                     trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+                                     trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+                                     bytecode_cache=jinja_bytecode_cache("jinja-pages"))
     environment.filters["plural"] = plural
     environment.filters["clock"] = clock
     return environment

@@ -19,7 +19,7 @@ from storyboard.errors import Diagnostic, Location, ProjectError
 from storyboard.project import model
 from storyboard.project.sandbox import MAX_VALUE, BoundedEnvironment, Budget, RenderLimit
 from storyboard.project.variants import merged_variables, variable_levels
-from storyboard.usercache import cache_dir
+from storyboard.usercache import jinja_bytecode_cache
 
 TEMPLATE_NAMES_HINT = "templates/NAME.j2 or NAME under `templates:` in storyboard.yaml"
 LIMITS_HINT = "see \"Limits\" in the README; the project's `limits:` can raise them"
@@ -110,7 +110,7 @@ class Renderer:
             lstrip_blocks=True,
             cache_size=-1,
             auto_reload=False,
-            bytecode_cache=_bytecode_cache(),
+            bytecode_cache=jinja_bytecode_cache("jinja-bounded"),  # the bounded sandbox's: its own
         )
         self._project_context = {
             "name": project.name,
@@ -313,13 +313,3 @@ def render_all(project: model.Project, frames: Iterable[model.Frame] | None = No
                 key = (str(diagnostic.location), diagnostic.message.split(" (rendering")[0])
                 problems.setdefault(key, diagnostic)
     return rendered, list(problems.values())
-
-
-def _bytecode_cache() -> jinja2.BytecodeCache | None:
-    """Compiled templates kept in the user's cache folder (keyed by source), if it can be made."""
-    folder = cache_dir("jinja-bounded")  # compiled by the bounded sandbox: never share with others
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return jinja2.FileSystemBytecodeCache(str(folder))
