@@ -82,6 +82,8 @@ class Plan:
     covered: frozenset[str] = frozenset()  # generated frames an interrupted run already paid for
     reattach_jobs: int = 0  # its jobs the next apply collects instead of paying again
     warnings: tuple[str, ...] = ()  # what the plan could not take into account (an unreachable backend)
+    # what the plan knows of the latest version's files: apply carries it to the files it links
+    checked: StatCache | None = field(default=None, compare=False, repr=False)
 
     def count(self, action: Action) -> int:
         return sum(1 for change in self.changes if change.action is action)
@@ -266,7 +268,8 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
         warnings += (f"planned without the backend's store: {store.unreachable}",)
     return Plan(project, tuple(changes), tuple(batches), capabilities, lock, options, lock.sha256,
                 MappingProxyType(neighbours), frozenset(outstanding),
-                project.max_cost if max_cost is None else max_cost, paid.covered, len(paid.jobs), warnings)
+                project.max_cost if max_cost is None else max_cost, paid.covered, len(paid.jobs), warnings,
+                inspector.cache)
 
 
 def _derived_changes(derived: Sequence[FrameSpec], changes: Sequence[Change],

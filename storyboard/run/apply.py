@@ -108,15 +108,25 @@ async def apply(plan: Plan, *, on_event: EventSink = ignore, parallelism: int | 
             result.version = assembled.number
             result.lock_written = write_lock(project.lockfile_path, assembled.lock, read=plan.lock,
                                              record=project.state_path / LOCK_WRITTEN)
-            cache = StatCache(project.root, load=False)  # it will describe the new version only
-            for entry in assembled.lock.frames.values():
-                cache.record(f"{assembled.folder}/{entry.path}", entry.image_sha256)
-            cache.save(assembled.folder)
+            _save_stat_cache(plan, assembled)
         journal.clear(execution.later_jobs, execution.later_images)  # the rest is in the version now
         if assembled is not None and project.keep_versions:
             collect_garbage(project.output_path, project.keep_versions)
     on_event(ApplyFinished(result.version, dict(result.failed), result.interrupted, result.cost))
     return result
+
+
+def _save_stat_cache(plan: Plan, assembled: Assembled) -> None:
+    """The stat cache of the new version only; a file linked from the version before takes the
+    plan's knowledge of that one."""
+    cache = StatCache(plan.project.root, load=False)
+    for entry in assembled.lock.frames.values():
+        file, old_file = f"{assembled.folder}/{entry.path}", assembled.linked.get(entry.path)
+        if old_file is not None and plan.checked is not None:
+            cache.carry(plan.checked, old_file, file, entry.image_sha256)
+        else:
+            cache.record(file, entry.image_sha256)
+    cache.save(assembled.folder)
 
 
 def _preflight(plan: Plan, backend: Backend | None) -> None:

@@ -67,6 +67,7 @@ class _Version:
     listings: dict[str, frozenset[str]] = field(default_factory=dict)  # see old_existing
     approvals: dict[str, Approval] = field(default_factory=dict)  # kept into the new lockfile
     newly_approved: set[str] = field(default_factory=set)  # approved since the version before
+    linked: dict[str, str] = field(default_factory=dict)  # image path -> the older file it is a link of
 
     def old_file(self, relative: str) -> str | None:
         """`relative` in the latest version, the one this version follows (a string: a few per frame)."""
@@ -113,6 +114,7 @@ class Assembled:
     lock: Lock
     counts: Mapping[str, int]
     made: tuple[IndexEntry, ...] = ()  # the images it holds that no version held before
+    linked: Mapping[str, str] = field(default_factory=dict)  # image path -> the older file it links
 
 
 class Assembly:
@@ -168,7 +170,7 @@ class Assembly:
                      if address in version.frames}
         return Assembled(version.number, folder.commit(),
                          Lock(project.name, version.number, version.frames, approvals=approvals),
-                         version.counts, tuple(version.made))
+                         version.counts, tuple(version.made), version.linked)
 
     def discard(self) -> None:
         """Remove what was placed, once the thread is done (the run wrote no version)."""
@@ -369,6 +371,7 @@ def _keep_previous(version: _Version, change: Change,
     else:
         source, status = old_file, HELD if change.action is Action.HOLD else KEPT
     version.placements.append(Placement(path, source))
+    version.linked[path] = str(source)
     old_thumb = version.old_existing(_thumb_path(previous.path))
     if status in (KEPT, HELD) and old_thumb is not None:
         version.placements.append(Placement(_thumb_path(path), old_thumb))
