@@ -532,6 +532,15 @@ def test_an_apply_killed_while_linking_its_version_leaves_none_and_the_next_clea
     assert run_process("plan", "--detailed-exitcode", cwd=applied).returncode == 0
 
 
+def test_a_version_a_live_process_is_writing_is_left_alone(run, applied: Path) -> None:
+    """A `pull` takes no run lock: its version in the making must survive an apply next to it."""
+    in_the_making = applied / f"out/.v0009.tmp-{os.getpid()}"
+    (in_the_making / "01-morning").mkdir(parents=True)
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    assert (in_the_making / "01-morning").is_dir() and (applied / "out/v0002").is_dir()
+
+
 def test_an_image_staged_for_another_version_is_stamped_again_once(run, example: Path) -> None:
     """A journaled image whose provenance names a version never committed (a run killed
     after staging, or a journal from before stamping) gets this version's, in one chunk."""

@@ -195,8 +195,7 @@ class Assembly:
 
     def _link(self) -> None:
         """The decided frames' files, placed only when the plan changes the output. An apply killed
-        meanwhile leaves them under the temporary name: the next one removes them (it holds the run
-        lock, as this one does)."""
+        meanwhile leaves them under the temporary name: the next one removes them."""
         if self._decided.exception() is None and self.plan.has_changes and self._decided_placements:
             remove_unfinished(self._version.output)
             self._folder = VersionFolder(self._version.output, self._version.number)

@@ -203,10 +203,22 @@ def collect_garbage(output: Path, keep: int) -> list[int]:
 
 
 def remove_unfinished(output: Path) -> None:
-    """Remove version folders a killed run left under their temporary names (only under the run
-    lock: another apply's folder in the making looks the same)."""
+    """Remove the version folders runs that died left under their temporary names. The name ends
+    with the pid that was writing it: a live one's (a `pull` takes no run lock) is left alone."""
     for leftover in output.glob(".v*.tmp-*") if output.is_dir() else []:
-        shutil.rmtree(leftover, ignore_errors=True)
+        pid = leftover.name.rpartition("-")[2]
+        if not (pid.isdigit() and _alive(int(pid))):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's: alive
+        return True
+    return True
 
 
 def garbage(output: Path, keep: int) -> list[int]:
