@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import posixpath
 from collections.abc import Mapping
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +33,14 @@ from storyboard.project import model
 from storyboard.run.execute import Execution
 from storyboard.state.journal import StagedImage
 from storyboard.state.lockfile import Approval, Lock, LockEntry
-from storyboard.state.manifest import MANIFEST, read_manifest, split
+from storyboard.state.manifest import (
+    MANIFEST,
+    SCENE_MANIFEST,
+    read_manifest,
+    scene_folder,
+    scene_manifests,
+    split,
+)
 from storyboard.state.store import ImageStore, IndexEntry
 from storyboard.state.versions import (
     Placement,
@@ -135,9 +143,11 @@ class Assembly:
         self._prepared: set[str] = set()
         self._folder: VersionFolder | None = None
         self._decided_placements: list[Placement] = []
+        self._scene_files = _SceneFiles()
         pool = ThreadPoolExecutor(1, thread_name_prefix="storyboard-assemble")
         self._decided = pool.submit(self._decide)
         self._linked = pool.submit(self._link)  # the same thread: after deciding, however that ended
+        self._encoded = pool.submit(self._encode)
         pool.shutdown(wait=False)  # the thread ends once both are done
 
     def finish(self, execution: Execution) -> Assembled | None:
@@ -162,8 +172,9 @@ class Assembly:
         removed = [change.address for change in plan.changes if change.action is Action.REMOVE]
         old_keys = {scene["folder"]: scene.get("page_key") for scene in self._previous.get("scenes", [])}
         self._linked.result()  # first: linking while this thread renders would wait on it for the GIL
+        self._encoded.result()
         _add_manifest_and_pages(version, project, failed, removed, old_keys,
-                                [change.address for change in plan.changes])
+                                [change.address for change in plan.changes], self._scene_files)
         folder = self._folder or VersionFolder(version.output, version.number)
         folder.place(version.placements)
         approvals = {address: approval for address, approval in version.approvals.items()
@@ -174,7 +185,7 @@ class Assembly:
 
     def discard(self) -> None:
         """Remove what was placed, once the thread is done (the run wrote no version)."""
-        futures.wait([self._decided, self._linked])
+        futures.wait([self._decided, self._linked, self._encoded])
         if self._folder is not None:
             self._folder.discard()
 
@@ -201,6 +212,30 @@ class Assembly:
             self._folder = VersionFolder(self._version.output, self._version.number)
             self._folder.place(self._decided_placements)
 
+    def _encode(self) -> None:
+        """The manifests of the scenes the run cannot touch (none of their frames is made, restored
+        or failed by it), and which of them the latest version holds byte for byte."""
+        if self._decided.exception() is not None or not self.plan.has_changes:
+            return
+        version, changes = self._version, self.plan.changes
+        touched = {posixpath.dirname(change.path) for change in changes
+                   if change.address not in self._prepared and change.path is not None}
+        frames = [version.manifest_frames[change.address] for change in changes
+                  if change.address in version.manifest_frames]
+        encoded = scene_manifests([frame for frame in frames if scene_folder(frame["path"]) not in touched])
+        for folder, data in encoded.items():
+            if holds(version.old_file(f"{folder}/{SCENE_MANIFEST}"), data):
+                self._scene_files.as_before.add(folder)
+        self._scene_files.encoded = encoded
+
+
+@dataclass
+class _SceneFiles:
+    """Scene manifests made in the thread: by scene folder, and those the latest version holds."""
+
+    encoded: dict[str, bytes] = field(default_factory=dict)
+    as_before: set[str] = field(default_factory=set)
+
 
 def _add_change(version: _Version, project: model.Project, change: Change, images: Mapping[str, StagedImage],
                 failed: Mapping[str, str], previous_frames: Mapping[Any, dict[str, Any]]) -> None:
@@ -214,7 +249,8 @@ def _add_change(version: _Version, project: model.Project, change: Change, image
 
 
 def _add_manifest_and_pages(version: _Version, project: model.Project, failed: Mapping[str, str],
-                            removed: list[str], old_keys: Mapping[str, str | None], order: list[str]) -> None:
+                            removed: list[str], old_keys: Mapping[str, str | None], order: list[str],
+                            made: _SceneFiles) -> None:
     """The root manifest, the scene manifests and the pages; an untouched scene's files are linked.
 
     A scene page is made from its scene manifest and its place among the scenes (`page_key`, kept
@@ -226,13 +262,15 @@ def _add_manifest_and_pages(version: _Version, project: model.Project, failed: M
     descriptions = {scene.id: scene.description for scene in project.scenes if scene.description}
     frames = [version.manifest_frames[address] for address in order if address in version.manifest_frames]
     newly_approved = [address for address in order if address in version.newly_approved]
-    root, scene_files = split(own, frames, titles, descriptions)
+    root, scene_files = split(own, frames, titles, descriptions, made.encoded)
     unchanged: set[str] = set()
     keys = scene_page_keys(project.name, root["scenes"], scene_files)
     for scene in root["scenes"]:
         scene["page_key"] = keys[scene["folder"]]
         old_manifest = version.old_file(scene["manifest"])
-        if not holds(old_manifest, scene_files[scene["manifest"]]):
+        as_before = scene["folder"] in made.as_before if scene["folder"] in made.encoded else \
+            holds(old_manifest, scene_files[scene["manifest"]])
+        if not as_before:
             version.placements.append(Placement(scene["manifest"], data=scene_files[scene["manifest"]]))
             continue
         assert old_manifest is not None

@@ -32,32 +32,56 @@ VERSION_FIELDS = ("status", "reasons", "prompt_diff", "previous", "before")
 
 
 def split(root: Mapping[str, Any], frames: Sequence[Mapping[str, Any]],
-          titles: Mapping[str, str],
-          descriptions: Mapping[str, str] | None = None) -> tuple[dict[str, Any], dict[str, bytes]]:
+          titles: Mapping[str, str], descriptions: Mapping[str, str] | None = None,
+          encoded: Mapping[str, bytes] | None = None) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The root manifest and {scene manifest path: bytes} for a version's frames in story order.
 
-    `root` holds the version's own fields (project, version, created_at, changes).
+    `root` holds the version's own fields (project, version, created_at, changes). `encoded`:
+    scene manifests made before from these very frames (`scene_manifests`), by scene folder.
     """
+    encoded = encoded or {}
     scenes: list[dict[str, Any]] = []
     files: dict[str, bytes] = {}
     changed: list[dict[str, Any]] = []
     by_folder: dict[str, list[dict[str, Any]]] = {}
+    counts: dict[str, int] = {}
     for frame in frames:
         folder = scene_folder(frame["path"])
-        if folder not in by_folder:
-            by_folder[folder] = []
+        if folder not in counts:
+            by_folder[folder], counts[folder] = [], 0
             described = (descriptions or {}).get(frame["scene"])
             scenes.append({"id": frame["scene"], "title": titles.get(frame["scene"], frame["scene"]),
                            **({"description": described} if described else {}),
                            "folder": folder, "manifest": f"{folder}/{SCENE_MANIFEST}"})
-        by_folder[folder].append({k: v for k, v in frame.items() if k not in VERSION_FIELDS})
+        counts[folder] += 1
+        if folder not in encoded:
+            by_folder[folder].append(_lasting(frame))
         if frame["status"] != KEPT:
             changed.append({"address": frame["address"],
                             **{k: frame[k] for k in VERSION_FIELDS if k in frame}})
     for scene in scenes:
-        scene["frames"] = len(by_folder[scene["folder"]])
-        files[scene["manifest"]] = scene_manifest(scene["id"], by_folder[scene["folder"]])
+        folder = scene["folder"]
+        scene["frames"] = counts[folder]
+        files[scene["manifest"]] = encoded[folder] if folder in encoded else \
+            scene_manifest(scene["id"], by_folder[folder])
     return {"format": FORMAT, **root, "scenes": scenes, "changed": changed}, files
+
+
+def scene_manifests(frames: Sequence[Mapping[str, Any]]) -> dict[str, bytes]:
+    """{scene folder: its scene manifest} of frames in story order, each scene's frames all there:
+    what `split` makes of them."""
+    by_folder: dict[str, list[dict[str, Any]]] = {}
+    ids: dict[str, str] = {}
+    for frame in frames:
+        folder = scene_folder(frame["path"])
+        by_folder.setdefault(folder, []).append(_lasting(frame))
+        ids.setdefault(folder, frame["scene"])
+    return {folder: scene_manifest(ids[folder], members) for folder, members in by_folder.items()}
+
+
+def _lasting(frame: Mapping[str, Any]) -> dict[str, Any]:
+    """What stays true of a frame from version to version: its scene manifest entry."""
+    return {k: v for k, v in frame.items() if k not in VERSION_FIELDS}
 
 
 def scene_folder(path: str) -> str:

@@ -152,6 +152,21 @@ def test_a_version_writes_only_what_changed_and_links_the_rest(run, applied: Pat
     assert "02-roastery/scene.json" in new and "02-roastery/index.html" in new  # linked, not missing
 
 
+def test_a_scene_no_frame_of_which_is_made_again_still_shows_what_changed_in_it(run, applied: Path) -> None:
+    """A frame's duration is not in its prompt: nothing is generated for it, but its scene's
+    manifest (made while the service works) and pages show the new one."""
+    sacks_line = "        action: rows of green coffee sacks stamped with origin names\n"
+    edit(applied / "scenes/02-roastery.yaml", sacks_line, sacks_line + "        duration: 7.5\n")
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    old, new = inodes(applied / "out/v0001"), inodes(applied / "out/v0002")
+    assert old["02-roastery/scene.json"] != new["02-roastery/scene.json"]
+    assert old["03-commute/scene.json"] == new["03-commute/scene.json"]
+    sacks = [frame for frame in version_frames(applied / "out/v0002") if frame["address"] == "roastery/sacks"]
+    assert sacks[0]["duration"] == 7.5 and sacks[0]["status"] == "kept"
+    assert old["02-roastery/01-door.png"] == new["02-roastery/01-door.png"]
+
+
 def test_an_untouched_scene_page_is_linked_by_its_inputs_not_rendered_again(run, applied: Path) -> None:
     # a mark only v0001's files carry: a page rendered again for v0002 would not have it
     for scene in ("02-roastery", "03-commute", "04-first-sip", "05-packshot"):
