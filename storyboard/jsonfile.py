@@ -49,19 +49,13 @@ def key_location(path: Path, key_path: Sequence[str | int]) -> Location:
     return Location(path, line, column)
 
 
-class Encoded(str):
-    """JSON text already laid out as `indented_json` lays out the value at the place it goes: written
-    as it is (the lockfile's unchanged entries, taken from the file it replaces)."""
-
-    __slots__ = ()
-
-
-def indented_json(value: Any, *, sort_keys: bool = False) -> str:
+def indented_json(value: Any, *, sort_keys: bool = False, depth: int = 0) -> str:
     """`json.dumps(value, indent=2, ensure_ascii=False, sort_keys=sort_keys)`, the same text, twice
     as fast: Python's encoder runs in Python when it indents, and a 10,000-frame lockfile is 12 MB.
-    Strings go through the C string encoder json itself uses; the rest is laid out here."""
+    Strings go through the C string encoder json itself uses; the rest is laid out here. `depth`:
+    laid out as it would be that many levels deep in a document (its lines indented as there)."""
     out: list[str] = []
-    _write(value, "\n", out, sort_keys)
+    _write(value, "\n" + "  " * depth, out, sort_keys)
     return "".join(out)
 
 
@@ -101,8 +95,6 @@ def _write(value: Any, newline: str, out: list[str], sort_keys: bool) -> None:
         out.append(encode_basestring(value))
     elif kind is int:
         out.append(int.__repr__(value))
-    elif kind is Encoded:
-        out.append(value)
     else:  # floats, booleans, None, subclasses: json's own rules
         out.append(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=sort_keys).replace(
             "\n", newline))

@@ -21,7 +21,7 @@ from typing import Any
 
 from storyboard.errors import Location, LockfileError
 from storyboard.fsutil import atomic_write
-from storyboard.jsonfile import Encoded, indented_json, key_location, read_json
+from storyboard.jsonfile import indented_json, key_location, read_json
 
 FORMAT_VERSION = 2
 LOCK_WRITTEN = "lockfile-written"  # in the state folder: see write_lock
@@ -104,8 +104,8 @@ class Lock:
     def approval(self, address: str) -> Approval | None:
         return self.approvals.get(address)
 
-    def to_bytes(self, written: Mapping[str, tuple[LockEntry, str]] | None = None) -> bytes:
-        """The file's bytes. `written`: address -> (an entry, its text as a file holds it), for
+    def to_bytes(self, written: Mapping[str, tuple[LockEntry, bytes]] | None = None) -> bytes:
+        """The file's bytes. `written`: address -> (an entry, its bytes as a file holds them), for
         entries encoded before (see `write_lock`); used only for that very entry object."""
         written = written or {}
         document = {
@@ -113,11 +113,15 @@ class Lock:
             "format": FORMAT_VERSION,
             "project": self.project,
             "version": self.version,
-            "frames": {address: _encoded(entry, written.get(address))
-                       for address, entry in self.frames.items()},
+            "frames": _FRAMES_HOLE,
             "approvals": {address: approval.to_json() for address, approval in self.approvals.items()},
         }
-        return (indented_json(document, sort_keys=True) + "\n").encode()
+        text = indented_json(document, sort_keys=True) + "\n"
+        head, tail = text.split(encode_basestring(_FRAMES_HOLE), 1)  # the first: approvals hold no NUL
+        entries = [encode_basestring(address).encode() + b": " + _entry_bytes(entry, written.get(address))
+                   for address, entry in sorted(self.frames.items())]
+        frames = b"{\n    " + b",\n    ".join(entries) + b"\n  }" if entries else b"{}"
+        return head.encode() + frames + tail.encode()
 
 
 def read_lock(path: Path) -> Lock:
@@ -263,11 +267,11 @@ def write_lock(path: Path, lock: Lock, *, read: Lock | None = None, record: Path
         old = path.read_bytes()
     except FileNotFoundError:
         old = b""
-    written: dict[str, tuple[LockEntry, str]] = {}
+    written: dict[str, tuple[LockEntry, bytes]] = {}
     if read is not None and record is not None and old:
         sha256 = hashlib.sha256(old).hexdigest()
         if sha256 == read.sha256 and _recorded(record) == _record_line(sha256):
-            written = _entry_texts(old.decode("utf-8"), read)
+            written = _entry_texts(old, read)
     data = lock.to_bytes(written)
     if record is not None:
         with contextlib.suppress(OSError):  # only ever a shortcut: no record, no shortcut
@@ -289,34 +293,37 @@ def _recorded(record: Path) -> str:
         return ""
 
 
-_FRAMES_START = '\n  "frames": {\n'
-_ENTRY_END = "\n    }"
+_FRAMES_HOLE = "\0frames\0"  # where Lock.to_bytes puts the frames, assembled as bytes
+_FRAMES_START = b'\n  "frames": {\n'
+_ENTRY_END = b"\n    }"
 
 
-def _entry_texts(text: str, lock: Lock) -> dict[str, tuple[LockEntry, str]]:
-    """address -> (entry, its text) for each frame of `text`, a lockfile as `Lock.to_bytes` writes
+def _entry_texts(data: bytes, lock: Lock) -> dict[str, tuple[LockEntry, bytes]]:
+    """address -> (entry, its bytes) for each frame of `data`, a lockfile as `Lock.to_bytes` writes
     it (each entry one `    "address": {` line to the next line that is `    }`: a string holds no
     newline, and the lines inside an entry are indented further), `lock` read from it."""
-    addresses = {encode_basestring(address): address for address in lock.frames}
-    found: dict[str, tuple[LockEntry, str]] = {}
-    position = text.find(_FRAMES_START)
+    addresses = {encode_basestring(address).encode(): address for address in lock.frames}
+    found: dict[str, tuple[LockEntry, bytes]] = {}
+    position = data.find(_FRAMES_START)
     if position < 0:
         return found
     position += len(_FRAMES_START)
-    while text.startswith('    "', position):
-        name_end = text.find('": {\n', position)
-        end = text.find(_ENTRY_END, name_end)
+    while data.startswith(b'    "', position):
+        name_end = data.find(b'": {\n', position)
+        end = data.find(_ENTRY_END, name_end)
         if name_end < 0 or end < 0:
             return {}
         end += len(_ENTRY_END)
-        address = addresses.get(text[position + 4:name_end + 1])
+        address = addresses.get(data[position + 4:name_end + 1])
         if address is not None:
-            found[address] = (lock.frames[address], text[name_end + 3:end])
-        if not text.startswith(",\n", end):
+            found[address] = (lock.frames[address], data[name_end + 3:end])
+        if not data.startswith(b",\n", end):
             break
         position = end + 2
     return found
 
 
-def _encoded(entry: LockEntry, written: tuple[LockEntry, str] | None) -> dict[str, Any] | Encoded:
-    return Encoded(written[1]) if written is not None and written[0] is entry else entry.to_json()
+def _entry_bytes(entry: LockEntry, written: tuple[LockEntry, bytes] | None) -> bytes:
+    if written is not None and written[0] is entry:
+        return written[1]
+    return indented_json(entry.to_json(), sort_keys=True, depth=2).encode()

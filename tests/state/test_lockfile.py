@@ -34,6 +34,15 @@ def test_golden_bytes(tmp_path: Path) -> None:
     assert path.read_bytes() == GOLDEN.read_bytes()
 
 
+ESCAPED = Lock("p", 1, {"a/\u00e9t\u00e9@\"q\"": sample().frames["morning/skyline"]})
+
+
+@pytest.mark.parametrize("lock", [Lock("no-frames-yet", 0, {}), sample(), ESCAPED],
+                         ids=["no frames", "sample", "an address json escapes"])
+def test_the_bytes_are_what_json_indents(lock: Lock) -> None:
+    assert lock.to_bytes() == canonical(lock.to_bytes())
+
+
 def test_approvals_are_in_the_bytes_with_who_and_when(tmp_path: Path) -> None:
     text = GOLDEN.read_text()
     document = json.loads(text)
