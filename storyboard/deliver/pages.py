@@ -30,6 +30,7 @@ import json
 import posixpath
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
@@ -65,14 +66,16 @@ def _environment() -> jinja2.Environment:
 def render_pages(manifest: Mapping[str, Any], scenes: Sequence[Mapping[str, Any]], failed: Mapping[str, str],
                  removed: Iterable[str] = (), approved: Iterable[str] = (),
                  unchanged: Collection[str] = (),
-                 earlier: Callable[[str], str] = lambda path: "") -> dict[str, str]:
+                 earlier: Callable[[str], str] = lambda path: "",
+                 members_json: Mapping[str, MembersJson] | None = None) -> dict[str, str]:
     """{path in the version: page} for index.html, board.html, changes.html and each scene's page.
 
     `manifest` is the merged one (every frame, with its status); `scenes` its root's list;
     `approved` the frames approved since the version before; `unchanged` the scene folders whose
     page is the latest version's (same `scene_page_key`): not rendered. `earlier` gives the page
     at a path in the latest version ("" if none): a board takes from it each scene section whose
-    inputs are the same (see `_board_sections`).
+    inputs are the same (see `_board_sections`). `members_json`: by scene folder, a scene's frames
+    encoded for that comparison ahead of time (`encode_members`).
     """
     environment = _environment()
     common = {"project": manifest["project"], "css": _css(), "viewer": _viewer()}
@@ -104,7 +107,8 @@ def render_pages(manifest: Mapping[str, Any], scenes: Sequence[Mapping[str, Any]
     if not combinations:
         rows = [_board_row(scene, entry, by_scene.get(scene["folder"], []))
                 for scene, entry in zip(scenes, contents, strict=True)]
-        pages["board.html"] = _render_board(rows, "", [], total, earlier("board.html"), view)
+        pages["board.html"] = _render_board(rows, "", [], total, earlier("board.html"), view,
+                                            members_json=members_json or {})
     for number, combination in enumerate(combinations):
         page = _board_page(combination)
         switcher = [{"label": _label(other), "page": _board_page(other), "current": other == combination}
@@ -166,16 +170,18 @@ def _templates_digest() -> str:
 
 
 def _render_board(rows: Sequence[Mapping[str, Any]], up: str, switcher: Sequence[Mapping[str, Any]],
-                  common: Mapping[str, Any], earlier: str, view: _Views, variant: str = "") -> str:
+                  common: Mapping[str, Any], earlier: str, view: _Views, variant: str = "", *,
+                  members_json: Mapping[str, MembersJson] | None = None) -> str:
     """A board: `rows` (scenes with their frames); `up` leads from the page to the version's folder;
     `earlier` is the board this one replaces ("" if none)."""
     return _environment().get_template("board.html.j2").render(
-        scenes=rows, sections=_board_sections(rows, up, earlier, view), up=up,
+        scenes=rows, sections=_board_sections(rows, up, earlier, view, members_json or {}), up=up,
         frame_count=sum(len(row["members"]) for row in rows), switcher=switcher, variant=variant,
         seconds=sum(row["seconds"] for row in rows), **common)
 
 
-def _board_sections(rows: Sequence[Mapping[str, Any]], up: str, earlier: str, view: _Views) -> list[str]:
+def _board_sections(rows: Sequence[Mapping[str, Any]], up: str, earlier: str, view: _Views,
+                    members_json: Mapping[str, MembersJson]) -> list[str]:
     """Each scene's section of a board, marked with the key of what it shows. A 10,000-frame board
     is 5 MB: a section whose key is in `earlier` (the board it replaces) is taken from it as it
     is, so a version that changes one frame renders one section. Like a linked scene page, the
@@ -187,15 +193,40 @@ def _board_sections(rows: Sequence[Mapping[str, Any]], up: str, earlier: str, vi
         # a section shows its frames' views, each made from its manifest entry alone: the entries
         # (a superset of what is shown) and the code that makes views and pages are its inputs;
         # keys sorted, so a manifest read back (sync renders pulled versions) gives the same key
-        shown = [number, up, row["id"], row["title"], row["frames"], row["description"], row["seconds"],
-                 row["members"], _templates_digest()]
-        key = hashlib.sha256(json.dumps(shown, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+        key = _section_key([number, up, row["id"], row["title"], row["frames"], row["description"],
+                            row["seconds"]], row["members"], members_json.get(posixpath.dirname(row["page"])))
         section = reusable.get(key)
         if section is None:
             scene = {**row, "members": view.all(row["members"])}
             section = f"<!-- board-scene {key} -->\n{template.render(number=number, scene=scene, up=up)}\n"
         sections.append(section)
     return sections
+
+
+@dataclass(frozen=True)
+class MembersJson:
+    """A scene's frames (the very objects) and their encoding for a board section's key."""
+
+    members: Sequence[Mapping[str, Any]]
+    text: str
+
+
+def encode_members(members: Sequence[Mapping[str, Any]]) -> MembersJson:
+    """What `_section_key` encodes of `members`, made ahead of time (apply does it while the
+    service works); used only while the section's frames are these very objects."""
+    return MembersJson(members, json.dumps(list(members), ensure_ascii=False, sort_keys=True))
+
+
+def _section_key(row: list[Any], members: Sequence[Mapping[str, Any]], known: MembersJson | None) -> str:
+    """sha256 of `json.dumps([*row, members, templates digest])`, its members' part taken from
+    `known` when that was made of the same frame objects."""
+    if known is not None and len(known.members) == len(members) and \
+            all(a is b for a, b in zip(known.members, members, strict=True)):
+        head = json.dumps(row, ensure_ascii=False, sort_keys=True)[:-1]
+        text = f"{head}, {known.text}, {json.dumps(_templates_digest())}]"
+    else:
+        text = json.dumps([*row, list(members), _templates_digest()], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _sections_of(board: str) -> dict[str, str]:

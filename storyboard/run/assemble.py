@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from storyboard.actions import FAILED, MADE, Action
-from storyboard.deliver.pages import SCENE_PAGE, render_pages, scene_page_keys
+from storyboard.deliver.pages import SCENE_PAGE, MembersJson, encode_members, render_pages, scene_page_keys
 from storyboard.fsutil import regular_file
 from storyboard.images import EXTENSIONS, thumbnail, with_provenance
 from storyboard.jsonfile import indented_json
@@ -38,7 +38,7 @@ from storyboard.state.manifest import (
     SCENE_MANIFEST,
     read_manifest,
     scene_folder,
-    scene_manifests,
+    scene_manifest_of,
     split,
 )
 from storyboard.state.store import ImageStore, IndexEntry
@@ -222,19 +222,26 @@ class Assembly:
                    if change.address not in self._prepared and change.path is not None}
         frames = [version.manifest_frames[change.address] for change in changes
                   if change.address in version.manifest_frames]
-        encoded = scene_manifests([frame for frame in frames if scene_folder(frame["path"]) not in touched])
-        for folder, data in encoded.items():
-            if holds(version.old_file(f"{folder}/{SCENE_MANIFEST}"), data):
-                self._scene_files.as_before.add(folder)
-        self._scene_files.encoded = encoded
+        untouched: dict[str, list[dict[str, Any]]] = {}
+        for frame in frames:
+            if (folder := scene_folder(frame["path"])) not in touched:
+                untouched.setdefault(folder, []).append(frame)
+        made = self._scene_files
+        for folder, members in untouched.items():
+            made.members[folder] = encode_members(members)
+            made.encoded[folder] = scene_manifest_of(members)
+            if holds(version.old_file(f"{folder}/{SCENE_MANIFEST}"), made.encoded[folder]):
+                made.as_before.add(folder)
 
 
 @dataclass
 class _SceneFiles:
-    """Scene manifests made in the thread: by scene folder, and those the latest version holds."""
+    """What the thread makes of the scenes the run cannot touch, by scene folder: their manifests
+    (and which the latest version holds), their frames encoded for the board's section keys."""
 
     encoded: dict[str, bytes] = field(default_factory=dict)
     as_before: set[str] = field(default_factory=set)
+    members: dict[str, MembersJson] = field(default_factory=dict)
 
 
 def _add_change(version: _Version, project: model.Project, change: Change, images: Mapping[str, StagedImage],
@@ -283,7 +290,7 @@ def _add_manifest_and_pages(version: _Version, project: model.Project, failed: M
             unchanged.add(scene["folder"])
             version.placements.append(Placement(f"{scene['folder']}/{SCENE_PAGE}", old_page))
     pages = render_pages({**root, "frames": frames}, root["scenes"], failed, removed, newly_approved,
-                         unchanged, version.old_text)
+                         unchanged, version.old_text, made.members)
     for path, page in pages.items():
         version.placements.append(Placement(path, data=page.encode(), same_as=version.old_file(path),
                                             durable=False))

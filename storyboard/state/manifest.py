@@ -37,7 +37,7 @@ def split(root: Mapping[str, Any], frames: Sequence[Mapping[str, Any]],
     """The root manifest and {scene manifest path: bytes} for a version's frames in story order.
 
     `root` holds the version's own fields (project, version, created_at, changes). `encoded`:
-    scene manifests made before from these very frames (`scene_manifests`), by scene folder.
+    scene manifests made before from these very frames (`scene_manifest_of`), by scene folder.
     """
     encoded = encoded or {}
     scenes: list[dict[str, Any]] = []
@@ -67,16 +67,9 @@ def split(root: Mapping[str, Any], frames: Sequence[Mapping[str, Any]],
     return {"format": FORMAT, **root, "scenes": scenes, "changed": changed}, files
 
 
-def scene_manifests(frames: Sequence[Mapping[str, Any]]) -> dict[str, bytes]:
-    """{scene folder: its scene manifest} of frames in story order, each scene's frames all there:
-    what `split` makes of them."""
-    by_folder: dict[str, list[dict[str, Any]]] = {}
-    ids: dict[str, str] = {}
-    for frame in frames:
-        folder = scene_folder(frame["path"])
-        by_folder.setdefault(folder, []).append(_lasting(frame))
-        ids.setdefault(folder, frame["scene"])
-    return {folder: scene_manifest(ids[folder], members) for folder, members in by_folder.items()}
+def scene_manifest_of(frames: Sequence[Mapping[str, Any]]) -> bytes:
+    """What `split` makes of one scene's frames (as merged, in story order): its manifest."""
+    return scene_manifest(frames[0]["scene"], [_lasting(frame) for frame in frames])
 
 
 def _lasting(frame: Mapping[str, Any]) -> dict[str, Any]:
