@@ -40,7 +40,7 @@ import jinja2
 
 from storyboard.actions import FAILED, MADE, Action
 from storyboard.deliver.timing import clock, running_time
-from storyboard.state.manifest import scene_folder
+from storyboard.state.manifest import VERSION_FIELDS, scene_folder, scene_manifest_of
 from storyboard.usercache import jinja_bytecode_cache
 from storyboard.wording import plural
 
@@ -67,15 +67,15 @@ def render_pages(manifest: Mapping[str, Any], scenes: Sequence[Mapping[str, Any]
                  removed: Iterable[str] = (), approved: Iterable[str] = (),
                  unchanged: Collection[str] = (),
                  earlier: Callable[[str], str] = lambda path: "",
-                 members_json: Mapping[str, MembersJson] | None = None) -> dict[str, str]:
+                 encoded_members: Mapping[str, EncodedMembers] | None = None) -> dict[str, str]:
     """{path in the version: page} for index.html, board.html, changes.html and each scene's page.
 
     `manifest` is the merged one (every frame, with its status); `scenes` its root's list;
     `approved` the frames approved since the version before; `unchanged` the scene folders whose
     page is the latest version's (same `scene_page_key`): not rendered. `earlier` gives the page
     at a path in the latest version ("" if none): a board takes from it each scene section whose
-    inputs are the same (see `_board_sections`). `members_json`: by scene folder, a scene's frames
-    encoded for that comparison ahead of time (`encode_members`).
+    inputs are the same (see `_board_sections`). `encoded_members`: by scene folder, a scene's frames
+    with their scene manifest, made ahead of time (what the sections' keys hash).
     """
     environment = _environment()
     common = {"project": manifest["project"], "css": _css(), "viewer": _viewer()}
@@ -108,7 +108,7 @@ def render_pages(manifest: Mapping[str, Any], scenes: Sequence[Mapping[str, Any]
         rows = [_board_row(scene, entry, by_scene.get(scene["folder"], []))
                 for scene, entry in zip(scenes, contents, strict=True)]
         pages["board.html"] = _render_board(rows, "", [], total, earlier("board.html"), view,
-                                            members_json=members_json or {})
+                                            encoded_members=encoded_members or {})
     for number, combination in enumerate(combinations):
         page = _board_page(combination)
         switcher = [{"label": _label(other), "page": _board_page(other), "current": other == combination}
@@ -171,17 +171,17 @@ def _templates_digest() -> str:
 
 def _render_board(rows: Sequence[Mapping[str, Any]], up: str, switcher: Sequence[Mapping[str, Any]],
                   common: Mapping[str, Any], earlier: str, view: _Views, variant: str = "", *,
-                  members_json: Mapping[str, MembersJson] | None = None) -> str:
+                  encoded_members: Mapping[str, EncodedMembers] | None = None) -> str:
     """A board: `rows` (scenes with their frames); `up` leads from the page to the version's folder;
     `earlier` is the board this one replaces ("" if none)."""
     return _environment().get_template("board.html.j2").render(
-        scenes=rows, sections=_board_sections(rows, up, earlier, view, members_json or {}), up=up,
+        scenes=rows, sections=_board_sections(rows, up, earlier, view, encoded_members or {}), up=up,
         frame_count=sum(len(row["members"]) for row in rows), switcher=switcher, variant=variant,
         seconds=sum(row["seconds"] for row in rows), **common)
 
 
 def _board_sections(rows: Sequence[Mapping[str, Any]], up: str, earlier: str, view: _Views,
-                    members_json: Mapping[str, MembersJson]) -> list[str]:
+                    encoded_members: Mapping[str, EncodedMembers]) -> list[str]:
     """Each scene's section of a board, marked with the key of what it shows. A 10,000-frame board
     is 5 MB: a section whose key is in `earlier` (the board it replaces) is taken from it as it
     is, so a version that changes one frame renders one section. Like a linked scene page, the
@@ -191,10 +191,11 @@ def _board_sections(rows: Sequence[Mapping[str, Any]], up: str, earlier: str, vi
     sections = []
     for number, row in enumerate(rows, 1):
         # a section shows its frames' views, each made from its manifest entry alone: the entries
-        # (a superset of what is shown) and the code that makes views and pages are its inputs;
-        # keys sorted, so a manifest read back (sync renders pulled versions) gives the same key
+        # (a superset of what is shown) and the code that makes views and pages are its inputs; a
+        # manifest read back (sync renders pulled versions) keeps its entries' order: the same key
+        known = encoded_members.get(posixpath.dirname(row["page"]))
         key = _section_key([number, up, row["id"], row["title"], row["frames"], row["description"],
-                            row["seconds"]], row["members"], members_json.get(posixpath.dirname(row["page"])))
+                            row["seconds"]], row["members"], known)
         section = reusable.get(key)
         if section is None:
             scene = {**row, "members": view.all(row["members"])}
@@ -204,29 +205,26 @@ def _board_sections(rows: Sequence[Mapping[str, Any]], up: str, earlier: str, vi
 
 
 @dataclass(frozen=True)
-class MembersJson:
-    """A scene's frames (the very objects) and their encoding for a board section's key."""
+class EncodedMembers:
+    """A scene's frames (the very objects) and their scene manifest, made ahead of time."""
 
     members: Sequence[Mapping[str, Any]]
-    text: str
+    manifest: bytes
 
 
-def encode_members(members: Sequence[Mapping[str, Any]]) -> MembersJson:
-    """What `_section_key` encodes of `members`, made ahead of time (apply does it while the
-    service works); used only while the section's frames are these very objects."""
-    return MembersJson(members, json.dumps(list(members), ensure_ascii=False, sort_keys=True))
-
-
-def _section_key(row: list[Any], members: Sequence[Mapping[str, Any]], known: MembersJson | None) -> str:
-    """sha256 of `json.dumps([*row, members, templates digest])`, its members' part taken from
-    `known` when that was made of the same frame objects."""
+def _section_key(row: list[Any], members: Sequence[Mapping[str, Any]], known: EncodedMembers | None) -> str:
+    """What a board section shows, hashed: its row's fields, its frames (their scene manifest, as
+    `scene_manifest_of` makes it, and the fields true of them in this version only) and the code.
+    The manifest is `known`'s when that was made of these very frame objects (apply makes the
+    untouched scenes' while the service works)."""
     if known is not None and len(known.members) == len(members) and \
             all(a is b for a, b in zip(known.members, members, strict=True)):
-        head = json.dumps(row, ensure_ascii=False, sort_keys=True)[:-1]
-        text = f"{head}, {known.text}, {json.dumps(_templates_digest())}]"
+        manifest = known.manifest
     else:
-        text = json.dumps([*row, list(members), _templates_digest()], ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+        manifest = scene_manifest_of(members) if members else b""
+    changing = [{key: frame[key] for key in VERSION_FIELDS if key in frame} for frame in members]
+    shown = json.dumps([*row, changing, _templates_digest()], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(shown.encode() + b"\0" + manifest).hexdigest()
 
 
 def _sections_of(board: str) -> dict[str, str]:

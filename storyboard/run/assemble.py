@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from storyboard.actions import FAILED, MADE, Action
-from storyboard.deliver.pages import SCENE_PAGE, MembersJson, encode_members, render_pages, scene_page_keys
+from storyboard.deliver.pages import SCENE_PAGE, EncodedMembers, render_pages, scene_page_keys
 from storyboard.fsutil import regular_file
 from storyboard.images import EXTENSIONS, thumbnail, with_provenance
 from storyboard.jsonfile import indented_json
@@ -228,8 +228,8 @@ class Assembly:
                 untouched.setdefault(folder, []).append(frame)
         made = self._scene_files
         for folder, members in untouched.items():
-            made.members[folder] = encode_members(members)
             made.encoded[folder] = scene_manifest_of(members)
+            made.members[folder] = EncodedMembers(members, made.encoded[folder])
             if holds(version.old_file(f"{folder}/{SCENE_MANIFEST}"), made.encoded[folder]):
                 made.as_before.add(folder)
 
@@ -237,11 +237,11 @@ class Assembly:
 @dataclass
 class _SceneFiles:
     """What the thread makes of the scenes the run cannot touch, by scene folder: their manifests
-    (and which the latest version holds), their frames encoded for the board's section keys."""
+    (and which the latest version holds), and the same with their frames for the board's keys."""
 
     encoded: dict[str, bytes] = field(default_factory=dict)
     as_before: set[str] = field(default_factory=set)
-    members: dict[str, MembersJson] = field(default_factory=dict)
+    members: dict[str, EncodedMembers] = field(default_factory=dict)
 
 
 def _add_change(version: _Version, project: model.Project, change: Change, images: Mapping[str, StagedImage],

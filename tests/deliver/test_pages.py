@@ -11,9 +11,9 @@ from typing import Any
 
 from conftest import REPO, edit, version_frames
 
-from storyboard.deliver.pages import _section_key, _templates_digest, encode_members, render_pages
+from storyboard.deliver.pages import EncodedMembers, _section_key, render_pages
 from storyboard.images import read_provenance
-from storyboard.state.manifest import read_manifest
+from storyboard.state.manifest import read_manifest, scene_manifest_of
 
 
 class Page(HTMLParser):
@@ -216,17 +216,18 @@ def test_a_board_made_of_reused_sections_is_the_board_rendered_anew(run, applied
     assert (applied / "out/v0003/board.html").read_text() == anew
 
 
-def test_a_section_key_takes_frames_encoded_ahead_only_for_those_very_frames(applied: Path) -> None:
-    """apply encodes the untouched scenes' frames while the service works; a key made of that is
-    the key of the frames, and frames that are not those objects are encoded again."""
+def test_a_section_key_takes_a_manifest_made_ahead_only_for_those_very_frames(applied: Path) -> None:
+    """apply makes the untouched scenes' manifests while the service works; a section key made with
+    one is the key of the frames, and frames that are not those objects are encoded again."""
     members = [frame for frame in read_manifest(applied / "out", 1)["frames"] if frame["scene"] == "morning"]
     row = [1, "", "morning", "First Light", len(members), "Dawn at the café.", 12.5]
-    plain = json.dumps([*row, members, _templates_digest()], ensure_ascii=False, sort_keys=True)
-    ahead = encode_members(members)
-    assert _section_key(row, members, ahead) == hashlib.sha256(plain.encode()).hexdigest()
+    ahead = EncodedMembers(members, scene_manifest_of(members))
+    assert _section_key(row, members, ahead) == _section_key(row, members, None)
     edited = [{**frame, "action": "something else"} for frame in members]
     assert _section_key(row, edited, ahead) == _section_key(row, edited, None)
     assert _section_key(row, edited, None) != _section_key(row, members, None)
+    held = [{**frame, "status": "held"} for frame in members]  # a field of this version only
+    assert _section_key(row, held, None) != _section_key(row, members, None)
 
 
 def test_a_board_section_key_covers_all_it_shows() -> None:
