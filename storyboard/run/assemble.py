@@ -210,7 +210,7 @@ class Assembly:
         if self._decided.exception() is None and self.plan.has_changes and self._decided_placements:
             remove_unfinished(self._version.output)
             self._folder = VersionFolder(self._version.output, self._version.number)
-            self._folder.place(self._decided_placements)
+            self._folder.place(self._decided_placements, links_elsewhere=True)
 
     def _encode(self) -> None:
         """The manifests of the scenes the run cannot touch (none of their frames is made, restored

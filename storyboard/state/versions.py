@@ -29,6 +29,7 @@ from typing import Any
 from storyboard.errors import UserError
 from storyboard.fsutil import atomic_write, fsync_dir, link_or_copy, sync_files
 from storyboard.project import model
+from storyboard.state import linker
 
 VERSION_PATTERN = re.compile(r"^v(\d{4,})$")
 LATEST = "latest"
@@ -103,12 +104,21 @@ class VersionFolder:
         self.temp = output / f".{version_name(number)}.tmp-{os.getpid()}"
         shutil.rmtree(self.temp, ignore_errors=True)
         self.temp.mkdir()
-        self._folders = {str(self.temp)}
+        self._folders = {str(self.temp)}  # made here
+        self._elsewhere: set[str] = set()  # made by a linking process
+        self._linkers: list[linker.Linker] = []
         self._durable: list[str] = []
 
-    def place(self, placements: Iterable[Placement]) -> None:
-        """Link or write each file under the temporary name."""
+    def place(self, placements: Iterable[Placement], *, links_elsewhere: bool = False) -> None:
+        """Link or write each file under the temporary name. `links_elsewhere`: more links than
+        LINK_IN_A_PROCESS_ABOVE are made by a process of their own (see linker.py), beside the
+        calling process's threads; `commit` waits for them."""
         try:
+            placements = list(placements)
+            links = [placement for placement in placements if placement.data is None]
+            many = len(links) > linker.LINK_IN_A_PROCESS_ABOVE
+            if links_elsewhere and many and self._link_elsewhere(links):
+                placements = [placement for placement in placements if placement.data is not None]
             for placement in placements:
                 self._place(placement)
         except BaseException:
@@ -118,7 +128,9 @@ class VersionFolder:
     def commit(self, *, move_latest: bool = True) -> Path:
         """Make every file durable, rename the folder into place, move `latest` (when asked)."""
         try:
-            sync_files(self._durable, self._folders)
+            for process in self._linkers:
+                process.wait()
+            sync_files(self._durable, self._folders | self._elsewhere)
             self.temp.rename(self.final)
         except BaseException:
             self.discard()
@@ -129,7 +141,22 @@ class VersionFolder:
         return self.final
 
     def discard(self) -> None:
+        for process in self._linkers:
+            process.stop()
         shutil.rmtree(self.temp, ignore_errors=True)
+
+    def _link_elsewhere(self, links: list[Placement]) -> bool:
+        """Hand `links` to a linking process; False if none could be started (linked here then)."""
+        pairs = []
+        for placement in links:
+            target = f"{self.temp}/{placement.path}"
+            self._elsewhere.add(posixpath.dirname(target))
+            pairs.append((str(placement.source), target))
+        try:
+            self._linkers.append(linker.Linker(pairs))
+        except OSError:
+            return False
+        return True
 
     def _place(self, placement: Placement) -> None:
         target = f"{self.temp}/{placement.path}"  # strings, not Paths: two files per frame

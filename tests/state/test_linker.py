@@ -1,0 +1,72 @@
+"""The linking process, run for real: links, copies across filesystems, failures, a kill."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import edit, images
+
+from storyboard.state import linker
+from storyboard.state.linker import Linker
+
+
+def test_it_links_every_pair_into_folders_it_makes(tmp_path: Path) -> None:
+    sources = []
+    for name in ("a.png", "b é.png", "c\nd.png"):  # any name a filesystem takes
+        (tmp_path / name).write_bytes(name.encode())
+        sources.append(tmp_path / name)
+    targets = [tmp_path / "v/01-scene" / "a.png", tmp_path / "v/02 deux" / "b é.png", tmp_path / "v/c\nd.png"]
+    process = Linker([(str(s), str(t)) for s, t in zip(sources, targets, strict=True)])
+    process.wait()
+    for source, target in zip(sources, targets, strict=True):
+        assert target.stat().st_ino == source.stat().st_ino
+
+
+def test_across_filesystems_it_copies(tmp_path: Path) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on a filesystem of its own")
+    source = shm / f"storyboard-test-{os.getpid()}.png"
+    source.write_bytes(b"pixels")
+    try:
+        Linker([(str(source), str(tmp_path / "v/a.png"))]).wait()
+        copied = tmp_path / "v/a.png"
+        assert copied.read_bytes() == b"pixels" and copied.stat().st_dev != source.stat().st_dev
+    finally:
+        source.unlink()
+
+
+def test_a_source_that_is_gone_is_an_error_naming_it(tmp_path: Path) -> None:
+    process = Linker([(str(tmp_path / "gone.png"), str(tmp_path / "v/gone.png"))])
+    with pytest.raises(OSError, match=r"gone\.png"):
+        process.wait()
+
+
+def test_stop_ends_it_however_far_it_got(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(b"x")
+    process = Linker([(str(tmp_path / "a.png"), str(tmp_path / f"v/{n}.png")) for n in range(20000)])
+    process.stop()
+    assert process._process.poll() is not None
+
+
+def test_an_apply_links_its_unchanged_frames_through_it(run, applied: Path, monkeypatch) -> None:
+    """A version made with the linking process (every version above 2,000 links): the same files."""
+    started = []
+    monkeypatch.setattr(linker, "LINK_IN_A_PROCESS_ABOVE", 0)
+    monkeypatch.setattr(linker.Linker, "__init__", record(linker.Linker.__init__, started))
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    assert len(started) == 1 and len(started[0]) == 2 * 30  # 30 kept frames: image and thumbnail
+    old, new = images(applied / "out/v0001"), images(applied / "out/v0002")
+    assert old.keys() == new.keys()
+    assert [path for path in new if new[path] != old[path]] == ["01-morning/04-pour.png"]
+    assert run("-C", applied, "plan", "--detailed-exitcode").code == 0
+
+
+def record(init, calls: list):  # type: ignore[no-untyped-def]
+    def recording(self, pairs) -> None:  # type: ignore[no-untyped-def]
+        calls.append(list(pairs))
+        init(self, pairs)
+    return recording
