@@ -49,7 +49,7 @@ class Linker:
             stderr=subprocess.PIPE, start_new_session=True)
         assert self._process.stdin is not None
         with self._process.stdin as stdin:
-            stdin.write(b"\0".join(os.fsencode(name) for pair in pairs for name in pair) + b"\0")
+            stdin.write(os.fsencode("\0".join(name for pair in pairs for name in pair) + "\0"))
 
     def wait(self) -> None:
         """Return once every pair is linked (or copied); OSError with the child's reason if not."""

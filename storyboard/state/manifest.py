@@ -14,7 +14,6 @@ and still reads the single-file manifests (format 1) of versions written before.
 from __future__ import annotations
 
 import json
-import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -78,8 +77,9 @@ def _lasting(frame: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def scene_folder(path: str) -> str:
-    """The scene folder of a frame's path in a version: `01-morning` for `01-morning/04-pour.png`."""
-    return posixpath.dirname(path)
+    """The scene folder of a frame's path in a version: `01-morning` for `01-morning/04-pour.png`
+    (posixpath.dirname for a path `_safe` lets through: relative, no empty part; a few per frame)."""
+    return path.rpartition("/")[0]
 
 
 def scene_manifest(scene: str, frames: Sequence[Mapping[str, Any]]) -> bytes:

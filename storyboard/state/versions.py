@@ -150,7 +150,7 @@ class VersionFolder:
         pairs = []
         for placement in links:
             target = f"{self.temp}/{placement.path}"
-            self._elsewhere.add(posixpath.dirname(target))
+            self._elsewhere.add(target.rpartition("/")[0])  # a path placements name: never "a//b"
             pairs.append((str(placement.source), target))
         try:
             self._linkers.append(linker.Linker(pairs))
