@@ -43,7 +43,7 @@ from typing import Any
 import storyboard
 from bench.apply_floor import Floor, measure_floor
 from bench.make_project import make_project
-from bench.measure import WORK, fresh_copy, table, timed_parts
+from bench.measure import ASSEMBLY, WORK, fresh_copy, table, timed_parts
 
 KEY = "bench-key"
 SETTINGS = "  options:\n    poll_interval: 0.01\n    retry_backoff: 0.05\n    request_timeout: 30\n"
@@ -139,7 +139,7 @@ PARTS: dict[str, list[tuple[str, str]]] = {
     "pixels": [("storyboard.run.execute", "thumbnail_or_none"), ("storyboard.providers.atlas_wire",
                                                                   "decode_output")],
     "keeping": [("storyboard.state.journal:Journal", "keep_images")],
-    "version": [("storyboard.run.apply", "assemble"), ("storyboard.run.apply", "write_lock"),
+    "version": [*ASSEMBLY, ("storyboard.run.apply", "write_lock"),
                 ("storyboard.state.store:ImageStore", "record")],
 }
 

@@ -25,14 +25,14 @@ import time
 from pathlib import Path
 
 from bench.make_project import make_project
-from bench.measure import WORK, best, fresh_copy, python, run, storyboard, table, timed_parts
+from bench.measure import ASSEMBLY, WORK, best, fresh_copy, python, run, storyboard, table, timed_parts
 
 # where a local apply's CPU goes, each part thread CPU around the functions that do it
 PARTS = {
     "drawing and encoding placeholders": [("storyboard.providers.placeholders", "draw_placeholder")],
     "keeping images durably (store, journal)": [("storyboard.state.journal:Journal", "keep_images")],
     "writing the version, the store's index, the lockfile": [
-        ("storyboard.run.apply", "assemble"), ("storyboard.run.apply", "write_lock"),
+        *ASSEMBLY, ("storyboard.run.apply", "write_lock"),
         ("storyboard.state.store:ImageStore", "record")],
 }
 

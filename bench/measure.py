@@ -86,6 +86,11 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
+# the functions that write a version, for timed_parts: apply's assembly runs them in a thread of
+# its own (and links through a process of its own, whose CPU no thread here has)
+ASSEMBLY = [("storyboard.run.assemble:Assembly", name) for name in ("_decide", "_link", "_encode", "finish")]
+
+
 @contextmanager
 def timed_parts(parts: Mapping[str, Sequence[tuple[str, str]]]) -> Iterator[Callable[[], dict[str, float]]]:
     """Thread CPU seconds spent inside each part's functions while the block runs, in this process.
