@@ -92,11 +92,11 @@ async def apply(plan: Plan, *, on_event: EventSink = ignore, parallelism: int | 
             result = ApplyResult(generated=execution.generated, failed=execution.failed,
                                  not_done=execution.not_done, interrupted=execution.interrupted,
                                  cost=execution.cost)
-            assembled = assembly.finish(execution)
-        except OSError as error:  # the disk filled up or went read-only while generating
-            assembly.discard()
-            raise UserError(f"could not write the new version: {error.strerror or error}",
-                            hint=_NOT_WRITTEN_HINT) from None
+            try:
+                assembled = assembly.finish(execution)
+            except OSError as error:  # the disk filled up or went read-only while generating
+                raise UserError(f"could not write the new version: {error.strerror or error}",
+                                hint=_NOT_WRITTEN_HINT) from None
         except BaseException:
             assembly.discard()
             raise

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import posixpath
 from collections.abc import Mapping
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
@@ -126,13 +125,14 @@ class Assembled:
 
 
 class Assembly:
-    """A new version put together while the run works: it starts by deciding, in a thread of its
-    own, every frame the plan alone decides (kept, moved, held, repaired from an older version,
-    removed), then links their files into the folder under its temporary name; `finish` adds what
-    the run made, restored or failed, the manifests and pages (while those links are still being
-    made), then renames the folder into place. `discard` removes what was placed when the run ends
-    without a version. At 10,000 frames the unchanged ones take about a second to decide and link:
-    an apply that changes one frame does that while it waits on the service."""
+    """A new version put together while the run works. A thread of its own decides every frame the
+    plan alone decides (kept, moved, held, repaired from an older version, removed), links their
+    files into the folder under its temporary name (thousands through a process of their own:
+    state/linker.py), and makes the manifests of the scenes the run cannot touch; `finish` adds
+    what the run made, restored or failed, renders the pages, and renames the folder into place.
+    `discard` removes what was placed when the run ends without a version. At 10,000 frames that
+    thread's work is about a second: an apply that changes one frame does it while it waits on
+    the service."""
 
     def __init__(self, plan: Plan, number: int) -> None:
         self.plan = plan
@@ -148,7 +148,7 @@ class Assembly:
         self._decided = pool.submit(self._decide)
         self._linked = pool.submit(self._link)  # the same thread: after deciding, however that ended
         self._encoded = pool.submit(self._encode)
-        pool.shutdown(wait=False)  # the thread ends once both are done
+        pool.shutdown(wait=False)  # the thread ends once all three are done
 
     def finish(self, execution: Execution) -> Assembled | None:
         """Write the version if anything changed (None: nothing did, and nothing is left on disk).
@@ -171,7 +171,7 @@ class Assembly:
         counts["failed"] = len(failed) - counts["not_done"]
         removed = [change.address for change in plan.changes if change.action is Action.REMOVE]
         old_keys = {scene["folder"]: scene.get("page_key") for scene in self._previous.get("scenes", [])}
-        self._linked.result()  # first: linking while this thread renders would wait on it for the GIL
+        self._linked.result()  # linked, or handed to the linking process (commit waits for it)
         self._encoded.result()
         _add_manifest_and_pages(version, project, failed, removed, old_keys,
                                 [change.address for change in plan.changes], self._scene_files)
@@ -218,8 +218,9 @@ class Assembly:
         if self._decided.exception() is not None or not self.plan.has_changes:
             return
         version, changes = self._version, self.plan.changes
-        touched = {posixpath.dirname(change.path) for change in changes
+        touched = {scene_folder(change.path) for change in changes
                    if change.address not in self._prepared and change.path is not None}
+        # finish may be adding the run's frames to manifest_frames meanwhile: their scenes are touched
         frames = [version.manifest_frames[change.address] for change in changes
                   if change.address in version.manifest_frames]
         untouched: dict[str, list[dict[str, Any]]] = {}

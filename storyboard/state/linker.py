@@ -41,12 +41,16 @@ for source, target in zip(names[0::2], names[1::2]):
 
 
 class Linker:
-    """(source, target) pairs being linked by a child process; `wait` before relying on them."""
+    """A child process linking (source, target) pairs: `send` them once, `wait` before relying
+    on them. Starting it raises OSError when no process can be started: nothing was linked."""
 
-    def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
+    def __init__(self) -> None:
         self._process = subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, start_new_session=True)
+
+    def send(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Every pair to link; it starts once they are all read."""
         assert self._process.stdin is not None
         with self._process.stdin as stdin:
             stdin.write(os.fsencode("\0".join(name for pair in pairs for name in pair) + "\0"))

@@ -146,16 +146,19 @@ class VersionFolder:
         shutil.rmtree(self.temp, ignore_errors=True)
 
     def _link_elsewhere(self, links: list[Placement]) -> bool:
-        """Hand `links` to a linking process; False if none could be started (linked here then)."""
+        """Hand `links` to a linking process; False if none could be started (they are made here
+        then). One that starts and fails fails the version: it may have linked some already."""
+        try:
+            process = linker.Linker()
+        except OSError:
+            return False
+        self._linkers.append(process)
         pairs = []
         for placement in links:
             target = f"{self.temp}/{placement.path}"
             self._elsewhere.add(target.rpartition("/")[0])  # a path placements name: never "a//b"
             pairs.append((str(placement.source), target))
-        try:
-            self._linkers.append(linker.Linker(pairs))
-        except OSError:
-            return False
+        process.send(pairs)
         return True
 
     def _place(self, placement: Placement) -> None:

@@ -18,7 +18,8 @@ def test_it_links_every_pair_into_folders_it_makes(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(name.encode())
         sources.append(tmp_path / name)
     targets = [tmp_path / "v/01-scene" / "a.png", tmp_path / "v/02 deux" / "b é.png", tmp_path / "v/c\nd.png"]
-    process = Linker([(str(s), str(t)) for s, t in zip(sources, targets, strict=True)])
+    process = Linker()
+    process.send([(str(s), str(t)) for s, t in zip(sources, targets, strict=True)])
     process.wait()
     for source, target in zip(sources, targets, strict=True):
         assert target.stat().st_ino == source.stat().st_ino
@@ -31,7 +32,9 @@ def test_across_filesystems_it_copies(tmp_path: Path) -> None:
     source = shm / f"storyboard-test-{os.getpid()}.png"
     source.write_bytes(b"pixels")
     try:
-        Linker([(str(source), str(tmp_path / "v/a.png"))]).wait()
+        process = Linker()
+        process.send([(str(source), str(tmp_path / "v/a.png"))])
+        process.wait()
         copied = tmp_path / "v/a.png"
         assert copied.read_bytes() == b"pixels" and copied.stat().st_dev != source.stat().st_dev
     finally:
@@ -39,14 +42,16 @@ def test_across_filesystems_it_copies(tmp_path: Path) -> None:
 
 
 def test_a_source_that_is_gone_is_an_error_naming_it(tmp_path: Path) -> None:
-    process = Linker([(str(tmp_path / "gone.png"), str(tmp_path / "v/gone.png"))])
+    process = Linker()
+    process.send([(str(tmp_path / "gone.png"), str(tmp_path / "v/gone.png"))])
     with pytest.raises(OSError, match=r"gone\.png"):
         process.wait()
 
 
 def test_stop_ends_it_however_far_it_got(tmp_path: Path) -> None:
     (tmp_path / "a.png").write_bytes(b"x")
-    process = Linker([(str(tmp_path / "a.png"), str(tmp_path / f"v/{n}.png")) for n in range(20000)])
+    process = Linker()
+    process.send([(str(tmp_path / "a.png"), str(tmp_path / f"v/{n}.png")) for n in range(20000)])
     process.stop()
     assert process._process.poll() is not None
 
@@ -55,7 +60,7 @@ def test_an_apply_links_its_unchanged_frames_through_it(run, applied: Path, monk
     """A version made with the linking process (every version above 2,000 links): the same files."""
     started = []
     monkeypatch.setattr(linker, "LINK_IN_A_PROCESS_ABOVE", 0)
-    monkeypatch.setattr(linker.Linker, "__init__", record(linker.Linker.__init__, started))
+    monkeypatch.setattr(linker.Linker, "send", record(linker.Linker.send, started))
     edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
     assert run("-C", applied, "apply", "--auto-approve").code == 0
     assert len(started) == 1 and len(started[0]) == 2 * 30  # 30 kept frames: image and thumbnail
@@ -65,8 +70,31 @@ def test_an_apply_links_its_unchanged_frames_through_it(run, applied: Path, monk
     assert run("-C", applied, "plan", "--detailed-exitcode").code == 0
 
 
-def record(init, calls: list):  # type: ignore[no-untyped-def]
+def record(send, calls: list):  # type: ignore[no-untyped-def]
     def recording(self, pairs) -> None:  # type: ignore[no-untyped-def]
         calls.append(list(pairs))
-        init(self, pairs)
+        send(self, pairs)
     return recording
+
+
+def test_a_killed_linking_process_fails_the_version_leaving_nothing(run, applied: Path, monkeypatch) -> None:
+    """As the OOM killer would: the version is not written, nothing is left under a temporary
+    name, and the next apply writes it from what the first one paid for."""
+    monkeypatch.setattr(linker, "LINK_IN_A_PROCESS_ABOVE", 0)
+    send = linker.Linker.send
+
+    def killed_first(self, pairs) -> None:  # type: ignore[no-untyped-def]
+        self._process.kill()
+        self._process.wait()
+        send(self, pairs)
+
+    monkeypatch.setattr(linker.Linker, "send", killed_first)
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    result = run("-C", applied, "apply", "--auto-approve")
+    assert result.code == 1 and "could not write the new version" in result.err, result.err
+    assert "Traceback" not in result.err
+    assert sorted(p.name for p in (applied / "out").iterdir()) == ["latest", "v0001"]
+    monkeypatch.setattr(linker.Linker, "send", send)
+    again = run("-C", applied, "apply", "--auto-approve")
+    assert again.code == 0 and "1 frame generated" in again.out, again.out
+    assert len(list((applied / ".storyboard/local-jobs").iterdir())) == 8  # 7 first, 1 now: not twice
