@@ -81,9 +81,12 @@ def regular_file(path: str | Path) -> bool:
 
 
 def link_or_copy(source: str | Path, target: str | Path) -> None:
-    """Hard-link `source` as `target`; copy it (durably) where links fail (another filesystem)."""
+    """Hard-link `source` as `target`; copy it (durably) where links fail (another filesystem).
+    A `target` already there is an error: copying onto a link of `source` would empty both."""
     try:
         os.link(source, target)
+    except FileExistsError:
+        raise
     except OSError:
         shutil.copy2(source, target)
         sync_files([target])

@@ -30,6 +30,8 @@ for source, target in zip(names[0::2], names[1::2]):
         made.add(folder)
     try:
         os.link(source, target)
+    except FileExistsError:
+        raise
     except OSError:
         shutil.copy2(source, target)
         descriptor = os.open(target, os.O_RDONLY)

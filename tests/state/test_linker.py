@@ -48,6 +48,17 @@ def test_a_source_that_is_gone_is_an_error_naming_it(tmp_path: Path) -> None:
         process.wait()
 
 
+def test_a_target_already_there_is_an_error_not_a_copy_onto_it(tmp_path: Path) -> None:
+    """Copying onto a hard link of the source would empty both: never fall back to it."""
+    (tmp_path / "a.png").write_bytes(b"pixels")
+    os.link(tmp_path / "a.png", tmp_path / "b.png")
+    process = Linker()
+    process.send([(str(tmp_path / "a.png"), str(tmp_path / "b.png"))])
+    with pytest.raises(OSError, match="exists"):
+        process.wait()
+    assert (tmp_path / "a.png").read_bytes() == b"pixels"
+
+
 def test_stop_ends_it_however_far_it_got(tmp_path: Path) -> None:
     (tmp_path / "a.png").write_bytes(b"x")
     process = Linker()
