@@ -33,6 +33,7 @@ from storyboard.run.execute import Execution
 from storyboard.state.journal import StagedImage
 from storyboard.state.lockfile import Approval, Lock, LockEntry
 from storyboard.state.manifest import (
+    KEPT,
     MANIFEST,
     SCENE_MANIFEST,
     read_manifest,
@@ -52,7 +53,7 @@ from storyboard.state.versions import (
 )
 
 THUMBS = "thumbs"
-KEPT, HELD = Action.KEEP.status, Action.HOLD.status  # looked up a few times a frame
+HELD = Action.HOLD.status  # looked up a few times a frame, as manifest.KEPT
 
 
 @dataclass
@@ -229,20 +230,18 @@ class Assembly:
                 untouched.setdefault(folder, []).append(frame)
         made = self._scene_files
         for folder, members in untouched.items():
-            made.encoded[folder] = scene_manifest_of(members)
-            made.members[folder] = EncodedMembers(members, made.encoded[folder])
-            if holds(version.old_file(f"{folder}/{SCENE_MANIFEST}"), made.encoded[folder]):
+            made.members[folder] = EncodedMembers(members, scene_manifest_of(members))
+            if holds(version.old_file(f"{folder}/{SCENE_MANIFEST}"), made.members[folder].manifest):
                 made.as_before.add(folder)
 
 
 @dataclass
 class _SceneFiles:
-    """What the thread makes of the scenes the run cannot touch, by scene folder: their manifests
-    (and which the latest version holds), and the same with their frames for the board's keys."""
+    """What the thread makes of the scenes the run cannot touch: by scene folder, their frames with
+    their scene manifest (split and the board's keys take it), and those the latest version holds."""
 
-    encoded: dict[str, bytes] = field(default_factory=dict)
-    as_before: set[str] = field(default_factory=set)
     members: dict[str, EncodedMembers] = field(default_factory=dict)
+    as_before: set[str] = field(default_factory=set)
 
 
 def _add_change(version: _Version, project: model.Project, change: Change, images: Mapping[str, StagedImage],
@@ -270,13 +269,14 @@ def _add_manifest_and_pages(version: _Version, project: model.Project, failed: M
     descriptions = {scene.id: scene.description for scene in project.scenes if scene.description}
     frames = [version.manifest_frames[address] for address in order if address in version.manifest_frames]
     newly_approved = [address for address in order if address in version.newly_approved]
-    root, scene_files = split(own, frames, titles, descriptions, made.encoded)
+    root, scene_files = split(own, frames, titles, descriptions,
+                              {folder: known.manifest for folder, known in made.members.items()})
     unchanged: set[str] = set()
     keys = scene_page_keys(project.name, root["scenes"], scene_files)
     for scene in root["scenes"]:
         scene["page_key"] = keys[scene["folder"]]
         old_manifest = version.old_file(scene["manifest"])
-        as_before = scene["folder"] in made.as_before if scene["folder"] in made.encoded else \
+        as_before = scene["folder"] in made.as_before if scene["folder"] in made.members else \
             holds(old_manifest, scene_files[scene["manifest"]])
         if not as_before:
             version.placements.append(Placement(scene["manifest"], data=scene_files[scene["manifest"]]))
