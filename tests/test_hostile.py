@@ -7,6 +7,7 @@ this suite instead of hanging it.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -293,3 +294,32 @@ def test_links_in_the_latest_version_are_never_carried_into_the_next(applied: Pa
     assert all(SECRET.encode() not in path.read_bytes() for path in files if path.is_file())
     assert (v2 / "thumbs/01-morning/02-shutter.jpg").read_bytes().startswith(b"\xff\xd8")
     assert "No changes" in storyboard(applied, "--no-color", "plan").stdout
+
+
+def test_a_link_named_like_an_unfinished_version_is_not_followed(applied: Path, tmp_path: Path) -> None:
+    """apply removes version folders dead runs left in out/ (`.v0009.tmp-PID`): one that is a link
+    to a folder elsewhere must not have that folder emptied."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text(SECRET)
+    (applied / "out/.v0009.tmp-4194304999").symlink_to(elsewhere)  # no process has that pid
+    scene = applied / "scenes/01-morning.yaml"
+    scene.write_text(scene.read_text().replace("slow spiral of milk", "slow heart of milk"))
+    assert storyboard(applied, "apply", "--auto-approve", timeout=60).returncode == 0
+    assert (elsewhere / "keep.txt").read_text() == SECRET
+    assert SECRET not in "".join(p.name for p in (applied / "out/v0002").rglob("*"))
+
+
+def test_a_lockfile_record_of_any_size_is_read_as_one_line(applied: Path) -> None:
+    """.storyboard/lockfile-written is apply's own one-line record; a terabyte there (sparse) is
+    read as its first line, not into memory, and the lockfile is encoded whole."""
+    record = applied / ".storyboard/lockfile-written"
+    with record.open("wb") as file:
+        file.truncate(2**40)
+    scene = applied / "scenes/01-morning.yaml"
+    scene.write_text(scene.read_text().replace("slow spiral of milk", "slow heart of milk"))
+    assert storyboard(applied, "apply", "--auto-approve", timeout=60).returncode == 0
+    data = (applied / "storyboard.lock").read_bytes()
+    encoded = json.dumps(json.loads(data), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    assert data == encoded.encode()
+    assert record.stat().st_size < 200

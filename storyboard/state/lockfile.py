@@ -287,8 +287,10 @@ def _record_line(sha256: str) -> str:
 
 
 def _recorded(record: Path) -> str:
+    """The record's line (its first 200 bytes: a record is one short line, whatever the file holds)."""
     try:
-        return record.read_text(encoding="utf-8")
+        with record.open("rb") as file:
+            return file.read(200).decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return ""
 

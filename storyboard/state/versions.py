@@ -244,7 +244,7 @@ def remove_unfinished(output: Path) -> None:
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # no such process; no pid that large
         return False
     except OSError:  # someone else's: alive
         return True
