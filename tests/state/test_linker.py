@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from conftest import edit, images
 
 from storyboard.state import linker
 from storyboard.state.linker import Linker
+from storyboard.state.versions import Placement, VersionFolder
 
 
 def test_it_links_every_pair_into_folders_it_makes(tmp_path: Path) -> None:
@@ -59,12 +61,17 @@ def test_a_target_already_there_is_an_error_not_a_copy_onto_it(tmp_path: Path) -
     assert (tmp_path / "a.png").read_bytes() == b"pixels"
 
 
-def test_stop_ends_it_however_far_it_got(tmp_path: Path) -> None:
+def test_a_version_discarded_while_its_links_are_made_leaves_nothing(tmp_path: Path) -> None:
+    """discard stops the linking process before removing the folder: one left running would make
+    its folders again, and go on linking into them."""
     (tmp_path / "a.png").write_bytes(b"x")
-    process = Linker()
-    process.send([(str(tmp_path / "a.png"), str(tmp_path / f"v/{n}.png")) for n in range(20000)])
-    process.stop()
-    assert process._process.poll() is not None
+    folder = VersionFolder(tmp_path / "out", 2)
+    folder.place([Placement(f"{n // 100:03d}/{n}.png", tmp_path / "a.png") for n in range(40000)],
+                 links_elsewhere=True)
+    folder.discard()
+    time.sleep(1)  # what a child left running would link meanwhile (40,000 links take ~1 s)
+    assert list((tmp_path / "out").iterdir()) == []
+    assert (tmp_path / "a.png").stat().st_nlink == 1
 
 
 def test_an_apply_links_its_unchanged_frames_through_it(run, applied: Path, monkeypatch) -> None:
