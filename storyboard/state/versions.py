@@ -24,12 +24,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from storyboard.errors import UserError
 from storyboard.fsutil import atomic_write, fsync_dir, link_or_copy, sync_files
 from storyboard.project import model
-from storyboard.state import linker
+
+if TYPE_CHECKING:
+    from storyboard.state.linker import Linker
 
 VERSION_PATTERN = re.compile(r"^v(\d{4,})$")
 LATEST = "latest"
@@ -106,7 +108,7 @@ class VersionFolder:
         self.temp.mkdir()
         self._folders = {str(self.temp)}  # made here
         self._elsewhere: set[str] = set()  # made by a linking process
-        self._linkers: list[linker.Linker] = []
+        self._linkers: list[Linker] = []
         self._durable: list[str] = []
 
     def place(self, placements: Iterable[Placement], *, links_elsewhere: bool = False) -> None:
@@ -116,8 +118,7 @@ class VersionFolder:
         try:
             placements = list(placements)
             links = [placement for placement in placements if placement.data is None]
-            many = len(links) > linker.LINK_IN_A_PROCESS_ABOVE
-            if links_elsewhere and many and self._link_elsewhere(links):
+            if links_elsewhere and self._link_elsewhere(links):
                 placements = [placement for placement in placements if placement.data is not None]
             for placement in placements:
                 self._place(placement)
@@ -146,8 +147,13 @@ class VersionFolder:
         shutil.rmtree(self.temp, ignore_errors=True)
 
     def _link_elsewhere(self, links: list[Placement]) -> bool:
-        """Hand `links` to a linking process; False if none could be started (they are made here
-        then). One that starts and fails fails the version: it may have linked some already."""
+        """Hand `links` to a linking process; False if they are too few for one, or none could be
+        started (they are made here then). One that starts and fails fails the version: it may
+        have linked some already."""
+        from storyboard.state import linker  # subprocess: not for a plan
+
+        if len(links) <= linker.LINK_IN_A_PROCESS_ABOVE:
+            return False
         try:
             process = linker.Linker()
         except OSError:
