@@ -323,3 +323,27 @@ def test_a_lockfile_record_of_any_size_is_read_as_one_line(applied: Path) -> Non
     encoded = json.dumps(json.loads(data), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     assert data == encoded.encode()
     assert record.stat().st_size < 200
+
+
+def test_latest_manifests_that_would_hang_or_crash_a_reader_are_not_read(applied: Path) -> None:
+    """apply reads the latest version's scene manifests for sizes and to link the unchanged ones: a
+    link to an endless file, nesting deeper than any parser, an address that cannot be a key.
+    None of them is read into the next version, which is whole."""
+    v1 = applied / "out/v0001"
+    roastery, commute, morning = (v1 / f"{scene}/scene.json" for scene in ("02-roastery", "03-commute",
+                                                                           "01-morning"))
+    for file in (roastery, commute, morning):
+        file.unlink()
+    roastery.symlink_to("/dev/zero")
+    commute.write_text("[" * 200_000)
+    morning.write_text(json.dumps({"format": 2, "scene": "morning", "frames": [{"address": ["x"]}, 7]}))
+    scene = applied / "scenes/01-morning.yaml"
+    scene.write_text(scene.read_text().replace("slow spiral of milk", "slow heart of milk"))
+    assert storyboard(applied, "apply", "--auto-approve", timeout=60).returncode == 0
+    v2 = applied / "out/v0002"
+    scenes = json.loads((v2 / "manifest.json").read_text())["scenes"]
+    counts = {scene["folder"]: scene["frames"] for scene in scenes}
+    for part in ("02-roastery", "03-commute", "01-morning"):  # written anew: the sizes read are lost
+        frames = json.loads((v2 / part / "scene.json").read_text())["frames"]
+        assert len(frames) == counts[part] and all(type(frame["width"]) is int for frame in frames)
+    assert "No changes" in storyboard(applied, "--no-color", "plan").stdout

@@ -107,7 +107,8 @@ async def apply(plan: Plan, *, on_event: EventSink = ignore, parallelism: int | 
                 await _publish(backend, store, assembled, journal, execution)
             result.version = assembled.number
             result.lock_written = write_lock(project.lockfile_path, assembled.lock, read=plan.lock,
-                                             record=project.state_path / LOCK_WRITTEN)
+                                             record=project.state_path / LOCK_WRITTEN,
+                                             copies=assembled.lock_copies)
             _save_stat_cache(plan, assembled)
         journal.clear(execution.later_jobs, execution.later_images)  # the rest is in the version now
         if assembled is not None and project.keep_versions:

@@ -31,12 +31,14 @@ from storyboard.plans.planner import Change, Plan, lock_inputs
 from storyboard.project import model
 from storyboard.run.execute import Execution
 from storyboard.state.journal import StagedImage
-from storyboard.state.lockfile import Approval, Lock, LockEntry
+from storyboard.state.lockfile import LOCK_WRITTEN, Approval, Lock, LockEntry, copyable_entries
 from storyboard.state.manifest import (
     KEPT,
     MANIFEST,
     SCENE_MANIFEST,
-    read_manifest,
+    ReadBack,
+    read_back,
+    says,
     scene_folder,
     scene_manifest_of,
     split,
@@ -123,6 +125,7 @@ class Assembled:
     counts: Mapping[str, int]
     made: tuple[IndexEntry, ...] = ()  # the images it holds that no version held before
     linked: Mapping[str, str] = field(default_factory=dict)  # image path -> the older file it links
+    lock_copies: Mapping[str, tuple[LockEntry, bytes]] | None = None  # see lockfile.copyable_entries
 
 
 class Assembly:
@@ -139,8 +142,7 @@ class Assembly:
         self.plan = plan
         project = plan.project
         self._version = _Version(number, project.output_path, None, ImageStore(project.state_path))
-        self._previous: dict[str, Any] = {}
-        self._previous_frames: dict[Any, dict[str, Any]] = {}  # the latest version's, by address
+        self._previous = ReadBack()  # the latest version's manifest
         self._prepared: set[str] = set()
         self._folder: VersionFolder | None = None
         self._decided_placements: list[Placement] = []
@@ -149,7 +151,8 @@ class Assembly:
         self._decided = pool.submit(self._decide)
         self._linked = pool.submit(self._link)  # the same thread: after deciding, however that ended
         self._encoded = pool.submit(self._encode)
-        pool.shutdown(wait=False)  # the thread ends once all three are done
+        self._lock_copies = pool.submit(self._copyable_lock_entries)
+        pool.shutdown(wait=False)  # the thread ends once all four are done
 
     def finish(self, execution: Execution) -> Assembled | None:
         """Write the version if anything changed (None: nothing did, and nothing is left on disk).
@@ -161,7 +164,7 @@ class Assembly:
         for change in plan.changes:
             if change.address not in self._prepared:
                 _add_change(version, project, change, execution.images, execution.failed,
-                            self._previous_frames)
+                            self._previous.frames)
         if not version.changed:
             self.discard()
             return None
@@ -171,7 +174,7 @@ class Assembly:
         counts["not_done"] = sum(1 for address in failed if address in execution.not_done)
         counts["failed"] = len(failed) - counts["not_done"]
         removed = [change.address for change in plan.changes if change.action is Action.REMOVE]
-        old_keys = {scene["folder"]: scene.get("page_key") for scene in self._previous.get("scenes", [])}
+        old_keys = _page_keys(self._previous.root)
         self._linked.result()  # linked, or handed to the linking process (commit waits for it)
         self._encoded.result()
         _add_manifest_and_pages(version, project, failed, removed, old_keys,
@@ -182,11 +185,12 @@ class Assembly:
                      if address in version.frames}
         return Assembled(version.number, folder.commit(),
                          Lock(project.name, version.number, version.frames, approvals=approvals),
-                         version.counts, tuple(version.made), version.linked)
+                         version.counts, tuple(version.made), version.linked, self._lock_copies.result())
 
     def discard(self) -> None:
         """Remove what was placed, once the thread is done (the run wrote no version)."""
-        futures.wait([self._decided, self._linked, self._encoded])
+        jobs: list[futures.Future[Any]] = [self._decided, self._linked, self._encoded, self._lock_copies]
+        futures.wait(jobs)
         if self._folder is not None:
             self._folder.discard()
 
@@ -194,13 +198,13 @@ class Assembly:
         """Everything the run cannot change."""
         plan, version = self.plan, self._version
         version.latest = latest_version(version.output)
-        self._previous = _previous_manifest(version.output, version.latest)
-        self._previous_frames = {frame.get("address"): frame for frame in self._previous.get("frames", [])
-                                 if isinstance(frame, dict)}
+        if version.latest is not None:
+            self._previous = read_back(version.output / version_name(version.latest),
+                                       lambda relative: version.old_existing(relative) is not None)
         version.approvals.update(plan.lock.approvals)
         for change in plan.changes:
             if not change.generates and change.action is not Action.RESTORE:
-                _add_change(version, plan.project, change, {}, {}, self._previous_frames)
+                _add_change(version, plan.project, change, {}, {}, self._previous.frames)
                 self._prepared.add(change.address)
         # handed to the linking step; finish gathers its own placements in a new list meanwhile
         self._decided_placements, version.placements = version.placements, []
@@ -215,7 +219,8 @@ class Assembly:
 
     def _encode(self) -> None:
         """The manifests of the scenes the run cannot touch (none of their frames is made, restored
-        or failed by it), and which of them the latest version holds byte for byte."""
+        or failed by it), and which of them the latest version holds: a scene manifest there that
+        says what this one would is taken as it is, not made and compared."""
         if self._decided.exception() is not None or not self.plan.has_changes:
             return
         version, changes = self._version, self.plan.changes
@@ -230,9 +235,22 @@ class Assembly:
                 untouched.setdefault(folder, []).append(frame)
         made = self._scene_files
         for folder, members in untouched.items():
+            data, parsed = self._previous.scenes.get(f"{folder}/{SCENE_MANIFEST}", (b"", None))
+            if says(parsed, members):  # read back from a regular file of the latest version
+                made.members[folder] = EncodedMembers(members, data)
+                made.as_before.add(folder)
+                continue
             made.members[folder] = EncodedMembers(members, scene_manifest_of(members))
             if holds(version.old_file(f"{folder}/{SCENE_MANIFEST}"), made.members[folder].manifest):
                 made.as_before.add(folder)
+
+
+    def _copyable_lock_entries(self) -> dict[str, tuple[LockEntry, bytes]] | None:
+        """The lockfile's entries apply may copy as they stand (None: none looked for)."""
+        if not self.plan.has_changes:
+            return None
+        project = self.plan.project
+        return copyable_entries(project.lockfile_path, self.plan.lock, project.state_path / LOCK_WRITTEN)
 
 
 @dataclass
@@ -493,16 +511,12 @@ def _manifest_frame(change: Change, entry: LockEntry, status: str, staged: Stage
     return result
 
 
-def _previous_manifest(output: Path, number: int | None) -> dict[str, Any]:
-    """The latest version's manifest, every frame merged in (empty when there is none, or it is
-    damaged). Its scene manifests are not held to their schema: only sizes (`_size`), approval
-    dates and page keys are taken from them, never a path."""
-    if number is None:
-        return {}
-    try:
-        return read_manifest(output, number, checked=False)
-    except Exception:
-        return {}
+def _page_keys(root: Mapping[str, Any]) -> dict[str, Any]:
+    """The page key of each scene folder in a root manifest read back (held to strings by the
+    comparison that uses them)."""
+    scenes = root.get("scenes")
+    return {scene["folder"]: scene.get("page_key") for scene in scenes if isinstance(scene, dict) and
+            isinstance(scene.get("folder"), str)} if isinstance(scenes, list) else {}
 
 
 def _size(value: Any) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from storyboard.errors import LockfileError
-from storyboard.state.lockfile import Approval, Lock, LockEntry, read_lock, write_lock
+from storyboard.state.lockfile import Approval, Lock, LockEntry, copyable_entries, read_lock, write_lock
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "storyboard.lock"
 GOLDEN_V1 = Path(__file__).parent.parent / "golden" / "storyboard.v1.lock"  # written before approvals
@@ -135,6 +135,24 @@ def test_a_lockfile_apply_did_not_write_is_encoded_whole(tmp_path: Path) -> None
     write_lock(path, edited(read, "commute/alarm", "two"), read=read, record=record)
     assert path.read_bytes() == canonical(path.read_bytes())
     assert read_lock(path).frames["commute/alarm"].prompt == "two"
+
+
+def test_entries_found_before_the_file_changed_are_still_the_new_locks(tmp_path: Path) -> None:
+    """apply looks for the entries it may copy while the service works; the file may change before
+    the lockfile is written (a checkout): the new lock is still written whole and canonical, and
+    "unchanged" is judged against the file as it is then."""
+    path, record = tmp_path / "storyboard.lock", tmp_path / "lockfile-written"
+    write_lock(path, sample(), record=record)
+    read = read_lock(path)
+    copies = copyable_entries(path, read, record)
+    assert sorted(copies) == sorted(read.frames)
+    path.write_text("changed meanwhile")
+    new = edited(read, "commute/alarm", "one")
+    assert write_lock(path, new, read=read, record=record, copies=copies)
+    assert path.read_bytes() == canonical(path.read_bytes()) and read_lock(path).frames == new.frames
+    assert write_lock(path, new, read=read, record=record, copies=copies) is False
+    record.write_text("lockfile format 2 sha256 0\n")
+    assert copyable_entries(path, read_lock(path), record) == {}
 
 
 def test_missing_lockfile_is_an_empty_lock(tmp_path: Path) -> None:

@@ -7,6 +7,10 @@ import json
 from pathlib import Path
 
 from conftest import edit, images, version_frames
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from storyboard.state.manifest import says, scene_manifest_of
 
 FRAMES = 31
 
@@ -90,3 +94,69 @@ def test_an_apply_after_a_version_with_damaged_scene_manifests_writes_whole_ones
     result = run("-C", applied, "apply", "--auto-approve")
     assert result.code == 0 and "Traceback" not in result.err
     assert run("-C", applied, "show", "--json").code == 0  # the new version reads back whole
+
+
+# --- a scene manifest read back, and what the next version would write -------------------------------
+
+SCALARS = st.one_of(st.integers(-3, 3), st.floats(-3, 3, allow_nan=False).filter(lambda x: str(x) != "-0.0"),
+                    st.booleans(), st.none(), st.text(max_size=3), st.lists(st.integers(0, 2), max_size=2))
+FIELDS = ["address", "path", "width", "duration", "seed"]
+
+
+@st.composite
+def frame_lists(draw: st.DrawFn) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """A scene's frames (status "kept", as apply has them) and another take of them: the same, or
+    one value changed (to an equal one of another type: 1, 1.0, True), a key moved or dropped."""
+    count = draw(st.integers(1, 3))
+    frames = [{"scene": "intro", **{name: draw(SCALARS) for name in FIELDS}, "status": "kept"}
+              for _ in range(count)]
+    other = [dict(frame) for frame in frames]
+    victim = other[draw(st.integers(0, count - 1))]
+    change = draw(st.sampled_from(["none", "value", "retype", "move", "drop", "version field"]))
+    name = draw(st.sampled_from(FIELDS))
+    if change == "value":
+        victim[name] = draw(SCALARS)
+    elif change == "retype" and isinstance(victim[name], (int, float)):
+        victim[name] = draw(st.sampled_from([int(victim[name]), float(victim[name]), bool(victim[name])]))
+    elif change == "move":
+        victim[name] = victim.pop(name)
+    elif change == "drop":
+        del victim[name]
+    elif change == "version field":
+        victim["reasons"] = ["prompt (frame text)"]  # true of this version only: not in scene.json
+    return frames, other
+
+
+@settings(max_examples=400, deadline=None)
+@given(frame_lists())
+def test_a_scene_manifest_says_what_the_next_would_exactly_when_its_bytes_would_be_the_same(
+        frames: tuple[list[dict[str, object]], list[dict[str, object]]]) -> None:
+    """apply links an untouched scene's scene.json when what it says is what the new version would
+    write, instead of encoding and comparing bytes: for every file storyboard wrote, the two agree."""
+    before, after = frames
+    written = scene_manifest_of(before)
+    assert says(json.loads(written), after) == (written == scene_manifest_of(after))
+
+
+def test_a_scene_manifest_that_says_something_else_is_not_taken() -> None:
+    frames = [{"scene": "intro", "address": "intro/a", "width": 8, "status": "kept"}]
+    parsed = json.loads(scene_manifest_of(frames))
+    assert says(parsed, frames)
+    assert not says({**parsed, "scene": "outro"}, frames)
+    assert not says({**parsed, "format": 2.0}, frames)
+    assert not says({**parsed, "extra": 1}, frames)
+    assert not says({**parsed, "frames": parsed["frames"] * 2}, frames)
+    assert not says({**parsed, "frames": {"0": parsed["frames"][0]}}, frames)
+    assert not says([parsed], frames) and not says(None, frames)
+
+
+def test_an_untouched_scene_keeps_its_scene_manifest_file(run, applied: Path) -> None:
+    edit(applied / "scenes/01-morning.yaml", "slow spiral of milk", "slow heart of milk")
+    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    edit(applied / "scenes/01-morning.yaml", "slow heart of milk", "slow tulip of milk")
+    assert run("-C", applied, "apply", "--auto-approve").code == 0
+    v2, v3 = applied / "out/v0002", applied / "out/v0003"
+    assert (v2 / "03-commute/scene.json").samefile(v3 / "03-commute/scene.json")
+    assert not (v2 / "01-morning/scene.json").samefile(v3 / "01-morning/scene.json")
+    assert (v3 / "03-commute/scene.json").read_bytes() == scene_manifest_of(
+        [frame for frame in version_frames(v3) if frame["scene"] == "commute"])
