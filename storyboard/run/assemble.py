@@ -132,11 +132,11 @@ class Assembly:
     """A new version put together while the run works. A thread of its own decides every frame the
     plan alone decides (kept, moved, held, repaired from an older version, removed), links their
     files into the folder under its temporary name (thousands through a process of their own:
-    state/linker.py), and makes the manifests of the scenes the run cannot touch; `finish` adds
-    what the run made, restored or failed, renders the pages, and renames the folder into place.
-    `discard` removes what was placed when the run ends without a version. At 10,000 frames that
-    thread's work is about a second: an apply that changes one frame does it while it waits on
-    the service."""
+    state/linker.py), makes the manifests of the scenes the run cannot touch, and finds the
+    lockfile entries it may copy as they stand; `finish` adds what the run made, restored or
+    failed, renders the pages, and renames the folder into place. `discard` removes what was
+    placed when the run ends without a version. At 10,000 frames that thread's work is about half
+    a second: an apply that changes one frame does it while it waits on the service."""
 
     def __init__(self, plan: Plan, number: int) -> None:
         self.plan = plan
@@ -243,7 +243,6 @@ class Assembly:
             made.members[folder] = EncodedMembers(members, scene_manifest_of(members))
             if holds(version.old_file(f"{folder}/{SCENE_MANIFEST}"), made.members[folder].manifest):
                 made.as_before.add(folder)
-
 
     def _copyable_lock_entries(self) -> dict[str, tuple[LockEntry, bytes]] | None:
         """The lockfile's entries apply may copy as they stand (None: none looked for)."""
