@@ -7,7 +7,9 @@ decide frames and encode manifests, so a child process makes them: it runs besid
 core. It is started with `-I -S` and this process's `sys.path` (no site, no environment: the same
 storyboard in ~40 ms), in a session of its own (a Ctrl-C to the terminal's group is apply's to
 handle), reads every (source, target) pair before linking, and links each with
-`fsutil.link_or_copy` (a copy where links fail: another filesystem).
+`fsutil.link_or_copy` (a copy where links fail: another filesystem). It stops when apply is gone
+(killed: its pid is the name of the folder it links into, which the next apply removes once
+that pid is dead, and must not find the child still adding to it).
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ LINK_IN_A_PROCESS_ABOVE = 2000  # links; fewer are made in the calling thread
 
 _CHILD = r"""
 import os, sys
-sys.path[:] = sys.argv[1:]  # the parent's: the same storyboard, however it was installed
+parent = int(sys.argv[1])
+sys.path[:] = sys.argv[2:]  # the parent's: the same storyboard, however it was installed
 from storyboard.fsutil import link_or_copy
 names = sys.stdin.buffer.read().split(b"\0")
 made = set()
-for source, target in zip(names[0::2], names[1::2]):
+for count, (source, target) in enumerate(zip(names[0::2], names[1::2])):
+    if count % 256 == 0 and os.getppid() != parent:
+        sys.exit("the apply that asked for these links has ended")
     folder = os.path.dirname(target)
     if folder not in made:
         os.makedirs(folder, exist_ok=True)
@@ -41,7 +46,7 @@ class Linker:
 
     def __init__(self) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _CHILD, *sys.path], stdin=subprocess.PIPE,
+            [sys.executable, "-I", "-S", "-c", _CHILD, str(os.getpid()), *sys.path], stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 
     def send(self, pairs: Sequence[tuple[str, str]]) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -116,3 +119,40 @@ def test_a_killed_linking_process_fails_the_version_leaving_nothing(run, applied
     again = run("-C", applied, "apply", "--auto-approve")
     assert again.code == 0 and "1 frame generated" in again.out, again.out
     assert len(list((applied / ".storyboard/local-jobs").iterdir())) == 8  # 7 first, 1 now: not twice
+
+
+PARENT = """
+import os, sys, time
+from storyboard.state.linker import Linker
+source, folder, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+process = Linker()
+process.send([(source, f"{folder}/{n % 100:02d}/{n}.png") for n in range(count)])
+print(process._process.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def gone(pid: int) -> bool:
+    """Whether process `pid` has ended (a zombie nobody reaps counts as ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_linking_process_whose_apply_was_killed_stops(tmp_path: Path) -> None:
+    """An apply killed while its child links: the child stops instead of filling the unfinished folder
+    the next apply removes (it would race that removal)."""
+    (tmp_path / "a.png").write_bytes(b"pixels")
+    count = 100_000
+    with subprocess.Popen([sys.executable, "-c", PARENT, str(tmp_path / "a.png"), str(tmp_path / "v"),
+                           str(count)], stdout=subprocess.PIPE, text=True) as parent:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        parent.send_signal(signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while not gone(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone(child)
+    folders = list((tmp_path / "v").iterdir()) if (tmp_path / "v").exists() else []
+    assert sum(len(os.listdir(folder)) for folder in folders) < count / 2  # none, or the first few
