@@ -9,6 +9,7 @@ byte-identical to the previous one and is hard-linked like the images. A version
 changes 1 frame of 10,000 then adds about one image, not a 10 MB manifest.
 `read_manifest` merges the parts back into one mapping with every frame and its status,
 and still reads the single-file manifests (format 1) of versions written before.
+`read_back` reads the latest version for the next one (apply): each file once, unchecked.
 """
 
 from __future__ import annotations
