@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from conftest import build_tree, png_bytes
+from conftest import CAMPAIGN, build_tree, png_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -164,3 +164,19 @@ def test_a_derived_variants_fingerprint_is_the_hash_of_its_inputs_with_its_maste
     assert derived.fingerprint != variant.fingerprint
     assert variant.derived(variant.fingerprint).master is None  # the master's own inputs: its image
     assert variant.derived(None).fingerprint == variant.fingerprint  # no master: made on its own
+
+
+def test_the_variables_a_frame_sees_are_named_by_their_own_hash_in_every_variant() -> None:
+    """SourceHashes keeps the hash of each set of variable levels it met (frames of a scene share
+    them): each frame's is still the hash of exactly what its template sees."""
+    from storyboard.plans.fingerprint import SourceHashes, sha256_hex
+    from storyboard.project.variants import merged_variables, variable_levels
+
+    project = load_project(CAMPAIGN)
+    sources = SourceHashes(project)
+    seen = set()
+    for frame in project.frames:
+        expected = sha256_hex(canonical_json(merged_variables(variable_levels(project, frame))))[:12]
+        assert sources.of(project.scene(frame.scene_id), frame)["variables"] == expected
+        seen.add(expected)
+    assert len(seen) > 2  # the example's variants and scenes do see different variables
