@@ -114,12 +114,10 @@ def scene_manifest(scene: str, frames: Sequence[Mapping[str, Any]]) -> bytes:
     return f'{head}, "frames": [\n{lines}\n]}}\n'.encode()
 
 
-def read_manifest(output: Path, number: int, *, frames: bool = True, checked: bool = True) -> dict[str, Any]:
+def read_manifest(output: Path, number: int, *, frames: bool = True) -> dict[str, Any]:
     """Version `number`'s manifest with every frame under "frames" (status "kept" unless changed).
 
-    With frames=False only the root is read (fast: `history` over many large versions). With
-    checked=False the scene manifests are not held to their schema (a third of the time at 10,000
-    frames): for a caller that takes only values it checks itself, never a path.
+    With frames=False only the root is read (fast: `history` over many large versions).
     """
     from storyboard.state.versions import version_name
 
@@ -128,13 +126,11 @@ def read_manifest(output: Path, number: int, *, frames: bool = True, checked: bo
     def load(relative: str) -> Any:
         return _load(folder / relative, f"version {version_name(number)} has no {relative} in {output}")
 
-    return merged_manifest(load, frames=frames, where=lambda relative: Location(folder / relative),
-                           checked=checked)
+    return merged_manifest(load, frames=frames, where=lambda relative: Location(folder / relative))
 
 
 def merged_manifest(load: Callable[[str], Any], *, frames: bool = True,
-                    where: Callable[[str], Location | None] = lambda relative: None,
-                    checked: bool = True) -> dict[str, Any]:
+                    where: Callable[[str], Location | None] = lambda relative: None) -> dict[str, Any]:
     """A version's manifest from its files, each checked against its schema before it is used.
 
     `load(relative)` gives a file of the version parsed (from out/, or from a backend, where
@@ -154,7 +150,7 @@ def merged_manifest(load: Callable[[str], Any], *, frames: bool = True,
     for scene in root.get("scenes", []):
         relative = _safe(scene["manifest"], where(MANIFEST))
         location = where(relative)  # once a scene, not a frame: a Path each
-        part = _checked(load(relative), "scene-manifest", location) if checked else load(relative)
+        part = _checked(load(relative), "scene-manifest", location)
         for frame in part.get("frames", []):
             _safe(frame["path"], location)
             merged.append({**frame, "status": KEPT, **changed.get(frame["address"], {})})
