@@ -19,9 +19,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import marshal
-import os
-import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -32,7 +29,7 @@ import yaml
 
 from storyboard.errors import Diagnostic, Location, ProjectError
 from storyboard.fsutil import atomic_write
-from storyboard.machine import usable_cores
+from storyboard.machine import HelperProcess, usable_cores
 from storyboard.usercache import cache_dir
 
 try:
@@ -290,11 +287,13 @@ def read_all(paths: Sequence[Path]) -> list[YamlFile | ProjectError]:
     parsed: list[Any] = [cache.load() for cache in caches]
     misses = [i for i, data in enumerate(parsed) if data is _MISSING]
     delegated = misses[len(misses) - _helper_share([len(raws[i]) for i in misses]):]
-    helper = _Helper.start([paths[i] for i in delegated]) if delegated else None
+    helper = HelperProcess.start("storyboard.project.parse_helper", [str(paths[i]) for i in delegated]) \
+        if delegated else None
     results: list[YamlFile | ProjectError] = []
     for index, path in enumerate(paths):
         if helper is not None and index == delegated[0]:  # this process parsed its share: collect
-            for position, (digest, blob) in zip(delegated, helper.results(), strict=True):
+            for position, (digest, blob) in zip(delegated, _helper_results(helper, len(delegated)),
+                                                strict=True):
                 if blob is not None and digest == hashlib.sha256(raws[position]).hexdigest():
                     parsed[position] = marshal.loads(blob)
                     caches[position].store_blob(blob)
@@ -303,6 +302,12 @@ def read_all(paths: Sequence[Path]) -> list[YamlFile | ProjectError]:
         except ProjectError as error:
             results.append(error)
     return results
+
+
+def _helper_results(helper: HelperProcess, count: int) -> list[tuple[str, bytes | None]]:
+    """(sha256, marshal blob or None) per file the helper was given; all None if it failed."""
+    results = helper.result()
+    return results if isinstance(results, list) and len(results) == count else [("", None)] * count
 
 
 def _helper_share(sizes: Sequence[int]) -> int:
@@ -316,43 +321,6 @@ def _helper_share(sizes: Sequence[int]) -> int:
             break
         taken, count = taken + size, count + 1
     return count
-
-
-class _Helper:
-    """The parse_helper process; any failure of it only means parsing here instead."""
-
-    def __init__(self, process: subprocess.Popen[bytes] | None, count: int) -> None:
-        self.process = process
-        self.count = count
-
-    @classmethod
-    def start(cls, paths: Sequence[Path]) -> _Helper:
-        package_parent = str(Path(__file__).resolve().parents[2])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
-        if not sys.executable:  # an embedded interpreter: no Python to start
-            return cls(None, len(paths))
-        try:
-            command = [sys.executable, "-m", "storyboard.project.parse_helper", *map(str, paths)]
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                       stderr=subprocess.DEVNULL, env=env)
-        except OSError:
-            process = None
-        return cls(process, len(paths))
-
-    def results(self) -> list[tuple[str, bytes | None]]:
-        """(sha256, marshal blob or None) per path; all None if the helper failed."""
-        failed: list[tuple[str, bytes | None]] = [("", None)] * self.count
-        if self.process is None:
-            return failed
-        try:
-            output, _ = self.process.communicate(timeout=120)
-            results = marshal.loads(output) if self.process.returncode == 0 else failed
-        except (subprocess.TimeoutExpired, ValueError, EOFError, TypeError):
-            self.process.kill()
-            self.process.communicate()
-            return failed
-        return results if isinstance(results, list) and len(results) == self.count else failed
 
 
 def _index_node(
