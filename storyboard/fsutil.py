@@ -8,6 +8,7 @@
                    target when it succeeds (exports written by libraries that take a path)
     fsync_dir      make a folder's entries (a rename, a new file) durable
     regular_file   whether a path is a file itself, not a link to one (what a version may carry over)
+    read_regular   a file's bytes, if (links followed) it is a regular file: never a FIFO or a device
 
 Caches use atomic_write(durable=False): whole or absent, but not worth an fsync.
 """
@@ -78,6 +79,17 @@ def regular_file(path: str | Path) -> bool:
         return stat.S_ISREG(os.lstat(path).st_mode)
     except OSError:
         return False
+
+
+def read_regular(path: str | Path) -> bytes | None:
+    """The bytes of the file at `path`, or None when, links followed, it is not a regular file.
+
+    A committed link to /dev/zero would never end, and a FIFO would block: the file is opened
+    without blocking and checked before a byte is read. OSError (missing, not allowed) is raised.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with open(descriptor, "rb") as file:  # noqa: PTH123 - a descriptor, not a path
+        return file.read() if stat.S_ISREG(os.fstat(descriptor).st_mode) else None
 
 
 def link_or_copy(source: str | Path, target: str | Path) -> None:

@@ -7,6 +7,7 @@ caller's UserError subclass with the Location of the fault, never a traceback.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -29,6 +30,26 @@ def read_json(path: Path, what: str, error: type[UserError], hint: str = "",
     except json.JSONDecodeError as problem:
         raise error(f"corrupt {what}: {problem.msg}", hint=hint,
                     location=Location(path, problem.lineno, problem.colno)) from None
+    except RecursionError:
+        line, column = _too_deep(data)
+        raise error(f"corrupt {what}: nested more than {MAX_DEPTH} levels deep", hint=hint,
+                    location=Location(path, line, column)) from None
+
+
+MAX_DEPTH = 500  # storyboard's own files nest a few levels; json gives up near the recursion limit
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _too_deep(data: bytes | str) -> tuple[int, int]:
+    """Line and column of the first bracket past MAX_DEPTH in `data` (the error path only)."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    depth = 0
+    for token in _TOKENS.finditer(text):
+        depth += {"[": 1, "{": 1, "]": -1, "}": -1}.get(token.group(), 0)
+        if depth > MAX_DEPTH:
+            line = text.count("\n", 0, token.start()) + 1
+            return line, token.start() - text.rfind("\n", 0, token.start())
+    return 1, 1
 
 
 def key_location(path: Path, key_path: Sequence[str | int]) -> Location:

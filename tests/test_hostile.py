@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -347,3 +348,36 @@ def test_latest_manifests_that_would_hang_or_crash_a_reader_are_not_read(applied
         frames = json.loads((v2 / part / "scene.json").read_text())["frames"]
         assert len(frames) == counts[part] and all(type(frame["width"]) is int for frame in frames)
     assert "No changes" in storyboard(applied, "--no-color", "plan").stdout
+
+
+# --- a committed lockfile that would hang, exhaust or crash its reader -----------------------------
+
+
+NOT_A_FILE = "not a file (a link to a device, a pipe or a folder)"
+
+
+@pytest.mark.parametrize("kind, message", [("a link to /dev/zero", NOT_A_FILE), ("a FIFO", NOT_A_FILE),
+                                           ("a folder", "cannot be read: Is a directory")])
+def test_a_lockfile_that_is_not_a_file_is_refused_before_a_byte_is_read(minimal: Path, kind: str,
+                                                                        message: str) -> None:
+    lockfile = minimal / "storyboard.lock"
+    if kind == "a link to /dev/zero":
+        lockfile.symlink_to("/dev/zero")
+    elif kind == "a FIFO":
+        os.mkfifo(lockfile)  # opened for reading, it would wait for a writer forever
+    else:
+        lockfile.mkdir()
+    for command in (("plan",), ("apply", "--auto-approve"), ("approve", "intro")):
+        completed = storyboard(minimal, *command)
+        assert completed.returncode == 1, command
+        assert f"storyboard.lock: {message}" in completed.stderr
+        assert "git checkout -- storyboard.lock" in completed.stderr
+    assert not (minimal / "out").exists()
+
+
+def test_a_lockfile_nested_past_any_parser_is_an_error_at_its_line(minimal: Path) -> None:
+    # line 3 is `  "frames": [[[…`: the 500th [ (the 501st level) is at column 12 + 500
+    (minimal / "storyboard.lock").write_text('{\n  "format": 2,\n  "frames": ' + "[" * 200_000)
+    completed = storyboard(minimal, "plan")
+    assert completed.returncode == 1
+    assert "storyboard.lock:3:512: corrupt lockfile: nested more than 500 levels deep" in completed.stderr

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from storyboard.errors import Location, LockfileError
-from storyboard.fsutil import atomic_write
+from storyboard.fsutil import atomic_write, read_regular
 from storyboard.jsonfile import indented_json, key_location, read_json
 
 FORMAT_VERSION = 2
@@ -127,9 +127,15 @@ class Lock:
 def read_lock(path: Path) -> Lock:
     """The lockfile at `path`; an empty Lock when there is none yet."""
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path)
     except FileNotFoundError:
         return Lock()
+    except OSError as error:
+        raise LockfileError(f"cannot be read: {error.strerror or error}", hint=_RESTORE_HINT,
+                            location=Location(path)) from None
+    if raw is None:
+        raise LockfileError("not a file (a link to a device, a pipe or a folder)", hint=_RESTORE_HINT,
+                            location=Location(path))
     sha256 = hashlib.sha256(raw).hexdigest()
     try:  # the bytes go before parsing: at 100,000 frames they are 124 MB of the peak
         text: bytes | str = raw.decode("utf-8-sig")
