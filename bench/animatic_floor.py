@@ -18,8 +18,11 @@ from pathlib import Path
 import av
 from PIL import Image
 
+from storyboard.machine import tune_gc
+
 
 def main() -> None:
+    tune_gc()  # the collector as storyboard's command line sets it: floors and client alike
     parser = argparse.ArgumentParser()
     parser.add_argument("version", type=Path)
     parser.add_argument("target", type=Path)

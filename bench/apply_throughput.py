@@ -44,6 +44,7 @@ import storyboard
 from bench.apply_floor import Floor, measure_floor
 from bench.make_project import make_project
 from bench.measure import ASSEMBLY, WORK, fresh_copy, table, timed_parts
+from storyboard.machine import tune_gc
 
 KEY = "bench-key"
 SETTINGS = "  options:\n    poll_interval: 0.01\n    retry_backoff: 0.05\n    request_timeout: 30\n"
@@ -175,6 +176,7 @@ def report(outcomes: list[Outcome], latency: float, floor: Floor) -> str:
 
 
 def main() -> None:
+    tune_gc()  # the collector as storyboard's command line sets it: floors and client alike
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=1000)
     parser.add_argument("--latency", type=float, default=0.5)

@@ -25,6 +25,8 @@ from pathlib import Path
 import obstore
 from obstore.store import S3Store
 
+from storyboard.machine import tune_gc
+
 
 async def get_all(store: S3Store, keys: list[str], concurrency: int, write: Path | None) -> int:
     pending = iter(keys)
@@ -55,6 +57,7 @@ def get_all_threads(store: S3Store, keys: list[str], concurrency: int, write: Pa
 
 
 def main() -> None:
+    tune_gc()  # the collector as storyboard's command line sets it: floors and client alike
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("endpoint")
     parser.add_argument("location", help="BUCKET/PREFIX")

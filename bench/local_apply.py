@@ -26,6 +26,7 @@ from pathlib import Path
 
 from bench.make_project import make_project
 from bench.measure import ASSEMBLY, WORK, best, fresh_copy, python, run, storyboard, table, timed_parts
+from storyboard.machine import tune_gc
 
 # where a local apply's CPU goes, each part thread CPU around the functions that do it
 PARTS = {
@@ -88,6 +89,7 @@ def split(source: Path, frames: int) -> str:
 
 
 def main() -> None:
+    tune_gc()  # the collector as storyboard's command line sets it: floors and client alike
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)

@@ -35,6 +35,7 @@ import httpx
 
 from bench.apply_floor import _Connection, _finished_set
 from bench.apply_throughput import KEY, fake_server
+from storyboard.machine import tune_gc
 
 Get = Callable[[str], Awaitable[bytes]]
 
@@ -164,6 +165,7 @@ STACKS: list[tuple[str, Callable[[str, list[str], int], Awaitable[list[float]]] 
 
 
 def main() -> None:
+    tune_gc()  # the collector as storyboard's command line sets it: floors and client alike
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=400)
     parser.add_argument("--submits", type=int, default=175)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from storyboard.errors import ProjectError, UserError
+from storyboard.machine import tune_gc
 
 if TYPE_CHECKING:
     from storyboard.api import Plan, Project
@@ -692,6 +693,7 @@ def force_unlock(settings: Settings, lock_id: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: maps errors to messages and exit codes."""
+    tune_gc()
     try:
         code = cli.main(args=argv, prog_name="storyboard", standalone_mode=False)
     except UserError as error:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from storyboard.machine import tune_gc
 from storyboard.project.yamlsrc import parse_text
 
 
@@ -32,4 +33,5 @@ def parse_files(names: list[str]) -> list[tuple[str, bytes | None]]:
 
 
 if __name__ == "__main__":
+    tune_gc()
     sys.stdout.buffer.write(marshal.dumps(parse_files(sys.argv[1:])))
