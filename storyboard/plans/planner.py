@@ -24,6 +24,7 @@ from storyboard.plans.fingerprint import FrameSpec, SourceHashes, canonical_json
 from storyboard.plans.prepare import prepare
 from storyboard.project import model
 from storyboard.providers.base import Capabilities
+from storyboard.state.lock_reading import LockReading
 from storyboard.state.lockfile import Approval, Lock, LockEntry, read_lock
 from storyboard.state.manifest import read_manifest
 from storyboard.state.store import ImageStore, IndexEntry, StoreView
@@ -180,18 +181,16 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
     whose image `store` holds (the local image store by default) is restored, not made.
     """
     options = PlanOptions(tuple(targets), tuple(replace), tuple(excludes), tuple(variants))
-    # the lockfile is parsed before the prompts are rendered: at 100,000 frames its text and
-    # parse (~400 MB for a moment) then do not add to the frames' specs; a project error is
-    # still told before a lockfile one
+    # a big lockfile is read by a helper process while the prompts render, a small one before
+    # them (see LockReading); a project error is still told before a lockfile one
+    reading = LockReading.start(project.lockfile_path)
     try:
-        lock: Lock | UserError = project_lock(project)
-    except UserError as error:
-        lock = error
-    prepared, problems = prepare(project, capabilities)
-    if problems:
-        raise ProjectError(problems)
-    if isinstance(lock, UserError):
-        raise lock
+        prepared, problems = prepare(project, capabilities)
+        if problems:
+            raise ProjectError(problems)
+        lock = project_lock(project, reading)
+    finally:
+        reading.stop()
     capabilities, renderer, specs = prepared.capabilities, prepared.renderer, prepared.specs
     targeted = select_addresses(project, lock, options.targets, "--target")
     if options.variants:  # --variant narrows whatever else is targeted
@@ -377,9 +376,10 @@ def _scene_variant(address: str) -> str:
     return f"{base.split('/')[0]}@{variant}"
 
 
-def project_lock(project: model.Project) -> Lock:
-    """The project's storyboard.lock; one written for another project is an error."""
-    lock = read_lock(project.lockfile_path)
+def project_lock(project: model.Project, reading: LockReading | None = None) -> Lock:
+    """The project's storyboard.lock (as `reading` reads it, if given); one written for another
+    project is an error."""
+    lock = reading.result() if reading is not None else read_lock(project.lockfile_path)
     if lock.project and lock.project != project.name:
         raise UserError(f"storyboard.lock belongs to project `{lock.project}`, not `{project.name}`",
                         hint="delete the lockfile to start this project from scratch")

@@ -160,7 +160,7 @@ def _parse(path: Path, document: Any, sha256: str) -> Lock:
             f"this one reads format {FORMAT_VERSION})",
             hint="upgrade storyboard (pip install -U storyboard-iac)",
             location=key_location(path, ["format"]))
-    plain = _plainly_valid(document)
+    plain = plainly_valid(document)
     if plain is not None:
         frames, approvals = plain
     else:  # something unusual: the schema decides, and explains
@@ -188,7 +188,7 @@ _ENTRY_KEYS = frozenset({"fingerprint", "prompt", "inputs", "image", "generated_
 _IMAGE_KEYS = frozenset({"sha256", "bytes", "path"})
 
 
-def _plainly_valid(document: dict[str, Any]) -> tuple[dict[str, LockEntry], dict[str, Approval]] | None:
+def plainly_valid(document: dict[str, Any]) -> tuple[dict[str, LockEntry], dict[str, Approval]] | None:
     """The entries and approvals of a lockfile exactly as storyboard writes it, in one pass; else None.
 
     A fast path for the 10,000-frame lock a no-op plan reads on every commit: it checks
@@ -204,7 +204,7 @@ def _plainly_valid(document: dict[str, Any]) -> tuple[dict[str, LockEntry], dict
     frames: dict[str, LockEntry] = {}
     shared: dict[str, str] = {}  # one string for the many equal ones (models, sizes, reference hashes)
     for address, data in document["frames"].items():
-        entry = _plain_entry(data, shared)
+        entry = plain_entry(data, shared)
         if entry is None:
             return None
         frames[address] = entry
@@ -212,7 +212,7 @@ def _plainly_valid(document: dict[str, Any]) -> tuple[dict[str, LockEntry], dict
     return None if approvals is None else (frames, approvals)
 
 
-def _plain_entry(data: Any, shared: dict[str, str]) -> LockEntry | None:
+def plain_entry(data: Any, shared: dict[str, str]) -> LockEntry | None:
     if type(data) is not dict or not data.keys() <= _ENTRY_KEYS:
         return None
     fingerprint, prompt, inputs = data.get("fingerprint"), data.get("prompt"), data.get("inputs")

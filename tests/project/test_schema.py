@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from storyboard.project.schema import FILE_SCHEMAS, is_valid, validator
-from storyboard.state.lockfile import Approval, LockEntry, _plainly_valid
+from storyboard.state.lockfile import Approval, LockEntry, plainly_valid
 
 SCHEMA_OF = {"storyboard.yaml": "storyboard", "characters": "character", "scenes": "scene"}
 ODD_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 20), st.floats(allow_nan=False),
@@ -131,7 +131,7 @@ next(iter(WITH_SOURCES["frames"].values()))["sources"] = {"template frame": "012
 def test_the_lockfile_fast_path_takes_what_storyboard_writes() -> None:
     for document in (GOLDEN_LOCK, WITH_SOURCES):
         assert document["approvals"]
-        fast = _plainly_valid(document)
+        fast = plainly_valid(document)
         assert fast == ({a: LockEntry.from_json(e) for a, e in document["frames"].items()},
                         {a: Approval.from_json(e) for a, e in document["approvals"].items()})
 
@@ -143,7 +143,7 @@ def test_the_lockfile_fast_path_never_accepts_what_the_schema_rejects(data: st.D
     path = data.draw(st.sampled_from(paths(document)))
     action = data.draw(st.sampled_from(["replace", "delete", "add"]))
     changed = mutate(document, path, action, data.draw(ODD_VALUES | st.just("a" * 64)))
-    fast = _plainly_valid(changed)
+    fast = plainly_valid(changed)
     if fast is not None:
         assert validator("lockfile").is_valid(changed), (path, action)
         assert fast[0] == {a: LockEntry.from_json(e) for a, e in changed["frames"].items()}
