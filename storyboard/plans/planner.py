@@ -9,7 +9,7 @@ import difflib
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -480,7 +480,12 @@ def _with_sources(change: Change, sources: dict[str, str]) -> Change:
                  if sources.get(name) != previous.sources.get(name)]
         if moved:
             reasons = tuple(f"prompt ({', '.join(moved)})" if r == "prompt" else r for r in reasons)
-    return replace(change, sources=sources, reasons=reasons)
+    # every field named: dataclasses.replace takes twice as long (0.3 s of a 100,000-frame first
+    # plan); a test holds this to replace for a change with every field set
+    return Change(address=change.address, action=change.action, spec=change.spec, previous=previous,
+                  path=change.path, reasons=reasons, prompt_diff=change.prompt_diff,
+                  restore_from=change.restore_from, stored=change.stored, sources=sources,
+                  approval=change.approval, dropped=change.dropped, after=change.after)
 
 
 def lock_inputs(spec: FrameSpec) -> dict[str, Any]:
