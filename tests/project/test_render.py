@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jinja2
+import jinja2.sandbox
 import pytest
 from conftest import EXAMPLE, build_tree, check_golden
 
@@ -98,8 +100,36 @@ def test_dotted_names_read_the_data_first(tmp_path: Path) -> None:
     assert render(load_project(project_dir))[0].prompt == "three cups / brass / WIDE / x"
 
 
+LOOP = ("{% for s in vars.style %}{% for c in s %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}"
+        "{{ loop.revindex0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }}{{ loop.depth }}"
+        "{{ loop.depth0 }}{{ loop.previtem | default('-') }}{{ loop.nextitem | default('-') }}"
+        "{{ loop.cycle('a', 'b') }};{% endfor %}"
+        "{% endfor %}")
+
+
+def test_the_loop_variable_reads_as_in_jinjas_sandbox(tmp_path: Path) -> None:
+    """Its properties are read directly (a third of a sequence prompt's time): the same text."""
+    project_dir = build_tree(tmp_path / "p", {
+        "storyboard.yaml": f"""
+            version: 1
+            project: p
+            variables: {{style: [ab, cde]}}
+            templates:
+              frame: "{LOOP}"
+            scenes:
+              - id: s
+                frames: [{{id: f}}]
+        """,
+    })
+    sandbox = jinja2.sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined)
+    expected = sandbox.from_string(LOOP).render(vars={"style": ["ab", "cde"]})
+    assert render(load_project(project_dir))[0].prompt == expected
+    assert expected.startswith("1021TrueFalse210-ba;2110FalseTrue210a-b;") and expected.count(";") == 5
+
+
 @pytest.mark.parametrize("template, message", [
     ("{{ ''.__class__.__mro__ }}", "unsafe"),
+    ("{% for x in [1] %}{{ loop.__class__.__init__.__globals__ }}{% endfor %}", "unsafe"),
     ("{% include '../../etc/passwd' %}", "not found"),
     ("{{ frame.vars.update({'x': 1}) }}", "unsafe"),
 ])
