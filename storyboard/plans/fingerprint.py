@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -269,6 +269,10 @@ class SourceHashes:
                 f"character {character_id}", _character_text, self.project.characters[character_id])
         return sources
 
+    def later(self, scene: model.Scene, frame: model.Frame) -> FrameSources:
+        """`of(scene, frame)`, worked out when it is first read (see FrameSources)."""
+        return FrameSources(self, scene, frame)
+
     def _variables_of(self, frame: model.Frame) -> str:
         """The short hash of the variables the frame's template sees."""
         levels = variable_levels(self.project, frame)
@@ -284,6 +288,40 @@ class SourceHashes:
         if key not in self._shared:
             self._shared[key] = _short(text(source))
         return self._shared[key]
+
+
+class FrameSources(Mapping[str, str]):
+    """A frame's sources (`SourceHashes.of`), worked out the first time anything reads them.
+
+    Apply writes them into the lockfile for every frame it generates; a plan shows them only
+    for a prompt that changed. So a plan that would create 100,000 frames names none of them
+    (0.7 s of it), and apply names each once.
+    """
+
+    __slots__ = ("_found", "_frame", "_hashes", "_scene")
+
+    def __init__(self, hashes: SourceHashes, scene: model.Scene, frame: model.Frame) -> None:
+        self._hashes = hashes
+        self._scene = scene
+        self._frame = frame
+        self._found: dict[str, str] | None = None
+
+    def _sources(self) -> dict[str, str]:
+        if self._found is None:
+            self._found = self._hashes.of(self._scene, self._frame)
+        return self._found
+
+    def __getitem__(self, name: str) -> str:
+        return self._sources()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sources())
+
+    def __len__(self) -> int:
+        return len(self._sources())
+
+    def __repr__(self) -> str:
+        return repr(self._sources())
 
 
 def _template_text(template: model.Template | None) -> str:

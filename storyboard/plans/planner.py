@@ -237,7 +237,7 @@ def make_plan(project: model.Project, *, targets: Iterable[str] = (), replace: I
         if change.generates:  # only frames to generate pay for naming their sources
             frame = project.frame(spec.address)
             assert frame is not None
-            change = _with_sources(change, sources.of(project.scene(frame.scene_id), frame))
+            change = _with_sources(change, sources.later(project.scene(frame.scene_id), frame))
         return change
 
     wanted = {spec.address for spec in specs}
@@ -365,7 +365,7 @@ def _whole_scenes(project: model.Project, changes: list[Change], targeted: set[s
                                          reasons=(f"regenerate: scene ({cause} changed)",))
             frame = project.frame(change.address)
             assert frame is not None
-            change = _with_sources(change, sources.of(project.scene(frame.scene_id), frame))
+            change = _with_sources(change, sources.later(project.scene(frame.scene_id), frame))
         result.append(change)
     return result
 
@@ -471,7 +471,7 @@ def _kept(previous: LockEntry, path: str) -> Action:
     return Action.KEEP if previous.path.startswith(path + ".") else Action.MOVE
 
 
-def _with_sources(change: Change, sources: dict[str, str]) -> Change:
+def _with_sources(change: Change, sources: Mapping[str, str]) -> Change:
     """The change with its sources, and a prompt change explained by the sources that moved."""
     previous = change.previous
     reasons = change.reasons

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from conftest import CAMPAIGN, build_tree, png_bytes
 from hypothesis import HealthCheck, given, settings
@@ -180,3 +181,32 @@ def test_the_variables_a_frame_sees_are_named_by_their_own_hash_in_every_variant
         assert sources.of(project.scene(frame.scene_id), frame)["variables"] == expected
         seen.add(expected)
     assert len(seen) > 2  # the example's variants and scenes do see different variables
+
+
+def test_a_plan_names_the_sources_of_frames_it_would_create_only_when_read(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan shows sources only for a prompt that changed; apply reads them for the lockfile.
+    So a first plan works out none of them, and each is worked out once, when first read."""
+    from storyboard.plans.fingerprint import SourceHashes
+    from storyboard.plans.planner import Action, make_plan
+
+    worked_out: list[str] = []
+    of = SourceHashes.of
+
+    def counted(self: SourceHashes, scene: Any, frame: Any) -> dict[str, str]:
+        worked_out.append(frame.address)
+        return of(self, scene, frame)
+
+    monkeypatch.setattr(SourceHashes, "of", counted)
+    project = load_project(CAMPAIGN)
+    with tempfile.TemporaryDirectory() as state:
+        monkeypatch.setattr(type(project), "state_path", property(lambda _: Path(state)))
+        plan = make_plan(project)
+    creates = [change for change in plan.changes if change.action is Action.CREATE]
+    assert len(creates) > 10 and worked_out == []
+    first = creates[0]
+    frame = project.frame(first.address)
+    assert frame is not None
+    direct = of(SourceHashes(project), project.scene(frame.scene_id), frame)
+    assert dict(first.sources) == direct and first.sources == direct and len(first.sources) == len(direct)
+    assert worked_out == [first.address]  # read three ways, worked out once
