@@ -25,7 +25,7 @@ from typing import Any
 from storyboard.errors import Diagnostic, Location, Origin, ProjectError, UserError
 from storyboard.images import image_format
 from storyboard.project import model
-from storyboard.project.schema import checked_data
+from storyboard.project.schema import checked_data, document_schema
 from storyboard.project.sizes import size_problem
 from storyboard.project.variants import Variants, check_axes, expand, read_variants
 from storyboard.project.yamlsrc import YamlFile, YamlOrigin, bad_bytes, read_all
@@ -81,7 +81,7 @@ class _Reader:
             raise ProjectError(sorted(self.diagnostics, key=_position))
         self._checked(root, "storyboard")
         includes = [(source, kind) for source in self._included_files(root)
-                    if self._checked(source, kind := _schema_for(source)) is not None]
+                    if self._checked(source, kind := document_schema(source.data)) is not None]
         templates = self._templates(root)
         characters = self._characters([root, *[s for s, kind in includes if kind == "character"]])
         self.variants = self._variants(root)
@@ -134,7 +134,7 @@ class _Reader:
                     seen.add(resolved)
                     paths.append(resolved)
         sources: list[YamlFile] = []
-        for result in read_all(paths):
+        for result in read_all(paths, check=True):
             if isinstance(result, ProjectError):
                 self.diagnostics.extend(result.diagnostics)
             else:
@@ -543,13 +543,6 @@ class _Reader:
 def _position(diagnostic: Diagnostic) -> tuple[str, int, int]:
     where = diagnostic.location
     return (str(where.file), where.line, where.col) if where else ("", 0, 0)
-
-
-def _schema_for(source: YamlFile) -> str:
-    data = source.data
-    if isinstance(data, dict) and "characters" in data and "scenes" not in data:
-        return "character"
-    return "scene"
 
 
 _CORE_PROVIDER_KEYS = ("name", "model", "parallelism", "requests_per_minute", "price_per_image")

@@ -1,10 +1,13 @@
 """A second process that parses YAML files for `yamlsrc.read_all`: paths in, marshal out.
 
-    python -m storyboard.project.parse_helper FILE...
+    python -m storyboard.project.parse_helper [--check] FILE...
 
 Writes one marshal blob to stdout: a list with, per file, (sha256 of its bytes, marshal
-of its parsed data) or (sha256, None) when it does not parse or marshal cannot hold it.
-The caller parses those itself, so every error is still reported by one code path.
+of its parsed data, the key of the schema the data is valid against) or (sha256, None,
+None) when it does not parse or marshal cannot hold it. The caller parses those itself,
+so every error is still reported by one code path. With --check (included files) the
+data is checked against the scene or character schema; a file it finds invalid is checked
+again by the caller, which says what is wrong.
 """
 
 from __future__ import annotations
@@ -16,22 +19,36 @@ from pathlib import Path
 
 import yaml
 
+from storyboard.errors import ProjectError
 from storyboard.machine import tune_gc
-from storyboard.project.yamlsrc import parse_text
+from storyboard.project.schema import document_schema, is_valid, schema_key
+from storyboard.project.yamlsrc import check_expansion, parse_text
 
 
-def parse_files(names: list[str]) -> list[tuple[str, bytes | None]]:
-    results: list[tuple[str, bytes | None]] = []
+def parse_files(names: list[str], check: bool) -> list[tuple[str, bytes | None, str | None]]:
+    """Per file: (sha256 of its bytes, marshal of its data or None, the key of the schema its data
+    is valid against or None). `check`: the files are included ones (scenes, characters)."""
+    results: list[tuple[str, bytes | None, str | None]] = []
     for name in names:
         raw = Path(name).read_bytes()
+        blob: bytes | None = None
+        valid: str | None = None
         try:
-            blob: bytes | None = marshal.dumps(parse_text(raw.decode("utf-8")))
-        except (UnicodeDecodeError, yaml.YAMLError, ValueError):
-            blob = None
-        results.append((hashlib.sha256(raw).hexdigest(), blob))
+            text = raw.decode("utf-8")
+            if "&" in text and "*" in text:  # as YamlFile does: aliases that expand past any size
+                check_expansion(Path(name), text)
+            data = parse_text(text)
+            blob = marshal.dumps(data)
+            if check:
+                schema = document_schema(data)
+                valid = schema_key(schema) if is_valid(schema, data) else None
+        except (UnicodeDecodeError, yaml.YAMLError, ValueError, ProjectError):
+            pass
+        results.append((hashlib.sha256(raw).hexdigest(), blob, valid))
     return results
 
 
 if __name__ == "__main__":
     tune_gc()
-    sys.stdout.buffer.write(marshal.dumps(parse_files(sys.argv[1:])))
+    checking = sys.argv[1:2] == ["--check"]
+    sys.stdout.buffer.write(marshal.dumps(parse_files(sys.argv[1 + checking:], checking)))

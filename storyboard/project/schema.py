@@ -112,6 +112,19 @@ def _cached_check(name: str, schema: dict[str, Any], digest: str) -> Any:
     return namespace["validate"]
 
 
+def document_schema(data: Any) -> str:
+    """The schema of an included file: `character` for one that only defines characters."""
+    if isinstance(data, dict) and "characters" in data and "scenes" not in data:
+        return "character"
+    return "scene"
+
+
+@cache
+def schema_key(name: str) -> str:
+    """`scene-1a2b…`: the schema as it is now, by which data found valid is remembered."""
+    return f"{name}-{bundle.digest(bundled_schema(name))[:16]}"
+
+
 def is_valid(name: str, data: Any) -> bool:
     from fastjsonschema import JsonSchemaValueException
 
@@ -142,8 +155,12 @@ def checked_data(source: YamlFile, schema_name: str) -> tuple[list[Diagnostic], 
     missing a required key is dropped (a list keeps a None in its place, so positions, and
     the file:line:col found from them, stay right).
     """
+    key = schema_key(schema_name)
+    if source.known_valid(key):  # found valid by the parse helper, or before (the parse cache)
+        return [], source.data
     errors = schema_errors(schema_name, source.data)
     if not errors:
+        source.remember_valid(key)
         return [], source.data
     cleaned = copy.deepcopy(source.data)
     for error in errors:

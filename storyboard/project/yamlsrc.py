@@ -97,14 +97,40 @@ class _ParseCache:
             self.file.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(self.file, blob, durable=False)
 
+    def knows_valid(self, schema_key: str) -> bool:
+        """Whether this data was found valid against the schema `schema_key` names before."""
+        return self._marker(schema_key).exists()
+
+    def mark_valid(self, schema_key: str) -> None:
+        with contextlib.suppress(OSError):
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            self._marker(schema_key).touch()
+
+    def _marker(self, schema_key: str) -> Path:
+        return self.file.with_name(f"{self.file.stem}.valid-{schema_key}")
+
 
 class YamlFile:
     """One YAML file: its data, and the positions of its keys and values on demand."""
 
-    def __init__(self, path: Path, text: str, data: Any) -> None:
+    def __init__(self, path: Path, text: str, data: Any, cache: _ParseCache | None = None,
+                 valid_as: str | None = None) -> None:
         self.path = path
         self.text = text
         self.data = data
+        self._cache = cache
+        self._valid_as = valid_as  # a schema key the helper process found the data valid against
+
+    def known_valid(self, schema_key: str) -> bool:
+        """Whether the data is known to be valid against the schema `schema_key` names (see
+        schema.checked_data): found so by the helper that parsed it, or remembered in the cache."""
+        if schema_key == self._valid_as:
+            return True
+        return self._cache is not None and self._cache.knows_valid(schema_key)
+
+    def remember_valid(self, schema_key: str) -> None:
+        if self._cache is not None:
+            self._cache.mark_valid(schema_key)
 
     def release_data(self) -> None:
         """Let the parsed document go once it is modelled: the model's origins keep the file
@@ -120,7 +146,8 @@ class YamlFile:
         return result
 
     @classmethod
-    def _from_bytes(cls, path: Path, raw: bytes, cache: _ParseCache, parsed: Any) -> YamlFile:
+    def _from_bytes(cls, path: Path, raw: bytes, cache: _ParseCache, parsed: Any,
+                    valid_as: str | None = None) -> YamlFile:
         """The file from its bytes and its data if already known (cache or helper), else parsed."""
         try:
             text = raw.decode("utf-8")
@@ -129,7 +156,7 @@ class YamlFile:
         if "&" in text and "*" in text:  # anchors and aliases: check what they expand to first
             check_expansion(path, text)
         if parsed is not _MISSING:
-            return cls(path, text, parsed)
+            return cls(path, text, parsed, cache, valid_as)
         try:
             data = parse_text(text)
         except yaml.MarkedYAMLError as exc:
@@ -137,7 +164,7 @@ class YamlFile:
         except yaml.YAMLError as exc:
             raise ProjectError([Diagnostic(f"YAML error: {exc}", Location(path, 1, 1))]) from None
         cache.store(data)
-        return cls(path, text, data)
+        return cls(path, text, data, cache)
 
     def root_origin(self) -> YamlOrigin:
         """The origin of the whole document."""
@@ -275,39 +302,46 @@ HELPER_MIN_BYTES = 512 * 1024  # below this a second process costs more than it 
 _HELPER_START_BYTES = 128 * 1024  # what the helper could have parsed while it starts
 
 
-def read_all(paths: Sequence[Path]) -> list[YamlFile | ProjectError]:
+def read_all(paths: Sequence[Path], check: bool = False) -> list[YamlFile | ProjectError]:
     """Read many files, in order: each a YamlFile, or the ProjectError that reading it gave.
 
     Files not in the parse cache are split with a helper process (storyboard.project.parse_helper)
     when they are big enough and a second core is free; the helper takes the last files,
-    about half the bytes, while this process parses the rest.
+    about half the bytes, while this process parses the rest. With `check` (files that
+    include: the scene and character schemas) the helper also checks the data it parsed.
     """
     raws = [path.read_bytes() for path in paths]
     caches = [_ParseCache(raw) for raw in raws]
     parsed: list[Any] = [cache.load() for cache in caches]
+    valid_as: list[str | None] = [None] * len(paths)
     misses = [i for i, data in enumerate(parsed) if data is _MISSING]
     delegated = misses[len(misses) - _helper_share([len(raws[i]) for i in misses]):]
-    helper = HelperProcess.start("storyboard.project.parse_helper", [str(paths[i]) for i in delegated]) \
-        if delegated else None
+    arguments = ["--check"] * check + [str(paths[i]) for i in delegated]
+    helper = HelperProcess.start("storyboard.project.parse_helper", arguments) if delegated else None
     results: list[YamlFile | ProjectError] = []
     for index, path in enumerate(paths):
         if helper is not None and index == delegated[0]:  # this process parsed its share: collect
-            for position, (digest, blob) in zip(delegated, _helper_results(helper, len(delegated)),
-                                                strict=True):
+            for position, (digest, blob, valid) in zip(delegated, _helper_results(helper, len(delegated)),
+                                                       strict=True):
                 if blob is not None and digest == hashlib.sha256(raws[position]).hexdigest():
                     parsed[position] = marshal.loads(blob)
                     caches[position].store_blob(blob)
+                    if valid is not None:
+                        caches[position].mark_valid(valid)
+                        valid_as[position] = valid
         try:
-            results.append(YamlFile._from_bytes(path, raws[index], caches[index], parsed[index]))
+            results.append(YamlFile._from_bytes(path, raws[index], caches[index], parsed[index],
+                                                valid_as[index]))
         except ProjectError as error:
             results.append(error)
     return results
 
 
-def _helper_results(helper: HelperProcess, count: int) -> list[tuple[str, bytes | None]]:
-    """(sha256, marshal blob or None) per file the helper was given; all None if it failed."""
+def _helper_results(helper: HelperProcess, count: int) -> list[tuple[str, bytes | None, str | None]]:
+    """(sha256, marshal blob or None, the schema key it is valid against or None) per file the
+    helper was given; all None if it failed."""
     results = helper.result()
-    return results if isinstance(results, list) and len(results) == count else [("", None)] * count
+    return results if isinstance(results, list) and len(results) == count else [("", None, None)] * count
 
 
 def _helper_share(sizes: Sequence[int]) -> int:

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE
+from conftest import EXAMPLE, build_tree
 
 from storyboard.errors import ProjectError
 from storyboard.project import yamlsrc
@@ -103,9 +103,63 @@ def test_the_helper_answers_digest_and_data_per_file(tmp_path: Path) -> None:
     answer = subprocess.run([sys.executable, "-m", "storyboard.project.parse_helper", *map(str, paths)],
                             capture_output=True, check=True).stdout
     results = marshal.loads(answer)
-    assert [digest for digest, _ in results] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
+    assert [digest for digest, _, _ in results] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
     assert marshal.loads(results[0][1]) == {"a": [1, 2]}
     assert results[1][1] is None and results[2][1] is None  # a syntax error; a timestamp
+    assert [valid for _, _, valid in results] == [None, None, None]  # not asked to check
+
+
+LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + n)}: &{chr(98 + n)} [*{chr(97 + n)}, *{chr(97 + n)}, *{chr(97 + n)}, *{chr(97 + n)}, "
+    f"*{chr(97 + n)}, *{chr(97 + n)}, *{chr(97 + n)}, *{chr(97 + n)}, *{chr(97 + n)}]\n" for n in range(9))
+
+
+def test_the_helper_checks_included_files_against_their_schema(tmp_path: Path) -> None:
+    """With --check it names the schema each file's data is valid against; an invalid one, or a
+    "billion laughs" (refused before it is parsed, so never walked by a check), gets None."""
+    import marshal
+    import subprocess
+
+    from storyboard.project.schema import schema_key
+
+    paths = files(tmp_path, ["scenes: [{id: intro, frames: [{id: one, shot: wide}]}]\n",
+                             "characters: [{id: mara, description: a barista}]\n",
+                             "scenes: 7\n", LAUGHS])
+    answer = subprocess.run([sys.executable, "-m", "storyboard.project.parse_helper", "--check",
+                             *map(str, paths)], capture_output=True, check=True, timeout=60).stdout
+    results = marshal.loads(answer)
+    assert [valid for _, _, valid in results] == [schema_key("scene"), schema_key("character"), None, None]
+    assert results[2][1] is not None and results[3][1] is None
+
+
+def test_a_file_found_valid_is_not_checked_again_and_an_invalid_one_always_is(
+        tmp_path: Path, helper_for_small_files: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helper checks the files it parses (cold); a file found valid is remembered by its bytes
+    in the parse cache (warm). Either way a project with a mistake reports it every time."""
+    from storyboard.project import schema
+
+    checked: list[str] = []
+    is_valid = schema.is_valid
+    monkeypatch.setattr(schema, "is_valid", lambda name, data: checked.append(name) or is_valid(name, data))
+    project = build_tree(tmp_path / "p", {
+        "storyboard.yaml": "version: 1\nproject: p\ninclude: [scenes/*.yaml]\n"
+                           "templates: {frame: '{{ frame.shot }}'}\n",
+        **{f"scenes/{n}.yaml": f"scenes: [{{id: s{n}, frames: [{{id: f, shot: wide}}]}}]\n"
+           for n in range(4)},
+        "scenes/9.yaml": "scenes: [{id: s9, frames: [{id: f, shoot: wide}]}]\n",
+    })
+    with pytest.raises(ProjectError) as cold:
+        load_project(project)
+    assert len(helper_for_small_files) == 1
+    helped = [Path(name).name for name in helper_for_small_files[0][4:]]  # after python -m … --check
+    assert helped and "9.yaml" in helped
+    # here: the root, the files this process parsed, and the invalid one again (to say what is wrong)
+    assert checked.count("scene") == 5 - len(helped) + 1 and checked.count("storyboard") == 1
+    checked.clear()
+    with pytest.raises(ProjectError) as warm:
+        load_project(project)
+    assert checked == ["scene"]  # only the file with the mistake
+    assert warm.value.format() == cold.value.format() and "9.yaml:1:" in warm.value.format()
 
 
 def test_a_modelled_project_keeps_positions_but_not_the_parsed_documents() -> None:
