@@ -1,4 +1,5 @@
-"""Measuring a command: wall time, CPU time and peak memory of that one process (os.wait4)."""
+"""Measuring a command: wall time, CPU time (its own and its helper processes'), and peak memory:
+the most its processes held at once, as a memory limit on a CI runner sees it."""
 
 from __future__ import annotations
 
@@ -22,9 +23,47 @@ WORK = REPO / "bench" / ".work"  # generated projects, kept between runs (git-ig
 @dataclass(frozen=True)
 class Sample:
     wall: float  # seconds
-    cpu: float  # user + system seconds of the process
-    peak_mb: float  # maximum resident set size
+    cpu: float  # user + system seconds of the process and the children it waited for
+    peak_mb: float  # resident memory of the process and its children together, at its highest
     output: str
+
+
+class _TreeMemory:
+    """The highest resident memory of a process and its descendants together (a plan's helper
+    processes run beside it), sampled every 20 ms from /proc in a thread. os.wait4's maximum is
+    one process's, so the largest of the two is the peak: a sample can miss a short one."""
+
+    PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.02):
+            self.peak = max(self.peak, self._resident(self.pid))
+
+    def _resident(self, root: int) -> int:
+        total, pending = 0, [root]
+        while pending:
+            pid = pending.pop()
+            process = Path(f"/proc/{pid}")
+            try:
+                total += int((process / "statm").read_text().split()[1]) * self.PAGE
+                for task in (process / "task").iterdir():
+                    pending.extend(int(child) for child in (task / "children").read_text().split())
+            except (OSError, ValueError):  # ended meanwhile, or no /proc (then wait4's maximum)
+                continue
+        return total
+
+    def stop(self) -> float:
+        """The peak in MB."""
+        self._done.set()
+        self._thread.join()
+        return self.peak / 2**20
 
 
 def run(args: Sequence[str | Path], cwd: Path | None = None, env: Mapping[str, str] | None = None,
@@ -34,14 +73,16 @@ def run(args: Sequence[str | Path], cwd: Path | None = None, env: Mapping[str, s
     process = subprocess.Popen([str(a) for a in args], cwd=cwd, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, env=measured_env(env))
     assert process.stdout is not None
+    memory = _TreeMemory(process.pid)
     output = process.stdout.read().decode(errors="replace")
     process.stdout.close()
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
+    sampled = memory.stop()
     process.returncode = os.waitstatus_to_exitcode(status)
     if check and process.returncode not in (0, 2):
         raise RuntimeError(f"{' '.join(map(str, args))} exited {process.returncode}:\n{output}")
-    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, output)
+    return Sample(wall, usage.ru_utime + usage.ru_stime, max(usage.ru_maxrss / 1024, sampled), output)
 
 
 def measured_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
