@@ -31,6 +31,28 @@ def private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+_STARTS: dict[str, list[list[str]]] = {}  # module -> the commands started that run it
+
+
+def _record_starts(event: str, args: tuple[Any, ...]) -> None:
+    if event == "subprocess.Popen":
+        command = [str(part) for part in args[1] or ()]
+        for module, starts in _STARTS.items():
+            if module in command:
+                starts.append(command)
+
+
+sys.addaudithook(_record_starts)  # audit hooks cannot be removed; this one only records
+
+
+def starts_of(module: str) -> list[list[str]]:
+    """The commands started from now on that run `python -m module` (a helper process), as a list
+    that fills as they start."""
+    starts = _STARTS.setdefault(module, [])
+    starts.clear()
+    return starts
+
+
 @dataclass
 class Result:
     code: int

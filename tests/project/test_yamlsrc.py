@@ -6,22 +6,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, build_tree
+from conftest import EXAMPLE, build_tree, starts_of
 
 from storyboard.errors import ProjectError
 from storyboard.project import yamlsrc
 from storyboard.project.loader import load_project
 from storyboard.project.yamlsrc import YamlFile, read_all
-
-HELPER_STARTS: list[list[str]] = []
-
-
-def _watch_processes(event: str, args: tuple[object, ...]) -> None:
-    if event == "subprocess.Popen" and "storyboard.project.parse_helper" in [str(a) for a in args[1] or ()]:
-        HELPER_STARTS.append([str(a) for a in args[1]])
-
-
-sys.addaudithook(_watch_processes)  # audit hooks cannot be removed; this one only records
 
 
 @pytest.fixture
@@ -31,8 +21,7 @@ def helper_for_small_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> l
     monkeypatch.setattr(yamlsrc, "HELPER_MIN_BYTES", 0)
     monkeypatch.setattr(yamlsrc, "_HELPER_START_BYTES", 0)
     monkeypatch.setattr(yamlsrc, "usable_cores", lambda: 2)  # the machine's, not ours: CI has two
-    HELPER_STARTS.clear()
-    return HELPER_STARTS
+    return starts_of("storyboard.project.parse_helper")
 
 
 def files(tmp_path: Path, texts: list[str]) -> list[Path]:
@@ -78,9 +67,9 @@ def test_a_helper_that_fails_only_costs_time(tmp_path: Path, helper_for_small_fi
 
 def test_small_projects_are_parsed_in_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STORYBOARD_CACHE_DIR", str(tmp_path / "cache"))
-    HELPER_STARTS.clear()
+    starts = starts_of("storyboard.project.parse_helper")
     load_project(EXAMPLE)
-    assert HELPER_STARTS == []
+    assert starts == []
 
 
 def test_a_project_read_with_the_helper_is_the_same_project(

@@ -11,21 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import starts_of
 
 from storyboard.errors import LockfileError
 from storyboard.state import lock_reading
 from storyboard.state.lock_reading import LockReading, from_answer
 from storyboard.state.lockfile import Approval, Lock, LockEntry, read_lock, write_lock
-
-HELPER_STARTS: list[list[str]] = []
-
-
-def _watch_processes(event: str, args: tuple[object, ...]) -> None:
-    if event == "subprocess.Popen" and "storyboard.state.lock_reading" in [str(a) for a in args[1] or ()]:
-        HELPER_STARTS.append([str(a) for a in args[1]])
-
-
-sys.addaudithook(_watch_processes)  # audit hooks cannot be removed; this one only records
 
 
 @pytest.fixture
@@ -33,8 +24,7 @@ def helper_for_any_lock(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """Use the helper for a lockfile of any size; returns its recorded starts."""
     monkeypatch.setattr(lock_reading, "HELPER_MIN_BYTES", 0)
     monkeypatch.setattr(lock_reading, "usable_cores", lambda: 2)  # the machine's, not ours: CI has two
-    HELPER_STARTS.clear()
-    return HELPER_STARTS
+    return starts_of("storyboard.state.lock_reading")
 
 
 def many_frames(count: int = 300) -> Lock:
@@ -172,12 +162,12 @@ def test_a_helper_that_fails_only_costs_time(tmp_path: Path, helper_for_any_lock
 
 
 def test_a_small_lock_is_read_at_once_without_a_helper(tmp_path: Path) -> None:
-    HELPER_STARTS.clear()
+    starts = starts_of("storyboard.state.lock_reading")
     path = tmp_path / "storyboard.lock"
     write_lock(path, many_frames(3))
     reading = LockReading.start(path)
     path.unlink()  # read already: what the plan began with
-    assert reading.result() == many_frames(3) and HELPER_STARTS == []
+    assert reading.result() == many_frames(3) and starts == []
     assert LockReading.start(path).result() == Lock()
 
 
