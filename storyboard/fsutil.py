@@ -81,13 +81,16 @@ def regular_file(path: str | Path) -> bool:
         return False
 
 
+_READ_FLAGS = os.O_RDONLY | sum(getattr(os, flag, 0) for flag in ("O_BINARY", "O_NONBLOCK", "O_CLOEXEC"))
+
+
 def read_regular(path: str | Path) -> bytes | None:
     """The bytes of the file at `path`, or None when, links followed, it is not a regular file.
 
     A committed link to /dev/zero would never end, and a FIFO would block: the file is opened
     without blocking and checked before a byte is read. OSError (missing, not allowed) is raised.
     """
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    descriptor = os.open(path, _READ_FLAGS)
     with open(descriptor, "rb") as file:  # noqa: PTH123 - a descriptor, not a path
         return file.read() if stat.S_ISREG(os.fstat(descriptor).st_mode) else None
 
