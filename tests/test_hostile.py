@@ -381,3 +381,17 @@ def test_a_lockfile_nested_past_any_parser_is_an_error_at_its_line(minimal: Path
     completed = storyboard(minimal, "plan")
     assert completed.returncode == 1
     assert "storyboard.lock:3:512: corrupt lockfile: nested more than 500 levels deep" in completed.stderr
+
+
+@pytest.mark.parametrize("planted, message", [
+    ("refs/mara.png", "characters/cast.yaml:8:18: characters[0].references[0]: reference image "
+                      "`refs/mara.png` is not a file"),
+    ("templates/closeup.j2", "templates/closeup.j2:1:1: template is not a file"),
+])
+def test_a_pipe_in_place_of_an_image_or_a_template_is_an_error_not_a_hang(example: Path, planted: str,
+                                                                         message: str) -> None:
+    """Opened for reading, a FIFO waits for a writer forever: it is refused before a byte is read."""
+    (example / planted).unlink()
+    os.mkfifo(example / planted)
+    completed = storyboard(example, "plan")
+    assert completed.returncode == 1 and message in completed.stderr

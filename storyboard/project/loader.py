@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from storyboard.errors import Diagnostic, Location, Origin, ProjectError, UserError
+from storyboard.fsutil import read_regular
 from storyboard.images import image_format
 from storyboard.project import model
 from storyboard.project.schema import checked_data, document_schema
@@ -186,9 +187,12 @@ class _Reader:
                 where, hint="copy the template into the project instead of linking to it"))
             return None
         try:
-            raw = resolved.read_bytes()
+            raw = read_regular(resolved)
         except OSError as exc:
             self.diagnostics.append(Diagnostic(f"template cannot be read: {exc.strerror}", where))
+            return None
+        if raw is None:  # a pipe would never answer
+            self.diagnostics.append(Diagnostic("template is not a file", where))
             return None
         if len(raw) > MAX_TEMPLATE_BYTES:
             self.diagnostics.append(Diagnostic(
@@ -392,13 +396,16 @@ class _Reader:
     def _image_hash(self, file: Path, written: str, origin: YamlOrigin) -> str | None:
         if file not in self._hashes:
             try:
-                data = file.read_bytes()
+                data = read_regular(file)
             except FileNotFoundError:
                 self._error(origin, f"reference image `{written}` does not exist",
                             "paths are relative to the folder of storyboard.yaml")
                 return None
-            except (IsADirectoryError, PermissionError) as exc:
+            except OSError as exc:
                 self._error(origin, f"reference image `{written}` cannot be read: {exc.strerror}")
+                return None
+            if data is None:  # a pipe would never answer
+                self._error(origin, f"reference image `{written}` is not a file")
                 return None
             ok = image_format(data) is not None
             self._hashes[file] = hashlib.sha256(data).hexdigest() if ok else None
