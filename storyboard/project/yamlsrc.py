@@ -307,8 +307,8 @@ def read_all(paths: Sequence[Path], check: bool = False) -> list[YamlFile | Proj
 
     Files not in the parse cache are split with a helper process (storyboard.project.parse_helper)
     when they are big enough and a second core is free; the helper takes the last files,
-    about half the bytes, while this process parses the rest. With `check` (files that
-    include: the scene and character schemas) the helper also checks the data it parsed.
+    about half the bytes, while this process parses the rest. With `check` (included files,
+    of the scene and character schemas) the helper also checks the data it parses.
     """
     raws = [path.read_bytes() for path in paths]
     caches = [_ParseCache(raw) for raw in raws]
