@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -150,6 +151,22 @@ def test_the_helper_reads_what_read_lock_reads_or_leaves_it_to_read_lock(tmp_pat
         assert len(here.frames) == (299 if how == "a frame twice" else 300)
     else:
         assert helped is None
+
+
+@pytest.mark.parametrize("kind", ["a link to /dev/zero", "a FIFO", "nested 200,000 deep"])
+def test_the_helper_leaves_a_lockfile_that_would_hang_or_crash_it_to_read_lock(tmp_path: Path,
+                                                                               kind: str) -> None:
+    """Run as the plan runs it, with a timeout: its answer ends in None, and read_lock explains."""
+    path = tmp_path / "storyboard.lock"
+    if kind == "a link to /dev/zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "a FIFO":
+        os.mkfifo(path)
+    else:
+        path.write_text('{"frames": {"a/b": ' + "[" * 200_000)  # json's scanner recurses into it
+    assert read_answer(helper_answer(path)) is None
+    with pytest.raises(LockfileError):
+        read_lock(path)
 
 
 def test_a_helper_that_fails_only_costs_time(tmp_path: Path, helper_for_any_lock: list[list[str]],
