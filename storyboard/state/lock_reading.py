@@ -15,10 +15,12 @@ every error is still reported by one code path, with its line.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
 import marshal
+import operator
 import re
 import struct
 import sys
@@ -43,6 +45,9 @@ from storyboard.state.lockfile import (
 HELPER_MIN_BYTES = 8 * 1024 * 1024  # ~7,000 frames: below this the helper costs more than it saves
 BATCH = 5_000  # entries per marshal blob: shared strings (models, sizes, hashes) stay shared within one
 _LENGTH = struct.Struct("<Q")
+# a LockEntry's or an Approval's fields in order, as their constructors take them back
+_ENTRY_VALUES = operator.attrgetter(*(field.name for field in dataclasses.fields(LockEntry)))
+_APPROVAL_VALUES = operator.attrgetter(*(field.name for field in dataclasses.fields(Approval)))
 
 
 class LockReading:
@@ -89,10 +94,9 @@ class LockReading:
 
 
 # --- the helper's answer: marshal blobs, each after its length ---------------------------------
-#   a batch of frames:  ("frames", addresses, [(fingerprint, prompt, inputs, image sha256, bytes,
-#                        path, generated_in, job, sources), …])
-#   then, last:         ("lock", project, version, sha256 of the file, addresses, [(sha256,
-#                        fingerprint, by, at, version), …]) for the approvals, or None: read it here
+#   a batch of frames:  ("frames", addresses, [a LockEntry's fields, …])
+#   then, last:         ("lock", project, version, sha256 of the file, addresses, [an Approval's
+#                        fields, …]) for the approvals, or None: read it here
 
 
 def from_answer(answer: IO[bytes]) -> Lock | None:
@@ -136,7 +140,7 @@ def answer(path: Path) -> Iterator[bytes]:
         if plain is None or top["format"] > FORMAT_VERSION:
             raise _NotPlain
         approvals = plain[1]
-        rows = [(a.sha256, a.fingerprint, a.by, a.at, a.version) for a in approvals.values()]
+        rows = [_APPROVAL_VALUES(approval) for approval in approvals.values()]
         yield _framed(marshal.dumps(("lock", top["project"], top["version"], sha256, list(approvals), rows)))
     except (_NotPlain, OSError, UnicodeDecodeError, RecursionError, ValueError):
         yield _framed(marshal.dumps(None))
@@ -163,8 +167,7 @@ def _frames(cursor: _Cursor, top: dict[str, Any]) -> Iterator[bytes]:
             if entry is None:
                 raise _NotPlain
             addresses.append(address)
-            rows.append((entry.fingerprint, entry.prompt, entry.inputs, entry.image_sha256, entry.image_bytes,
-                         entry.path, entry.version, entry.job, entry.sources))
+            rows.append(_ENTRY_VALUES(entry))
             if len(rows) == BATCH:
                 yield marshal.dumps(("frames", addresses, rows))
                 addresses, rows = [], []
