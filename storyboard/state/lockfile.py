@@ -274,7 +274,7 @@ def write_lock(path: Path, lock: Lock, *, read: Lock | None = None, record: Path
         with contextlib.suppress(OSError):  # only ever a shortcut: no record, no shortcut
             record.write_text(_record_line(hashlib.sha256(data).hexdigest()), encoding="utf-8")
     try:
-        if path.read_bytes() == data:
+        if read_regular(path) == data:
             return False
     except FileNotFoundError:
         pass
@@ -289,8 +289,10 @@ def copyable_entries(path: Path, read: Lock, record: Path) -> dict[str, tuple[Lo
     frames: 0.06 s instead of 0.17). A file written anywhere else (another machine, a merge, a
     hand) gives none: it is encoded whole."""
     try:
-        old = path.read_bytes()
+        old = read_regular(path)
     except OSError:
+        return {}
+    if old is None:
         return {}
     sha256 = hashlib.sha256(old).hexdigest()
     if old and sha256 == read.sha256 and _recorded(record) == _record_line(sha256):

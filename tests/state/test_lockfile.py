@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -268,3 +269,14 @@ def test_an_approval_by_with_control_characters_is_refused_at_its_line(tmp_path:
     line = next(n for n, row in enumerate(text.splitlines(), 1) if f'"by": "{by}"' in row)
     assert error.location is not None and error.location.line == line
     assert "approvals.morning/skyline.by" in error.message
+
+
+def test_writing_over_a_lockfile_that_became_a_pipe_replaces_it_without_waiting(tmp_path: Path) -> None:
+    """apply compares the file with what it writes, and looks for entries to copy: a FIFO put there
+    after its plan would have made it wait for a writer forever."""
+    path = tmp_path / "storyboard.lock"
+    record = tmp_path / "lockfile-written"
+    os.mkfifo(path)
+    assert copyable_entries(path, sample(), record) == {}
+    assert write_lock(path, sample(), read=sample(), record=record)
+    assert path.read_bytes() == GOLDEN.read_bytes()
