@@ -98,8 +98,8 @@ class _DataFirstEnvironment(BoundedEnvironment):
 
 
 _MAPPINGS = (dict, MappingProxyType)
-# Jinja's own loop variable: reading these the sandbox's way (`loop.index` in every line of a
-# sequence prompt) was a third of rendering 14,740 of them
+# Jinja's own loop variable, read directly rather than the sandbox's way: `loop.index` is in every
+# line of a sequence prompt (batching 10,000 frames: 0.101 s against 0.117, fastest of six)
 _LOOP_PROPERTIES = frozenset({"index", "index0", "revindex", "revindex0", "first", "last", "length",
                               "depth", "depth0", "previtem", "nextitem"})
 

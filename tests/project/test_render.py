@@ -108,7 +108,7 @@ LOOP = ("{% for s in vars.style %}{% for c in s %}{{ loop.index }}{{ loop.index0
 
 
 def test_the_loop_variable_reads_as_in_jinjas_sandbox(tmp_path: Path) -> None:
-    """Its properties are read directly (a third of a sequence prompt's time): the same text."""
+    """Its properties are read directly, not the sandbox's way: the same text as the sandbox's."""
     project_dir = build_tree(tmp_path / "p", {
         "storyboard.yaml": f"""
             version: 1

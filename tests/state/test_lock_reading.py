@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -192,9 +193,12 @@ def test_a_helper_not_wanted_is_stopped(tmp_path: Path, helper_for_any_lock: lis
     path = tmp_path / "storyboard.lock"
     write_lock(path, many_frames())
     reading = LockReading.start(path)
-    reading.stop()
-    assert reading.helper is not None and reading.helper.process is not None
-    assert reading.helper.process.returncode is not None  # ended and reaped
+    reading.stop()  # at once: the helper's interpreter has not even started
+    helper = reading.helper
+    assert helper is not None and helper.process is not None and helper.answer_file is not None
+    assert helper.process.returncode == -signal.SIGKILL  # killed, and reaped
+    assert helper.answer_file.closed
+    assert reading.result() == read_lock(path)  # wanted after all: read here
 
 
 def test_a_project_error_stops_the_helper_and_comes_first(run, example: Path,
