@@ -57,6 +57,7 @@ PRICE_PER_IMAGE = 0.036
 MAX_IMAGES = 15
 MAX_REFERENCES = 10
 MAX_CONNECTIONS = 8
+FREE_FOR_CALLS = 2  # connections downloads always leave to submits, polls and uploads
 GATEWAY_ERRORS = frozenset({502, 503, 504})
 EXPIRED = frozenset({401, 403, 404, 410})
 KEY_HINT = f"check {KEY_VARIABLE}: it must hold a valid Atlas Cloud API key"
@@ -112,6 +113,9 @@ class AtlasCloudProvider:
         )
         # at most as many calls as connections: httpcore's pool queue grows costly when long
         self._slots = anyio.CapacityLimiter(connections)
+        # downloads of finished sets never hold every connection: the next submit and the polls
+        # of running sets would wait behind them (the service idles meanwhile)
+        self._download_slots = anyio.CapacityLimiter(connections - FREE_FOR_CALLS)
         self._uploads: dict[str, str] = {}  # reference sha256 -> URL, for this run
         self._uploaded_paths: dict[Path, str] = {}  # files read once per run
         self._upload_locks: dict[str, anyio.Lock] = {}
@@ -131,8 +135,7 @@ class AtlasCloudProvider:
     # --- the Provider protocol -------------------------------------------------
 
     async def submit(self, request: ImageRequest) -> str:
-        urls = [await self._upload(path) for path in request.references]
-        body = request_body(request, urls)
+        body = request_body(request, await self._upload_all(request.references))
         if self.settings.base64_outputs:
             body.setdefault("enable_base64_output", True)
         answer = await self._call("POST", SUBMIT_PATH, json=body, billed=True)
@@ -256,7 +259,7 @@ class AtlasCloudProvider:
 
         async def attempt() -> GeneratedImage:
             try:
-                async with self._slots, self._client.stream("GET", url) as response:
+                async with self._download_slots, self._slots, self._client.stream("GET", url) as response:
                     if response.status_code in EXPIRED:
                         raise Expired
                     if response.status_code != 200:
@@ -272,6 +275,26 @@ class AtlasCloudProvider:
         return await self._retrying(attempt)
 
     # --- uploads -----------------------------------------------------------------
+
+    async def _upload_all(self, paths: tuple[Path, ...]) -> list[str]:
+        """The URLs of a request's reference images, uploaded side by side."""
+        if len(paths) <= 1:
+            return [await self._upload(path) for path in paths]
+        urls: dict[int, str] = {}
+        errors: list[ProviderError] = []
+
+        async def upload(position: int, path: Path) -> None:
+            try:
+                urls[position] = await self._upload(path)
+            except ProviderError as error:
+                errors.append(error)
+
+        async with anyio.create_task_group() as group:
+            for position, path in enumerate(paths):
+                group.start_soon(upload, position, path)
+        if errors:
+            raise errors[0]
+        return [urls[position] for position in range(len(paths))]
 
     async def _upload(self, path: Path) -> str:
         """The URL of a reference image, uploaded once per content hash and run."""

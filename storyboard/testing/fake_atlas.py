@@ -56,6 +56,11 @@ class Fault:
     truncate: bool = False  # download: declare the full length, send half, close
     accept: bool = False  # submit: create (and bill) the prediction first, then misbehave
 
+    @property
+    def rewrites_answer(self) -> bool:
+        """It answers with another status or body, not just late or cut off."""
+        return self.status is not None or self.code is not None or self.body is not None
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -280,7 +285,7 @@ class FakeAtlas:
         name = hashlib.sha256(data).hexdigest()[:20] + ".png"
         self.uploads[name] = data
         request.state.body = {"bytes": len(data)}
-        if fault:
+        if fault and fault.rewrites_answer:
             return self._faulty(fault, None)
         return 200, self._answer({"type": "image", "download_url": f"{self.base_url}/files/media/{name}",
                                   "filename": name, "size": len(data)}, message="success")

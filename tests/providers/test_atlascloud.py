@@ -7,6 +7,7 @@ for twice.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import socket
 from pathlib import Path
@@ -128,6 +129,57 @@ def test_references_go_to_edit_sequential_uploaded_once_per_content(fake_atlas: 
     assert {b["model"] for b in bodies} == {EDIT_SEQUENTIAL}
     assert sorted(len(b["images"]) for b in bodies) == [1, 2]
     assert all(url.startswith(fake_atlas.base_url + "/files/media/") for b in bodies for url in b["images"])
+
+
+def test_a_requests_references_are_uploaded_side_by_side(fake_atlas: FakeAtlas, tmp_path: Path) -> None:
+    paths = tuple(tmp_path / f"ref{n}.png" for n in range(3))
+    for n, path in enumerate(paths):
+        path.write_bytes(png_bytes((n, 2, 3)))
+    fake_atlas.script("upload", *[Fault(delay=0.3)] * 3)  # each answered late
+
+    result = generate(request(2, references=paths))
+    assert is_png(result, range(2))
+    uploads = [call for call in fake_atlas.calls if call.kind == "upload"]
+    assert len(uploads) == 3 and all(call.status == 200 for call in uploads)
+    assert max(call.at for call in uploads) < min(call.answered for call in uploads)  # none waited
+    submit = next(call for call in fake_atlas.calls if call.kind == "submit")
+    names = [hashlib.sha256(path.read_bytes()).hexdigest()[:20] for path in paths]  # the fake's names
+    assert submit.body["images"] == [f"{fake_atlas.base_url}/files/media/{name}.png" for name in names]
+
+
+def test_a_failed_upload_fails_the_submit_with_its_reason(fake_atlas: FakeAtlas, tmp_path: Path) -> None:
+    paths = (tmp_path / "a.png", tmp_path / "missing.png")
+    paths[0].write_bytes(png_bytes((1, 2, 3)))
+    error = raises(ProviderError, request(2, references=paths))
+    assert "cannot read reference image" in error.message and "missing.png" in error.message
+    assert fake_atlas.count("submit") == 0  # nothing was paid for
+
+
+def test_downloads_leave_connections_to_the_next_submit(fake_atlas: FakeAtlas) -> None:
+    """A finished set's downloads never hold every connection: the next prediction is submitted
+    (and the service works on it) while they are still coming."""
+    fake_atlas.script("download", *[Fault(delay=0.6)] * 8)  # the first set's 8 images come slowly
+    first, second = request(8), request(1)
+
+    async def main() -> None:
+        provider = AtlasCloudProvider(config(), state_dir=STATE)  # parallelism 4: 8 connections
+        try:
+            async def next_job() -> None:
+                while fake_atlas.count("download") < 6:  # the slow downloads are under way
+                    await anyio.sleep(0.01)
+                await provider.wait(await provider.submit(second), second)
+
+            async with anyio.create_task_group() as group:
+                job_id = await provider.submit(first)
+                await provider.wait(job_id, first, on_finished=lambda: group.start_soon(next_job))
+        finally:
+            await provider.aclose()
+
+    anyio.run(main)
+    slow = [call for call in fake_atlas.calls if call.kind == "download"][:8]
+    second_submit = [call for call in fake_atlas.calls if call.kind == "submit"][1]
+    assert second_submit.status == 200 and second_submit.body["max_images"] == 1
+    assert second_submit.answered < min(call.answered for call in slow)
 
 
 def test_the_seed_is_always_sent_and_params_only_when_the_user_set_them(fake_atlas: FakeAtlas) -> None:
