@@ -2,6 +2,8 @@
 
     atomic_write   temp file in the same folder, fsync, rename over the target, fsync the
                    folder: readers see the old bytes or the new, never half of them
+    write_beside   the first half of atomic_write: a hidden temp file beside the target, to
+                   rename over it later (a rename costs the kernel far less than a new file)
     link_or_copy   a hard link where the filesystem allows it, else a copy
     sync_files     make many written files (and folders) durable (one sync(2) past a few dozen)
     temporary_sibling  a temp path beside a target that a writer fills, renamed over the
@@ -28,9 +30,24 @@ SYNC_ALL_ABOVE = 16  # files; past this one sync(2) beats an fsync per file
 def atomic_write(path: Path, data: bytes, *, durable: bool = True, sync_folder: bool = True) -> None:
     """Replace `path` with `data` whole or not at all.
 
-    The temp file is made like any new file (0666 less the umask, not mkstemp's 0600): the
-    lockfile and manifests are read by teammates and CI users too. `durable`: fsync the file
-    and, unless `sync_folder` is False (the caller syncs a folder of many files once), its folder.
+    `durable`: fsync the file and, unless `sync_folder` is False (the caller syncs a folder of
+    many files once), its folder.
+    """
+    temp = write_beside(path, data, durable=durable)
+    try:
+        temp.replace(path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    if durable and sync_folder:
+        fsync_dir(path.parent)
+
+
+def write_beside(path: Path, data: bytes, *, durable: bool = False) -> Path:
+    """A new hidden temp file in `path`'s folder holding `data`, to be renamed over `path`.
+
+    It is made like any new file (0666 less the umask, not mkstemp's 0600): the lockfile and
+    manifests are read by teammates and CI users too. `durable`: fsync it.
     """
     temp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
     handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -40,12 +57,10 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True, sync_folder: 
             if durable:
                 file.flush()
                 os.fsync(file.fileno())
-        temp.replace(path)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    if durable and sync_folder:
-        fsync_dir(path.parent)
+    return temp
 
 
 @contextlib.contextmanager

@@ -82,7 +82,10 @@ async def apply(plan: Plan, *, on_event: EventSink = ignore, parallelism: int | 
         number = next_version(project.output_path, backend.version_numbers() if backend else ())
         assembly = Assembly(plan, number)  # deciding and linking the unchanged frames meanwhile
         try:
-            execution = await execute(plan, journal, journal.read(), version=number, emit=on_event,
+            recovered = journal.read()
+            if recovered.images or recovered.jobs:  # a run died: it may have left prepared index entries
+                journal.store.remove_leftovers()
+            execution = await execute(plan, journal, recovered, version=number, emit=on_event,
                                       stop=stop or threading.Event(),
                                       parallelism=parallelism or project.provider.parallelism,
                                       provider=provider)
@@ -102,7 +105,7 @@ async def apply(plan: Plan, *, on_event: EventSink = ignore, parallelism: int | 
             raise
         if assembled is not None:
             on_event(VersionWritten(assembled.number, str(assembled.folder), assembled.counts))
-            store.record(assembled.made)  # found again for any frame whose fingerprint asks for it
+            store.record(assembled.made, journal.prepared)  # found again by any frame whose fingerprint asks
             if backend is not None:
                 await _publish(backend, store, assembled, journal, execution)
             result.version = assembled.number

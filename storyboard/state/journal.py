@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from storyboard.errors import UserError
 from storyboard.fsutil import atomic_write
-from storyboard.state.store import ImageStore, IndexEntry
+from storyboard.state.store import ImageStore, IndexEntry, PreparedEntry
 
 if TYPE_CHECKING:
     from storyboard.state.backend import Backend
@@ -98,6 +98,7 @@ class Journal:
         self.legacy_images = state / "images"  # where staged images were kept before the store
         self._file: TextIO | None = None
         self._lock = threading.Lock()
+        self.prepared: dict[str, PreparedEntry] = {}  # index entries of the images kept, by fingerprint
 
     def append(self, *records: dict[str, Any]) -> None:
         """Write records as lines and fsync once: they are durable when this returns (and a
@@ -137,8 +138,9 @@ class Journal:
         """Keep (entry, image bytes, thumbnail) of one job in the store durably, then journal them.
 
         `entry.sha256` is the bytes' hash; `stamped`: the version number their provenance
-        names. The store's index learns of them when a version holds them (apply). Thumbnails
-        are not fsynced: they can always be made again.
+        names. The store's index learns of them when a version holds them (apply); their entries
+        are prepared here for it (`prepared`; those not recorded are removed on close).
+        Thumbnails are not fsynced: they can always be made again.
         """
         staged = []
         for entry, data, thumbnail in images:
@@ -149,6 +151,11 @@ class Journal:
         if staged:
             self.store.sync([image.sha256 for image in staged])
             self.append(*(_image_record(image) for image in staged))
+        for entry, _, _ in images:
+            previous = self.prepared.get(entry.fingerprint)  # the same frame kept again (a retry)
+            self.prepared[entry.fingerprint] = self.store.prepare(entry)
+            if previous is not None:
+                ImageStore.discard([previous])
         return staged
 
     def close(self) -> None:
@@ -156,6 +163,8 @@ class Journal:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+        ImageStore.discard(self.prepared.values())
+        self.prepared.clear()
 
     def read(self) -> Recovered:
         """Images and pending jobs from an interrupted run (a torn last line is ignored)."""
