@@ -217,13 +217,11 @@ class ImageStore:
         for ready in prepared:
             ready.file.unlink(missing_ok=True)
 
-    def remove_leftovers(self) -> int:
+    def remove_leftovers(self) -> None:
         """Remove what runs that died left prepared in the index (call under the run lock, so no
-        run is preparing any); how many."""
-        leftovers = list(self.index.glob("*/.*.json.*.tmp")) if self.index.is_dir() else []
-        for path in leftovers:
+        run is preparing any)."""
+        for path in self.index.glob("*/.*.json.*.tmp") if self.index.is_dir() else []:
             path.unlink(missing_ok=True)
-        return len(leftovers)
 
     def lookup(self, fingerprint: str) -> IndexEntry | None:
         folder, _, name = index_key(fingerprint).partition("/")
