@@ -278,7 +278,8 @@ class AtlasCloudProvider:
 
     async def _upload_all(self, paths: tuple[Path, ...]) -> list[str]:
         """The URLs of a request's reference images, uploaded side by side."""
-        if len(paths) <= 1:
+        known = self._uploaded_paths
+        if len(paths) <= 1 or all(path in known for path in paths):  # usually all: once per run each
             return [await self._upload(path) for path in paths]
         urls: dict[int, str] = {}
         errors: list[ProviderError] = []
