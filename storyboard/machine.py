@@ -63,7 +63,7 @@ class HelperProcess:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
         try:
-            answer = tempfile.TemporaryFile()  # noqa: SIM115 - open until output(): the helper writes it
+            answer = tempfile.TemporaryFile()  # noqa: SIM115 - open until stop(): the helper writes it
         except OSError:
             return cls(None, None)
         try:

@@ -35,8 +35,7 @@ def parse_files(names: list[str], check: bool) -> list[tuple[str, bytes | None, 
         valid: str | None = None
         try:
             text = raw.decode("utf-8")
-            if "&" in text and "*" in text:  # as YamlFile does: aliases that expand past any size
-                check_expansion(Path(name), text)
+            check_expansion(Path(name), text)  # as YamlFile does: aliases that expand past any size
             data = parse_text(text)
             blob = marshal.dumps(data)
             if check:

@@ -153,8 +153,7 @@ class YamlFile:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ProjectError([bad_bytes(path, raw, exc)]) from None
-        if "&" in text and "*" in text:  # anchors and aliases: check what they expand to first
-            check_expansion(path, text)
+        check_expansion(path, text)  # anchors and aliases: what they expand to, before parsing
         if parsed is not _MISSING:
             return cls(path, text, parsed, cache, valid_as)
         try:
@@ -264,8 +263,11 @@ def check_expansion(path: Path, text: str, limit: int = MAX_EXPANDED_SIZE) -> No
     Walks libyaml's events once, keeping the expanded size of every anchored value, so an
     alias counts at the size of what it names; a few lines of nested aliases (a "billion
     laughs") are stopped at the alias that crosses the limit, before anything expands them.
-    Syntax errors are left to the parser, which reports them.
+    Syntax errors are left to the parser, which reports them. A text without both an `&` and a
+    `*` has no alias to expand and is not walked.
     """
+    if "&" not in text or "*" not in text:
+        return
     anchors: dict[str, int] = {}
     open_values: list[tuple[int, str | None]] = []  # (size so far, anchor) of each open collection
     total = 0
